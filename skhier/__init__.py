@@ -1,0 +1,7 @@
+"""skhier: hierarchical Bayesian models with a scikit-learn face."""
+
+from ._line import RobustLineMixture
+
+__version__ = "0.1.0"
+
+__all__ = ["RobustLineMixture", "__version__"]

@@ -1,0 +1,214 @@
+"""The shared skeleton of every skhier estimator.
+
+:class:`BaseHierarchicalEstimator` owns what all models have in common —
+sampler settings and their validation, seeding, the sampler call,
+diagnostics, posterior storage, :meth:`sample_posterior` and posterior
+summaries — so each model module only describes its own maths through a
+small *model object* (see :class:`PosteriorModel`).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ._sampling import run_emcee
+
+__all__ = ["BaseHierarchicalEstimator", "PosteriorModel", "ERROR_ARGS"]
+
+#: Measurement-error keyword arguments shared by every estimator.
+ERROR_ARGS = ("y_err", "X_err", "X_cov", "Xy_cov")
+
+# Per-object quantities averaged over the posterior use at most this many
+# draws (the Monte Carlo error of such an average, <= 0.5/sqrt(1000) ~ 0.016
+# for a probability, is far below the posterior spread it summarises).
+MAX_SUMMARY_DRAWS = 1000
+
+
+class PosteriorModel:
+    """Interface of the model objects that estimators hand to the sampler.
+
+    A model is a log-density over a small unconstrained vector plus the
+    functions that turn draws of that vector into named parameters and that
+    draw per-object latents given parameters. Subclasses are module-level
+    classes holding only arrays, so they pickle.
+
+    Attributes
+    ----------
+    param_names : list of str
+        Names of the unconstrained coordinates the sampler sees.
+    """
+
+    param_names: list[str]
+
+    def log_prob(self, theta: np.ndarray) -> np.ndarray:
+        """Log posterior (up to a constant) for ``theta`` of shape (k, p)."""
+        raise NotImplementedError
+
+    def initial_point(self) -> np.ndarray:
+        """A starting point for the MAP search, shape (p,)."""
+        raise NotImplementedError
+
+    def constrain(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """Named parameters in user units, each with the draws on axis 0."""
+        raise NotImplementedError
+
+    def draw_latents(self, params: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
+        """Per-object latent draws, one per parameter draw (axis 0)."""
+        return {}
+
+    def __call__(self, theta):
+        return self.log_prob(theta)
+
+
+class BaseHierarchicalEstimator(BaseEstimator):
+    """Base class of the emcee-backed estimators.
+
+    Subclasses implement ``_build_model(X, y, errors) -> PosteriorModel`` and
+    call :meth:`_run_sampler` from ``fit``; the base then stores
+
+    - ``posterior_`` : dict mapping each population/global parameter name to
+      its draws (first axis is the draw);
+    - ``acceptance_fraction_`` : float, mean acceptance fraction of the walkers;
+    - ``autocorr_time_`` : dict, integrated autocorrelation time (steps) of
+      each sampled coordinate;
+    - ``n_effective_`` : dict, effective sample size of each sampled
+      coordinate;
+    - ``converged_`` : bool, whether the kept chain is longer than
+      ``TAU_MULTIPLE`` (50) autocorrelation times;
+    - ``n_steps_``, ``n_burn_`` : steps run and discarded;
+    - ``map_`` : dict, the maximum a posteriori parameters used to start the
+      walkers.
+    """
+
+    _parameter_constraints: dict = {
+        "n_walkers": [Interval(Integral, 4, None, closed="left")],
+        "n_steps": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
+        "n_burn": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "max_steps": [Interval(Integral, 10, None, closed="left")],
+        "thin": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+    }
+
+    # Measurement errors are requested metadata by default: with
+    # ``sklearn.set_config(enable_metadata_routing=True)`` meta-estimators
+    # route them to fit and score without any set_*_request call.
+    __metadata_request__fit = {name: True for name in ERROR_ARGS}
+    __metadata_request__score = {name: True for name in ERROR_ARGS}
+
+    def __init__(
+        self,
+        *,
+        n_walkers=32,
+        n_steps="auto",
+        n_burn="auto",
+        max_steps=20000,
+        thin=1,
+        random_state=None,
+        progress=False,
+    ):
+        self.n_walkers = n_walkers
+        self.n_steps = n_steps
+        self.n_burn = n_burn
+        self.max_steps = max_steps
+        self.thin = thin
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- sampling ---------------------------------------------------------
+    def _run_sampler(self, model: PosteriorModel, random_state) -> None:
+        """Sample ``model``'s posterior and store draws and diagnostics."""
+        result = run_emcee(
+            model.log_prob,
+            model.initial_point(),
+            n_walkers=self.n_walkers,
+            n_steps=self.n_steps,
+            n_burn=self.n_burn,
+            thin=self.thin,
+            max_steps=self.max_steps,
+            random_state=random_state,
+            progress=self.progress,
+            param_names=list(model.param_names),
+        )
+        names = list(model.param_names)
+        self.model_ = model
+        self.posterior_ = model.constrain(result.samples)
+        self.log_prob_ = result.log_prob
+        self.chain_ = result.chain
+        self.sampled_param_names_ = names
+        self.acceptance_fraction_ = float(np.mean(result.acceptance_fraction))
+        self.autocorr_time_ = dict(zip(names, result.autocorr_time.tolist()))
+        self.n_effective_ = dict(zip(names, result.n_effective.tolist()))
+        self.converged_ = result.converged
+        self.convergence_messages_ = result.messages
+        self.n_steps_ = result.n_steps
+        self.n_burn_ = result.n_burn
+        self.map_ = {
+            k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()
+        }
+
+    # -- posterior access ---------------------------------------------------
+    @property
+    def n_draws_(self) -> int:
+        check_is_fitted(self, "posterior_")
+        return len(next(iter(self.posterior_.values())))
+
+    def _summary_draws(self, random_state=0) -> dict[str, np.ndarray]:
+        """At most ``MAX_SUMMARY_DRAWS`` posterior draws, for per-object averages.
+
+        A fixed generator makes every summary deterministic for a fitted model.
+        """
+        n = self.n_draws_
+        if n <= MAX_SUMMARY_DRAWS:
+            return self.posterior_
+        rng = check_random_state(random_state)
+        idx = np.sort(rng.choice(n, MAX_SUMMARY_DRAWS, replace=False))
+        return {k: v[idx] for k, v in self.posterior_.items()}
+
+    def _posterior_median(self, name: str):
+        med = np.median(self.posterior_[name], axis=0)
+        return float(med) if np.ndim(med) == 0 else med
+
+    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
+        """Draw from the posterior, per-object latents included.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of joint draws. Stored draws are taken without replacement
+            while there are enough of them, with replacement otherwise.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the choice of draws and the latent draws.
+
+        Returns
+        -------
+        samples : dict
+            Maps every parameter name to an array whose first axis has length
+            ``n_samples``. Per-object latents of the training data (see the
+            estimator's docstring) are drawn conditionally on each
+            hyperparameter draw.
+        """
+        check_is_fitted(self, "posterior_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
+            raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
+        rng = check_random_state(random_state)
+        n = self.n_draws_
+        idx = rng.choice(n, n_samples, replace=n_samples > n)
+        params = {k: v[idx].copy() for k, v in self.posterior_.items()}
+        params.update(self.model_.draw_latents(params, rng))
+        return params
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.allow_nan = False
+        return tags
+

@@ -1,0 +1,196 @@
+"""Input validation shared by every skhier estimator.
+
+Measurement errors have the same names and meanings everywhere:
+
+``y_err`` : (n,) standard deviations of the target.
+``X_err`` : (n, d) standard deviations of the features.
+``X_cov`` : (n, d, d) full covariance matrices of the features.
+``Xy_cov`` : (n, d) covariances between each point's feature errors and its
+target error (regressions only).
+
+``None`` always means "no measurement error". Every check returns a fresh
+float64 array, so the caller's arrays are never modified.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = [
+    "check_errors",
+    "check_finite_array",
+    "check_positive_scalar",
+    "as_float_array",
+]
+
+
+def _to_numpy(value):
+    """Convert pandas/array-likes to numpy without copying user data in place."""
+    if hasattr(value, "to_numpy"):
+        value = value.to_numpy()
+    return value
+
+
+def as_float_array(value, name: str, *, ndim: int | tuple[int, ...]) -> np.ndarray:
+    """Return ``value`` as a new float64 array with the given number of dims.
+
+    Raises ``TypeError`` for non-numeric input and ``ValueError`` for the
+    wrong number of dimensions or non-finite entries. ``name`` is used in the
+    messages so the user knows which argument is wrong.
+    """
+    value = _to_numpy(value)
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "c":
+            raise TypeError(f"{name} must be real-valued, got complex dtype.")
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{name} must be numeric, got an array of dtype {arr.dtype}."
+            ) from None
+    arr = np.array(arr, dtype=np.float64, copy=True)
+    ndims = (ndim,) if isinstance(ndim, int) else ndim
+    if arr.ndim not in ndims:
+        raise ValueError(
+            f"{name} must be a {' or '.join(f'{k}-D' for k in ndims)} array, "
+            f"got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    return arr
+
+
+def check_finite_array(value, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Float64 copy of ``value`` checked to have exactly ``shape``."""
+    arr = as_float_array(value, name, ndim=len(shape))
+    if arr.shape != tuple(shape):
+        raise ValueError(
+            f"{name} must have shape {tuple(shape)} to match the data, "
+            f"got {arr.shape}."
+        )
+    return arr
+
+
+def check_positive_scalar(value, name: str, *, allow_zero: bool = False) -> float:
+    """Check a positive finite real number (priors, scales)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}.")
+    value = float(value)
+    ok = value >= 0 if allow_zero else value > 0
+    if not (np.isfinite(value) and ok):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}.")
+    return value
+
+
+def _check_stds(value, name: str, shape, *, allow_zero: bool) -> np.ndarray:
+    arr = check_finite_array(value, name, shape)
+    if allow_zero:
+        if np.any(arr < 0):
+            raise ValueError(f"{name} must be non-negative (standard deviations).")
+    elif np.any(arr <= 0):
+        raise ValueError(
+            f"{name} must be strictly positive (standard deviations); "
+            f"found {int(np.sum(arr <= 0))} value(s) <= 0."
+        )
+    return arr
+
+
+def check_errors(
+    n_samples: int,
+    n_features: int | None = None,
+    *,
+    y_err=None,
+    X_err=None,
+    X_cov=None,
+    Xy_cov=None,
+    allow_zero: bool = True,
+) -> dict[str, np.ndarray | None]:
+    """Validate measurement-error arguments against the data's shape.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of rows in the data.
+    n_features : int or None
+        Number of feature columns ``d`` (required when any X error is given).
+    y_err, X_err, X_cov, Xy_cov : array-like or None
+        See the module docstring.
+    allow_zero : bool, default=True
+        Whether a zero standard deviation (an exact measurement) is allowed.
+
+    Returns
+    -------
+    errors : dict
+        ``{"y_err", "X_cov", "Xy_cov"}``: float64 copies, ``X_err`` folded
+        into a diagonal ``X_cov``; entries are ``None`` when not given.
+
+    Raises
+    ------
+    ValueError
+        On wrong shapes, non-finite or negative values, a covariance that is
+        not symmetric positive semi-definite, or an ``Xy_cov`` that makes the
+        joint (x, y) error covariance indefinite.
+
+    Examples
+    --------
+    >>> from skhier.utils.validation import check_errors
+    >>> err = check_errors(3, 1, y_err=[1.0, 2.0, 1.0], X_err=[[0.1], [0.1], [0.2]])
+    >>> err["X_cov"].shape
+    (3, 1, 1)
+    """
+    out: dict[str, np.ndarray | None] = {"y_err": None, "X_cov": None, "Xy_cov": None}
+    if y_err is not None:
+        out["y_err"] = _check_stds(y_err, "y_err", (n_samples,), allow_zero=allow_zero)
+    if X_err is not None and X_cov is not None:
+        raise ValueError("Give at most one of X_err and X_cov, not both.")
+    d = n_features
+    if X_err is not None:
+        x_err = _to_numpy(X_err)
+        if np.ndim(x_err) == 1 and d == 1:
+            x_err = np.reshape(x_err, (-1, 1))
+        x_err = _check_stds(x_err, "X_err", (n_samples, d), allow_zero=allow_zero)
+        cov = np.zeros((n_samples, d, d))
+        idx = np.arange(d)
+        cov[:, idx, idx] = x_err**2
+        out["X_cov"] = cov
+    if X_cov is not None:
+        cov = check_finite_array(X_cov, "X_cov", (n_samples, d, d))
+        if not np.allclose(cov, np.swapaxes(cov, 1, 2), rtol=1e-10, atol=0):
+            raise ValueError("X_cov must contain symmetric (d, d) matrices.")
+        eig_min = np.linalg.eigvalsh(cov).min(axis=1)
+        scale = np.maximum(np.abs(np.diagonal(cov, axis1=1, axis2=2)).max(axis=1), 1e-300)
+        bad = eig_min < -1e-10 * scale
+        if allow_zero is False:
+            bad |= eig_min <= 0
+        if np.any(bad):
+            raise ValueError(
+                "X_cov must contain positive semi-definite covariance matrices; "
+                f"row(s) {np.flatnonzero(bad)[:5].tolist()} are not."
+            )
+        out["X_cov"] = cov
+    if Xy_cov is not None:
+        xy = _to_numpy(Xy_cov)
+        if np.ndim(xy) == 1 and d == 1:
+            xy = np.reshape(xy, (-1, 1))
+        xy = check_finite_array(xy, "Xy_cov", (n_samples, d))
+        if out["X_cov"] is None or out["y_err"] is None:
+            raise ValueError("Xy_cov needs both y_err and X_err (or X_cov).")
+        joint = np.zeros((n_samples, d + 1, d + 1))
+        joint[:, :d, :d] = out["X_cov"]
+        joint[:, :d, d] = xy
+        joint[:, d, :d] = xy
+        joint[:, d, d] = out["y_err"] ** 2
+        eig_min = np.linalg.eigvalsh(joint).min(axis=1)
+        scale = np.maximum(np.abs(np.diagonal(joint, axis1=1, axis2=2)).max(axis=1), 1e-300)
+        bad = eig_min < -1e-10 * scale
+        if np.any(bad):
+            raise ValueError(
+                "Xy_cov makes the joint (x, y) error covariance indefinite "
+                f"(|correlation| > 1) in row(s) {np.flatnonzero(bad)[:5].tolist()}."
+            )
+        out["Xy_cov"] = xy
+    return out
