@@ -252,11 +252,21 @@ def run_emcee(
         random_state.randint(np.iinfo(np.int32).max)
     ).get_state()
 
-    def burn_for(total, tau):
+    def assess(chain):
+        """(burn-in, autocorrelation time of the kept chain) for a chain so far."""
+        total = chain.shape[0]
         if n_burn != "auto":
-            return min(int(n_burn), total - 1)
-        t = np.max(tau[np.isfinite(tau)]) if np.any(np.isfinite(tau)) else 20.0
-        return int(min(max(100, np.ceil(5 * t)), total // 2))
+            burn = min(int(n_burn), total - 1)
+        else:
+            # A first tau from the last 3/4 of the run sets the burn-in; the
+            # reported tau is then measured on exactly the kept chain.
+            tau0 = _autocorr(chain[total // 4 :])
+            t = np.max(tau0[np.isfinite(tau0)]) if np.any(np.isfinite(tau0)) else 20.0
+            burn = int(min(max(100, np.ceil(5 * t)), total // 2))
+        return burn, _autocorr(chain[burn:])
+
+    def is_converged(chain, burn, tau):
+        return bool(np.all(np.isfinite(tau)) and chain.shape[0] - burn >= TAU_MULTIPLE * tau.max())
 
     with warnings.catch_warnings():
         # emcee's own autocorr warnings are replaced by ours below.
@@ -269,29 +279,21 @@ def run_emcee(
                 state = sampler.run_mcmc(state, block, progress=progress)
                 total += block
                 chain = sampler.get_chain()
-                tau = _autocorr(chain[total // 4 :])
-                burn = burn_for(total, tau)
-                kept = total - burn
-                if (np.all(np.isfinite(tau)) and kept >= TAU_MULTIPLE * tau.max()) or (
-                    total >= max_steps
-                ):
+                burn, tau = assess(chain)
+                if is_converged(chain, burn, tau) or total >= max_steps:
                     break
                 # Grow the block geometrically so long runs check less often.
                 check_every = max(check_every, total // 2)
         else:
             total = int(n_steps)
             sampler.run_mcmc(pos, total, progress=progress)
+            chain = sampler.get_chain()
+            burn, tau = assess(chain)
 
-    chain = sampler.get_chain()
     lnp = sampler.get_log_prob()
-    if n_steps == "auto":
-        burn = burn_for(total, _autocorr(chain[total // 4 :]))
-    else:
-        burn = burn_for(total, _autocorr(chain[total // 2 :]))
     kept_chain = chain[burn:]
-    tau = _autocorr(kept_chain)
     n_kept = kept_chain.shape[0]
-    converged = bool(np.all(np.isfinite(tau)) and n_kept >= TAU_MULTIPLE * tau.max())
+    converged = is_converged(chain, burn, tau)
     messages = []
     if not converged:
         worst = int(np.argmax(np.where(np.isfinite(tau), tau, np.inf)))

@@ -1,0 +1,428 @@
+"""Collapsed population likelihoods: integrate per-object latents out.
+
+For a measurement ``d_i`` of an object whose true value ``t_i`` follows a
+population ``p(t | alpha)``, the sampler only needs the marginal likelihood
+
+    p(d_i | alpha) = ∫ p(d_i | t) p(t | alpha) dt,
+
+evaluated for every object and every walker (or importance draw) at once.
+This module provides that integral, and draws of ``t_i`` from the
+conditional posterior ``p(t_i | d_i, alpha)`` for any draw of ``alpha``.
+
+The integrator is *adaptive Gauss–Hermite quadrature* (Liu & Pierce 1994;
+Naylor & Smith 1982): for every (draw, object) pair the integrand's mode is
+found by a few vectorised Gauss–Newton steps, and fixed Gauss–Hermite nodes
+are placed around it with the width given by the curvature there. Nodes
+therefore sit where the integrand lives, whether the measurement is much
+narrower than the population (a precise parallax inside a deep cluster) or
+much broader (a noisy parallax of a compact cluster). The accuracy over a
+grid of such regimes is tested against ``scipy.integrate.quad`` in
+``tests/test_population_engine.py``.
+
+Public, stable pieces (the signatures below are the contract other model
+modules may rely on):
+
+- :func:`gaussian_latent_log_marginal` — log ∫ N(y | g(t), e²) N(t | m, s²) dt
+  over an interval, for any monotone ``g`` (``g(t) = 1000 / t`` for
+  parallaxes, ``g(t) = exp(t)`` for a log-normal population, ...);
+- :func:`gaussian_latent_sample` — draws of ``t`` from the corresponding
+  conditional posterior;
+- :func:`adaptive_gauss_hermite` and :func:`sample_log_density` — the same
+  two operations for any smooth, unimodal 1-D log-integrand given by the
+  caller (used e.g. for the exponentially-decreasing space density prior of
+  field stars);
+- :func:`log_normal_mass` — log of the mass of N(m, s²) on an interval, to
+  renormalise truncated populations.
+
+Every function broadcasts its array arguments against each other, so a
+``(n_draws, 1)`` array of population parameters against ``(n_objects,)``
+arrays of data evaluates the whole (draws x objects) table in one call. Only
+numpy operations over full arrays are used; there is no loop over objects.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from scipy.special import log_ndtr, logsumexp
+
+__all__ = [
+    "DEFAULT_NODES",
+    "adaptive_gauss_hermite",
+    "gauss_hermite",
+    "gaussian_latent_log_marginal",
+    "gaussian_latent_sample",
+    "log_normal_mass",
+    "sample_log_density",
+]
+
+#: Gauss–Hermite nodes used by default. The accuracy test over regimes
+#: (fractional errors 0.1 %–100 %, negative measurements, population widths
+#: 0.01 %–30 % of the location) keeps every object within 1e-6 of quad.
+DEFAULT_NODES = 24
+
+#: Gauss–Newton iterations of the mode search (each costs one evaluation of
+#: the gradient and curvature, much less than a quadrature node).
+DEFAULT_ITER = 8
+
+_LOG2PI = np.log(2.0 * np.pi)
+
+
+@lru_cache(maxsize=16)
+def gauss_hermite(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Physicists' Gauss–Hermite nodes ``x`` and ``log(w) + x**2``.
+
+    The second array turns ∫ e^{-x²} h(x) dx ≈ Σ w_k h(x_k) into a rule for a
+    plain integrand: ∫ F(x) dx ≈ Σ exp(log w_k + x_k²) F(x_k).
+    """
+    x, w = np.polynomial.hermite.hermgauss(int(n_nodes))
+    x.setflags(write=False)
+    lw = np.log(w) + x**2
+    lw.setflags(write=False)
+    return x, lw
+
+
+def log_normal_mass(loc, scale, lower=-np.inf, upper=np.inf) -> np.ndarray:
+    """log P(lower < T < upper) for T ~ N(loc, scale²), computed stably."""
+    loc = np.asarray(loc, dtype=np.float64)
+    scale = np.asarray(scale, dtype=np.float64)
+    a = (lower - loc) / scale
+    b = (upper - loc) / scale
+    if np.all(np.isinf(upper)):
+        return log_ndtr(-a)
+    if np.all(np.isinf(lower)):
+        return log_ndtr(b)
+    # log(Phi(b) - Phi(a)) on the side of the mean that keeps precision.
+    flip = a > 0
+    lo = np.where(flip, -b, a)
+    hi = np.where(flip, -a, b)
+    lhi, llo = log_ndtr(hi), log_ndtr(lo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return lhi + np.log1p(-np.exp(llo - lhi))
+
+
+def _clip_to_domain(t, t_old, lower, upper):
+    """Keep Newton iterates strictly inside (lower, upper): a step that would
+    leave the domain goes half-way to the boundary instead."""
+    t = np.where(t <= lower, 0.5 * (t_old + lower), t)
+    t = np.where(t >= upper, 0.5 * (t_old + upper), t)
+    return t
+
+
+def _find_mode(newton_terms, t0, lower, upper, n_iter):
+    """Vectorised damped Gauss–Newton ascent; returns (mode, precision)."""
+    t = np.asarray(t0, dtype=np.float64)
+    for _ in range(n_iter):
+        grad, prec = newton_terms(t)
+        step = grad / prec
+        # Never step by more than 3 local widths: keeps far-off starts stable.
+        width = 1.0 / np.sqrt(prec)
+        step = np.clip(step, -3.0 * width, 3.0 * width)
+        t = _clip_to_domain(t + step, t, lower, upper)
+    _, prec = newton_terms(t)
+    return t, prec
+
+
+def adaptive_gauss_hermite(
+    log_f,
+    newton_terms,
+    t0,
+    *,
+    lower=-np.inf,
+    upper=np.inf,
+    n_nodes: int = DEFAULT_NODES,
+    n_iter: int = DEFAULT_ITER,
+):
+    """log ∫ exp(log_f(t)) dt over (lower, upper) by adaptive Gauss–Hermite.
+
+    Parameters
+    ----------
+    log_f : callable
+        ``log_f(t)`` for an array ``t`` of any shape broadcastable with the
+        caller's data; returns the log-integrand (``-inf`` allowed).
+    newton_terms : callable
+        ``newton_terms(t) -> (grad, prec)``: the derivative of ``log_f`` and a
+        strictly positive curvature (Gauss–Newton / Fisher precision, i.e.
+        an approximation to ``-log_f''`` that is never negative).
+    t0 : array
+        Starting points of the mode search, broadcast to the output shape.
+    lower, upper : float
+        Integration domain; nodes outside it contribute zero. The integrand
+        should vanish smoothly at a finite boundary (e.g. a parallax
+        likelihood as distance -> 0) for full accuracy.
+    n_nodes, n_iter : int
+        Gauss–Hermite nodes, and Gauss–Newton iterations for the mode.
+
+    Returns
+    -------
+    log_integral, mode, prec : ndarray
+        The log-integral, the located mode and the precision there (the
+        nodes are ``mode + sqrt(2 / prec) * x_k``).
+    """
+    mode, prec = _find_mode(newton_terms, t0, lower, upper, n_iter)
+    x, lw = gauss_hermite(n_nodes)
+    scale = np.sqrt(2.0 / prec)
+    nodes = mode[..., None] + scale[..., None] * x
+    inside = (nodes > lower) & (nodes < upper)
+    safe = np.where(inside, nodes, mode[..., None])
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lf = np.where(inside, log_f(safe), -np.inf)
+        out = logsumexp(lf + lw, axis=-1) + np.log(scale)
+    return out, mode, prec
+
+
+def sample_log_density(
+    log_f,
+    mode,
+    prec,
+    *,
+    lower=-np.inf,
+    upper=np.inf,
+    rng=None,
+    u=None,
+    n_grid: int = 257,
+    half_width: float = 12.0,
+):
+    """Draw from the 1-D density ∝ exp(log_f(t)) by inverse CDF on a grid.
+
+    The grid spans ``mode ± half_width / sqrt(prec)`` (cut to the domain)
+    with ``n_grid`` points; the density is taken piecewise linear between
+    grid points and its CDF inverted exactly, so the only approximation is
+    the grid's resolution (``2 * half_width / (n_grid - 1) ≈ 0.09`` local
+    widths by default), far below any Monte Carlo error that matters.
+
+    Parameters
+    ----------
+    log_f : callable
+        Log-density up to a constant, as in :func:`adaptive_gauss_hermite`.
+    mode, prec : ndarray
+        Mode and positive curvature (from :func:`adaptive_gauss_hermite`),
+        all of the same shape ``S``.
+    lower, upper : float
+        Support.
+    rng : numpy Generator or RandomState, optional
+        Source of the uniforms (ignored when ``u`` is given).
+    u : ndarray of shape ``S``, optional
+        Uniforms to invert (e.g. stratified ones for smooth quantiles).
+
+    Returns
+    -------
+    t : ndarray of shape ``S``
+    """
+    mode = np.asarray(mode, dtype=np.float64)
+    width = 1.0 / np.sqrt(np.asarray(prec, dtype=np.float64))
+    lo = np.maximum(mode - half_width * width, lower)
+    hi = np.minimum(mode + half_width * width, upper)
+    z = np.linspace(0.0, 1.0, n_grid)
+    grid = lo[..., None] + (hi - lo)[..., None] * z
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        lf = log_f(grid)
+    lf = np.where(np.isfinite(lf), lf, -np.inf)
+    dens = np.exp(lf - np.max(lf, axis=-1, keepdims=True))
+    dt = np.diff(grid, axis=-1)
+    mass = 0.5 * (dens[..., 1:] + dens[..., :-1]) * dt
+    cdf = np.concatenate([np.zeros(mass.shape[:-1] + (1,)), np.cumsum(mass, axis=-1)], axis=-1)
+    total = cdf[..., -1:]
+    if u is None:
+        u = rng.uniform(size=mode.shape)
+    target = np.asarray(u)[..., None] * total
+    # Cell j holds cdf[j] <= target < cdf[j + 1].
+    j = np.clip(np.sum(cdf[..., 1:] <= target, axis=-1), 0, n_grid - 2)[..., None]
+    c0 = np.take_along_axis(cdf, j, axis=-1)[..., 0]
+    p0 = np.take_along_axis(dens, j, axis=-1)[..., 0]
+    p1 = np.take_along_axis(dens, j + 1, axis=-1)[..., 0]
+    h = np.take_along_axis(dt, j, axis=-1)[..., 0]
+    g0 = np.take_along_axis(grid, j, axis=-1)[..., 0]
+    rem = target[..., 0] - c0
+    # Solve p0 x + (p1 - p0) x² / (2h) = rem for x in [0, h].
+    a = 0.5 * (p1 - p0) / h
+    with np.errstate(divide="ignore", invalid="ignore"):
+        disc = np.sqrt(np.maximum(p0**2 + 4.0 * a * rem, 0.0))
+        x_quad = 2.0 * rem / (p0 + disc)  # stable root of the quadratic
+    x_lin = np.where(p0 > 0, rem / np.where(p0 > 0, p0, 1.0), 0.0)
+    x = np.where(np.abs(a) * h > 1e-12 * np.maximum(p0, 1e-300), x_quad, x_lin)
+    x = np.where(np.isfinite(x), np.clip(x, 0.0, h), 0.5 * h)
+    return g0 + x
+
+
+# ---------------------------------------------------------------------------
+# Gaussian latent with a Gaussian measurement of a monotone function of it.
+# ---------------------------------------------------------------------------
+
+
+def _gaussian_latent_pieces(y, y_err, loc, scale, g, dg):
+    y = np.asarray(y, dtype=np.float64)
+    e2 = np.asarray(y_err, dtype=np.float64) ** 2
+    loc = np.asarray(loc, dtype=np.float64)
+    s2 = np.asarray(scale, dtype=np.float64) ** 2
+    const = -_LOG2PI - 0.5 * np.log(e2) - 0.5 * np.log(s2)
+
+    def log_f(t):
+        # t carries one extra trailing axis (nodes/grid) over the data.
+        gt = g(t)
+        return (
+            const[..., None]
+            - 0.5 * (y[..., None] - gt) ** 2 / e2[..., None]
+            - 0.5 * (t - loc[..., None]) ** 2 / s2[..., None]
+        )
+
+    def newton_terms(t):
+        gt, dgt = g(t), dg(t)
+        grad = -(t - loc) / s2 + (y - gt) * dgt / e2
+        prec = 1.0 / s2 + dgt**2 / e2
+        return grad, prec
+
+    return y, e2, loc, s2, log_f, newton_terms
+
+
+def _gaussian_latent_start(y, loc, log_f_flat, g_inv, lower, upper):
+    """Start at the population mean, or at g^{-1}(y) where that is better."""
+    t0 = np.clip(loc, np.nextafter(lower, np.inf), np.nextafter(upper, -np.inf))
+    if g_inv is None:
+        return t0
+    with np.errstate(all="ignore"):
+        t1 = g_inv(y)
+    t1 = np.broadcast_to(t1, t0.shape)
+    ok = np.isfinite(t1) & (t1 > lower) & (t1 < upper)
+    t1 = np.where(ok, t1, t0)
+    f0 = log_f_flat(t0)
+    f1 = log_f_flat(t1)
+    return np.where(f1 > f0, t1, t0)
+
+
+def gaussian_latent_log_marginal(
+    y,
+    y_err,
+    loc,
+    scale,
+    g,
+    dg,
+    *,
+    g_inv=None,
+    lower: float = -np.inf,
+    upper: float = np.inf,
+    n_nodes: int = DEFAULT_NODES,
+    n_iter: int = DEFAULT_ITER,
+    return_mode: bool = False,
+):
+    """log ∫ N(y | g(t), y_err²) N(t | loc, scale²) dt over (lower, upper).
+
+    The marginal likelihood of a Gaussian measurement ``y`` of a monotone
+    function ``g`` of a latent ``t`` that follows a normal population, with
+    ``t`` integrated out by adaptive Gauss–Hermite quadrature (see the module
+    docstring). Examples: parallaxes of a cluster of stars with normally
+    distributed distances (``t = r``, ``g(r) = 1000 / r``, ``lower = 0``);
+    a log-normal population of periods measured with Gaussian errors
+    (``t = log P``, ``g = exp``). When ``g`` is the identity this equals
+    ``log N(y | loc, scale² + y_err²)`` (use that closed form instead).
+
+    The normal density is *not* renormalised to (lower, upper): for a
+    population truncated to the interval, subtract
+    ``log_normal_mass(loc, scale, lower, upper)``.
+
+    Parameters
+    ----------
+    y, y_err : array-like
+        Measurements and their standard deviations (``y_err > 0``).
+    loc, scale : array-like
+        Population mean and standard deviation (``scale > 0``) of ``t``.
+        All four broadcast together; e.g. ``loc`` of shape ``(k, 1)`` against
+        ``y`` of shape ``(n,)`` gives a ``(k, n)`` table.
+    g, dg : callable
+        The monotone measurement function and its derivative, elementwise on
+        arrays; only evaluated inside (lower, upper).
+    g_inv : callable, optional
+        Inverse of ``g``. When given, the mode search also starts from
+        ``g_inv(y)`` where that point has a higher integrand than ``loc``
+        (useful when the measurement is much sharper than the population).
+    lower, upper : float, default=(-inf, inf)
+        Domain of ``t`` (where ``g`` is defined); the integrand is zero
+        outside it.
+    n_nodes : int, default=DEFAULT_NODES
+        Gauss–Hermite nodes per (draw, object).
+    n_iter : int, default=DEFAULT_ITER
+        Gauss–Newton iterations for the mode.
+    return_mode : bool, default=False
+        Also return the integrand's mode and curvature (for sampling).
+
+    Returns
+    -------
+    log_marginal : ndarray
+        Broadcast shape of the inputs.
+    mode, prec : ndarray
+        Only when ``return_mode=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skhier._population import gaussian_latent_log_marginal
+    >>> # identity g: the closed form log N(1 | 0, 1 + 1)
+    >>> val = gaussian_latent_log_marginal(1.0, 1.0, 0.0, 1.0, lambda t: t,
+    ...                                    lambda t: np.ones_like(t))
+    >>> bool(np.isclose(val, -0.25 - 0.5 * np.log(2 * np.pi * 2)))
+    True
+    """
+    y, e2, loc, s2, log_f, newton_terms = _gaussian_latent_pieces(y, y_err, loc, scale, g, dg)
+    shape = np.broadcast_shapes(y.shape, e2.shape, loc.shape, s2.shape)
+
+    def log_f_flat(t):
+        return log_f(t[..., None])[..., 0]
+
+    t0 = _gaussian_latent_start(
+        np.broadcast_to(y, shape), np.broadcast_to(loc, shape), log_f_flat, g_inv, lower, upper
+    )
+    out, mode, prec = adaptive_gauss_hermite(
+        log_f, newton_terms, t0, lower=lower, upper=upper, n_nodes=n_nodes, n_iter=n_iter
+    )
+    if return_mode:
+        return out, mode, prec
+    return out
+
+
+def gaussian_latent_sample(
+    y,
+    y_err,
+    loc,
+    scale,
+    g,
+    dg,
+    *,
+    g_inv=None,
+    lower: float = -np.inf,
+    upper: float = np.inf,
+    rng=None,
+    u=None,
+    n_iter: int = DEFAULT_ITER,
+):
+    """Draw ``t`` from p(t | y) ∝ N(y | g(t), y_err²) N(t | loc, scale²) on (lower, upper).
+
+    Arguments as in :func:`gaussian_latent_log_marginal`; one draw per
+    element of the broadcast shape (pass ``loc``/``scale`` of shape
+    ``(k, 1)`` and ``y`` of shape ``(n,)`` for one draw per (draw, object)).
+    ``rng`` supplies the uniforms unless ``u`` (same shape) is given. Uses
+    :func:`sample_log_density` around the integrand's mode.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skhier._population import gaussian_latent_sample
+    >>> rng = np.random.default_rng(0)
+    >>> r = gaussian_latent_sample(np.full(2000, 10.0), 0.1, 100.0, 5.0,
+    ...     lambda r: 1000 / r, lambda r: -1000 / r**2, lower=0.0, rng=rng)
+    >>> bool(abs(r.mean() - 100) < 1)
+    True
+    """
+    y, e2, loc, s2, log_f, newton_terms = _gaussian_latent_pieces(y, y_err, loc, scale, g, dg)
+    shape = np.broadcast_shapes(y.shape, e2.shape, loc.shape, s2.shape)
+
+    def log_f_flat(t):
+        return log_f(t[..., None])[..., 0]
+
+    t0 = _gaussian_latent_start(
+        np.broadcast_to(y, shape), np.broadcast_to(loc, shape), log_f_flat, g_inv, lower, upper
+    )
+    mode, prec = _find_mode(newton_terms, t0, lower, upper, n_iter)
+    mode = np.broadcast_to(mode, shape)
+    prec = np.broadcast_to(prec, shape)
+    return sample_log_density(log_f, mode, prec, lower=lower, upper=upper, rng=rng, u=u)

@@ -1,0 +1,27 @@
+"""scikit-learn's estimator checks for every public estimator.
+
+Sampler settings come from ``helpers.FAST`` (short chains): these checks test
+the API contract, not the statistics.
+"""
+
+import pytest
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skhier import RobustLineMixture
+
+from .helpers import FAST
+
+ESTIMATORS = [RobustLineMixture(**FAST, random_state=0)]
+
+# Checks that cannot pass, with the reason. Keep empty unless justified.
+EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
