@@ -1,0 +1,917 @@
+"""BayesianGMM: a Gaussian mixture with its full posterior, by blocked Gibbs.
+
+Model (in standardised units, see the class Notes)::
+
+    w ~ Dirichlet(e0, ..., e0)                       (K = n_components)
+    Sigma_k ~ InvWishart(nu0, Psi0)
+    mu_k | Sigma_k ~ N(m0, Sigma_k / kappa0)          (Normal-inverse-Wishart)
+    z_i | w ~ Categorical(w)
+    v_i | z_i = k ~ N(mu_k, Sigma_k)                 (true position)
+    x_i | v_i ~ N(v_i, S_i)                          (measurement; S_i = 0 without errors)
+
+One Gibbs sweep is blocked in two conditionals, both exact:
+
+1. ``(z, v) | theta, x``: each label is drawn from
+   ``p(z_i = k) ∝ w_k N(x_i | mu_k, Sigma_k + S_i)`` (the true position
+   integrated out), then each true position from its Gaussian conditional
+   ``N(mu_k + Sigma_k A^-1 (x_i - mu_k), Sigma_k - Sigma_k A^-1 Sigma_k)``
+   with ``A = Sigma_k + S_i`` -- the "extreme deconvolution" model of Bovy,
+   Hogg & Roweis (2011), here sampled instead of maximised. The position is
+   drawn by conditioning a joint prior draw (Matheron's rule / Hoffman &
+   Ribak 1991), which needs no factorisation of the conditional covariance
+   and stays exact for zero errors.
+2. ``theta | z, v``: ``w ~ Dirichlet(e0 + n_k)`` and each ``(mu_k, Sigma_k)``
+   from its conjugate Normal-inverse-Wishart posterior (Gelman et al., BDA3
+   section 3.6), all components at once; empty components are drawn from the
+   prior.
+
+Everything is vectorised over points (labels by the inverse-CDF trick on
+cumulative probabilities; sufficient statistics by ``np.bincount``) and over
+components; the only Python loops are over chains, sweeps and components.
+
+Label switching is resolved after sampling with the Kullback-Leibler
+relabelling algorithm of Stephens (2000, JRSS B 62, 795), run on the
+classification probabilities of a stratified subsample of points and
+started from the draw with the highest likelihood (the pivot of Marin,
+Mengersen & Robert 2005). Components are then ordered by decreasing
+posterior mean weight.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.cluster import kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .diagnostics import effective_sample_size, split_rhat
+from .utils.validation import check_errors
+
+__all__ = ["BayesianGMM"]
+
+_LOG2PI = np.log(2.0 * np.pi)
+#: Draws used for posterior-averaged per-point quantities (predict_proba,
+#: score_samples). The Monte Carlo error of such an average is at most
+#: (posterior sd of the quantity) / sqrt(200), i.e. <= 0.035 for a
+#: probability and usually far less.
+_MAX_PREDICT_DRAWS = 200
+#: rows x draws x components evaluated at once in predictions (~16 MB each).
+_CHUNK_CELLS = 2_000_000
+#: Bound on the (draws x points x components) classification array used by
+#: the relabelling (float32, ~32 MB).
+_RELABEL_CELLS = 8_000_000
+#: Split R-hat above this flags a fit as not converged.
+_RHAT_MAX = 1.05
+
+
+# ---------------------------------------------------------------------------
+# Small vectorised linear algebra for (..., d, d) stacks; closed forms for
+# d = 1 and d = 2 (the common cases), LAPACK for larger d.
+# ---------------------------------------------------------------------------
+def _logpdf_stack(r, A):
+    """log N(r | 0, A) for r (..., d) and A (..., d, d), broadcast together."""
+    d = r.shape[-1]
+    if d == 1:
+        a = A[..., 0, 0]
+        return -0.5 * (r[..., 0] ** 2 / a + np.log(a) + _LOG2PI)
+    if d == 2:
+        a, b, c = A[..., 0, 0], A[..., 0, 1], A[..., 1, 1]
+        det = a * c - b * b
+        r0, r1 = r[..., 0], r[..., 1]
+        quad = (c * r0 * r0 - 2.0 * b * r0 * r1 + a * r1 * r1) / det
+        return -0.5 * (quad + np.log(det) + 2.0 * _LOG2PI)
+    A, r = np.broadcast_arrays(A, r[..., None])
+    L = np.linalg.cholesky(A)
+    y = np.linalg.solve(L, r)[..., 0]
+    logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
+    return -0.5 * (np.sum(y * y, axis=-1) + logdet + d * _LOG2PI)
+
+
+def _solve_stack(A, b):
+    """A^-1 b for A (n, d, d), b (n, d)."""
+    d = b.shape[-1]
+    if d == 1:
+        return b / A[:, 0, :]
+    if d == 2:
+        a, c, e = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+        det = a * e - c * c
+        return np.stack([(e * b[:, 0] - c * b[:, 1]) / det, (a * b[:, 1] - c * b[:, 0]) / det], 1)
+    return np.linalg.solve(A, b[..., None])[..., 0]
+
+
+def _psd_sqrt(S):
+    """A square root R with R R^T = S for PSD (n, d, d) stacks (zeros allowed)."""
+    evals, evecs = np.linalg.eigh(S)
+    return evecs * np.sqrt(np.clip(evals, 0.0, None))[:, None, :]
+
+
+def _log_dirichlet(alpha, rng):
+    """log of a Dirichlet(alpha) draw, accurate for tiny alpha.
+
+    Gamma(a) = Gamma(a + 1) * U^(1/a) (Marsaglia & Tsang 2000), taken in
+    logs so that components with tiny concentration do not underflow to 0.
+    """
+    logg = np.log(rng.standard_gamma(alpha + 1.0)) + np.log(rng.random(alpha.shape)) / alpha
+    top = logg.max()
+    return logg - (top + np.log(np.exp(logg - top).sum()))
+
+
+def _draw_niw(counts, sums, m2, prior, rng):
+    """Draw (mu_k, Sigma_k, chol Sigma_k) for all k from the NIW posterior.
+
+    counts (K,), sums (K, d) and m2 (K, d, d) are the zeroth, first and second
+    moments of the true positions in each component; the prior mean is 0.
+    """
+    kappa0, nu0, psi0 = prior
+    K, d = sums.shape
+    kappa = kappa0 + counts
+    nu = nu0 + counts
+    mean = sums / kappa[:, None]
+    # Psi_n = Psi0 + sum v v^T - kappa_n m_n m_n^T (BDA3 eq. 3.? with m0 = 0).
+    psi = psi0 + m2 - kappa[:, None, None] * mean[:, :, None] * mean[:, None, :]
+    psi = 0.5 * (psi + np.swapaxes(psi, 1, 2))
+    U = np.linalg.cholesky(psi)
+    # Bartlett: A A^T ~ Wishart(nu, I) with A lower triangular, A_ii^2 ~
+    # chi2(nu - i); then Sigma = (U A^-T)(U A^-T)^T ~ InvWishart(nu, Psi).
+    A = np.zeros((K, d, d))
+    idx = np.arange(d)
+    A[:, idx, idx] = np.sqrt(rng.chisquare(nu[:, None] - idx[None, :]))
+    low = np.tril_indices(d, -1)
+    A[:, low[0], low[1]] = rng.standard_normal((K, len(low[0])))
+    G = U @ np.swapaxes(np.linalg.inv(A), 1, 2)
+    sigma = G @ np.swapaxes(G, 1, 2)
+    sigma = 0.5 * (sigma + np.swapaxes(sigma, 1, 2))
+    chol = np.linalg.cholesky(sigma)
+    mu = mean + np.einsum("kij,kj->ki", chol, rng.standard_normal((K, d))) / np.sqrt(kappa)[:, None]
+    return mu, sigma, chol
+
+
+def _moments(z, V, K):
+    """Counts, sums and second moments of V's rows per label (bincount)."""
+    n, d = V.shape
+    counts = np.bincount(z, minlength=K).astype(np.float64)
+    sums = np.empty((K, d))
+    m2 = np.empty((K, d, d))
+    for a in range(d):
+        sums[:, a] = np.bincount(z, weights=V[:, a], minlength=K)
+        for b in range(a + 1):
+            m2[:, a, b] = m2[:, b, a] = np.bincount(z, weights=V[:, a] * V[:, b], minlength=K)
+    return counts, sums, m2
+
+
+def _sample_categorical(logp, rng):
+    """One draw per row from unnormalised log-probabilities (n, K), in place.
+
+    Inverse-CDF trick: exponentiate, cumulate, compare with one uniform per row.
+    """
+    logp -= logp.max(axis=1, keepdims=True)
+    np.exp(logp, out=logp)
+    np.cumsum(logp, axis=1, out=logp)
+    u = rng.random(logp.shape[0]) * logp[:, -1]
+    z = (logp < u[:, None]).sum(axis=1)
+    return np.minimum(z, logp.shape[1] - 1)
+
+
+def _component_loglik(X, log_w, mu, chol, S=None):
+    """log w_k + log N(x_i | mu_k, Sigma_k + S_i), shape (n, K)."""
+    n, d = X.shape
+    K = mu.shape[0]
+    out = np.empty((n, K))
+    if S is None:
+        linv = np.linalg.inv(chol)
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
+        for k in range(K):
+            y = X @ linv[k].T
+            y -= linv[k] @ mu[k]
+            out[:, k] = np.einsum("ij,ij->i", y, y)
+            out[:, k] *= -0.5
+            out[:, k] += log_w[k] - 0.5 * (logdet[k] + d * _LOG2PI)
+        return out
+    sigma = chol @ np.swapaxes(chol, 1, 2)
+    for k in range(K):
+        out[:, k] = log_w[k] + _logpdf_stack(X - mu[k], sigma[k] + S)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The sampler (one chain)
+# ---------------------------------------------------------------------------
+class _GibbsChain:
+    """Blocked Gibbs sampler for one chain, in standardised units."""
+
+    def __init__(self, X, S, S_sqrt, K, prior, e0, rng):
+        self.X, self.S, self.S_sqrt = X, S, S_sqrt
+        self.K, self.prior, self.e0, self.rng = K, prior, e0, rng
+
+    def initialise(self):
+        """k-means++ centres, labels to the nearest one, then a theta draw."""
+        X, K, rng = self.X, self.K, self.rng
+        n = X.shape[0]
+        if n >= K:
+            centres, _ = kmeans_plusplus(X, K, random_state=rng.integers(2**31 - 1))
+        else:
+            centres = X[rng.choice(n, K, replace=True)]
+        d2 = ((X[:, None, :] - centres[None, :, :]) ** 2).sum(-1) if n * K < 5e6 else None
+        if d2 is None:
+            z = np.empty(n, dtype=np.intp)
+            step = max(1, int(5e6 // K))
+            for s in range(0, n, step):
+                blk = X[s : s + step]
+                z[s : s + step] = ((blk[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+        else:
+            z = d2.argmin(1)
+        self.V = X
+        return self.draw_theta(z)
+
+    def draw_theta(self, z):
+        counts, sums, m2 = _moments(z, self.V, self.K)
+        self.log_w = _log_dirichlet(self.e0 + counts, self.rng)
+        self.mu, self.sigma, self.chol = _draw_niw(counts, sums, m2, self.prior, self.rng)
+        return counts
+
+    def draw_latents(self):
+        ll = _component_loglik(self.X, self.log_w, self.mu, self.chol, self.S)
+        z = _sample_categorical(ll, self.rng)
+        if self.S is not None:
+            self.V = _draw_true_positions(
+                self.X, self.S, self.S_sqrt, z, self.mu, self.sigma, self.chol, self.rng
+            )
+        return z
+
+    def sweep(self):
+        return self.draw_theta(self.draw_latents())
+
+
+def _draw_true_positions(X, S, S_sqrt, z, mu, sigma, chol, rng):
+    """Draw v_i | z_i, x_i from its Gaussian conditional (Matheron's rule).
+
+    With v* ~ N(mu_k, Sigma_k) and e* ~ N(0, S_i) drawn jointly,
+    v = v* + Sigma_k (Sigma_k + S_i)^-1 (x_i - v* - e*) is an exact draw from
+    p(v_i | x_i, z_i = k); no factorisation of the conditional covariance.
+    """
+    n, d = X.shape
+    eps = rng.standard_normal((n, d))
+    v_star = mu[z] + np.einsum("nij,nj->ni", chol[z], eps)
+    e_star = np.einsum("nij,nj->ni", S_sqrt, rng.standard_normal((n, d)))
+    sig = sigma[z]
+    gain_rhs = _solve_stack(sig + S, X - v_star - e_star)
+    return v_star + np.einsum("nij,nj->ni", sig, gain_rhs)
+
+
+# ---------------------------------------------------------------------------
+# Relabelling (Stephens 2000)
+# ---------------------------------------------------------------------------
+def _classification_probs(X, S, log_w, mu, sigma):
+    """Responsibilities (T, m, K) and per-draw log-likelihood (T,) on X (m, d)."""
+    T, K, d = mu.shape
+    r = X[None, :, None, :] - mu[:, None, :, :]  # (T, m, K, d)
+    A = sigma[:, None, :, :, :]
+    if S is not None:
+        A = A + S[None, :, None, :, :]
+    lp = _logpdf_stack(r, A) + log_w[:, None, :]
+    lse = logsumexp(lp, axis=2, keepdims=True)
+    return np.exp(lp - lse).astype(np.float32), lse[..., 0].sum(1)
+
+
+def _stephens_relabel(X, S, log_w, mu, sigma, ref_labels, rng, max_iter=100):
+    """Permutations (T, K) that undo label switching (Stephens 2000, alg. 2).
+
+    Minimises sum_t KL(P_t perm_t || Q) over per-draw permutations, where
+    P_t are the classification probabilities of draw t on a stratified
+    subsample of points and Q their relabelled average; each step solves a
+    K x K assignment per draw exactly (Hungarian algorithm).
+    """
+    T, K, _ = mu.shape
+    n = X.shape[0]
+    m_max = max(K, _RELABEL_CELLS // max(T * K, 1))
+    if n <= m_max:
+        idx = np.arange(n)
+    else:
+        # Stratify by a reference labelling so that small clusters are seen.
+        groups = [np.flatnonzero(ref_labels == k) for k in range(K)]
+        groups = [g for g in groups if len(g)]
+        per = max(1, m_max // len(groups))
+        idx = np.sort(
+            np.concatenate([g if len(g) <= per else rng.choice(g, per, replace=False) for g in groups])
+        )
+    Xs = X[idx]
+    Ss = None if S is None else S[idx]
+    m = len(idx)
+    # Pt[t * K + j] = classification probabilities of component j in draw t.
+    Pt = np.empty((T, K, m), dtype=np.float32)
+    loglik = np.empty(T)
+    step = max(1, _CHUNK_CELLS // max(m * K, 1))
+    for s in range(0, T, step):
+        sl = slice(s, s + step)
+        p, loglik[sl] = _classification_probs(Xs, Ss, log_w[sl], mu[sl], sigma[sl])
+        Pt[sl] = p.transpose(0, 2, 1)
+    Pt = Pt.reshape(T * K, m)
+    perms = np.tile(np.arange(K), (T, 1))
+    if K == 1:
+        return perms
+    Q = Pt[int(np.argmax(loglik)) * K : (int(np.argmax(loglik)) + 1) * K].T.astype(np.float64)
+    base = (np.arange(T) * K)[:, None]
+    for _ in range(max_iter):
+        logq = np.log(np.clip(Q, 1e-12, None)).astype(np.float32)
+        # cost[t, j, k] = -sum_i P_t[i, j] log Q[i, k]  (KL up to a constant)
+        cost = -(Pt @ logq).reshape(T, K, K)
+        new = np.empty_like(perms)
+        for t in range(T):
+            rows, cols = linear_sum_assignment(cost[t])
+            new[t, cols] = rows
+        if np.array_equal(new, perms):
+            break
+        perms = new
+        Q = Pt[(base + perms).ravel()].reshape(T, K, m).mean(axis=0, dtype=np.float64).T
+    return perms
+    Q = P[int(np.argmax(loglik))].astype(np.float64)
+    for _ in range(max_iter):
+        logq = np.log(np.clip(Q, 1e-12, None))
+        cost = -np.einsum("tmj,mk->tjk", P, logq.astype(np.float32), optimize=True)
+        new = np.empty_like(perms)
+        for t in range(T):
+            rows, cols = linear_sum_assignment(cost[t])
+            new[t, cols] = rows
+        if np.array_equal(new, perms):
+            break
+        perms = new
+        # Q[:, k] = mean_t P[t, :, perms[t, k]], via one-hot permutation matrices.
+        onehot = (perms[:, None, :] == np.arange(K)[None, :, None]).astype(np.float32)
+        Q = np.einsum("tmj,tjk->mk", P, onehot, optimize=True).astype(np.float64) / T
+    return perms
+
+
+# ---------------------------------------------------------------------------
+# The estimator
+# ---------------------------------------------------------------------------
+class BayesianGMM(DensityMixin, BaseEstimator):
+    """Gaussian mixture with its full posterior, optionally deconvolving errors.
+
+    A finite mixture ``sum_k w_k N(x | mu_k, Sigma_k)`` of at most
+    ``n_components`` Gaussians in any dimension, sampled by a blocked Gibbs
+    sampler (Dirichlet weights, Normal-inverse-Wishart components). A sparse
+    Dirichlet prior on the weights (Malsiner-Walli, Frühwirth-Schnatter &
+    Grün 2016) lets unneeded components empty out, so ``n_components`` is an
+    upper bound and the number of occupied components has a posterior
+    (``n_components_posterior_``). With per-point measurement errors
+    (``X_err`` or ``X_cov``) the sampler also draws every point's true
+    position, so the components describe the error-free distribution
+    (extreme deconvolution, Bovy, Hogg & Roweis 2011).
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Maximum number of components K.
+    weight_concentration : float, default=0.01
+        Concentration ``e0`` of the symmetric Dirichlet prior on the weights.
+        Small values (``e0 << 1``) make the prior sparse: components not
+        needed by the data empty out. ``e0 >= 1`` keeps all components
+        populated (a classical finite mixture with K components).
+    mean_precision_prior : float, default=0.01
+        ``kappa0``: the prior on each component mean is
+        ``N(m0, Sigma_k / kappa0)`` with ``m0`` the data mean.
+    degrees_of_freedom_prior : float or None, default=None
+        ``nu0`` of the inverse-Wishart prior on each covariance; must exceed
+        ``n_features - 1``. None means ``n_features + 2`` (the least
+        informative value whose prior mean exists).
+    covariance_prior : float, default=0.1
+        Scale ``c`` of the inverse-Wishart scale matrix
+        ``Psi0 = c (nu0 - d - 1) I`` in standardised units, so that the prior
+        mean of every component covariance is ``c`` times the data variance
+        along each axis (components somewhat narrower than the data).
+    n_chains : int, default=4
+        Independent chains, started from different k-means++ seeds (for
+        split R-hat).
+    n_iter : int, default=1500
+        Gibbs sweeps per chain, burn-in included.
+    n_burn : int, default=500
+        Sweeps discarded at the start of each chain.
+    thin : int, default=1
+        Keep every ``thin``-th sweep.
+    random_state : int, RandomState instance or None, default=None
+        Seeds everything; a fixed value makes ``fit`` reproducible.
+    progress : bool, default=False
+        Report sampling progress on stderr.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        Posterior mean weights (sum to 1), components ordered by decreasing
+        weight.
+    means_ : ndarray of shape (n_components, n_features)
+        Posterior mean of each component mean (data units).
+    covariances_ : ndarray of shape (n_components, n_features, n_features)
+        Posterior mean of each component covariance (data units; error-free
+        when fitted with errors).
+    n_components_posterior_ : ndarray of shape (n_components + 1,)
+        Posterior probability that exactly ``j`` components are occupied
+        (entry ``j``).
+    posterior_ : dict of ndarray
+        Relabelled draws, first axis the draw (chains concatenated):
+        ``"weights"`` (n_draws, K), ``"means"`` (n_draws, K, d),
+        ``"covariances"`` (n_draws, K, d, d) and ``"n_occupied"``
+        (n_draws,).
+    relabel_permutations_ : ndarray of shape (n_draws, n_components)
+        For every draw, the raw sampler component that became each reported
+        component.
+    rhat_ : dict
+        Split R-hat of the relabelled ``"weights"``, ``"means"`` and of
+        ``"n_occupied"``.
+    n_effective_ : dict
+        Effective sample sizes of the same quantities.
+    converged_ : bool
+        Whether every split R-hat is below 1.05.
+    n_iter_ : int
+        Sweeps run per chain.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when X has string column names.
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : maximum-likelihood fit (EM).
+    sklearn.mixture.BayesianGaussianMixture : variational approximation.
+
+    Notes
+    -----
+    **Units.** X is standardised internally (each column centred on its mean
+    and divided by its standard deviation; errors rescaled accordingly); the
+    priors are stated in these units, which makes the fit equivariant under
+    shifts and rescalings of the columns. All outputs are in data units. Do
+    not rescale error-carrying columns *outside* the estimator (e.g. with a
+    ``StandardScaler`` earlier in a pipeline): that changes X but not
+    ``X_err``.
+
+    **Label switching.** The mixture likelihood is invariant under
+    permutations of the components, so raw chains (and different chains)
+    report the same component under different labels. Before any summary
+    the draws are relabelled with the Kullback-Leibler algorithm of Stephens
+    (2000): per-draw permutations are chosen to minimise the divergence
+    between each draw's classification probabilities and their average,
+    iterated to a fixed point from the highest-likelihood draw. Empty
+    components carry no classification information and are left in
+    arbitrary order among themselves; their draws are prior draws.
+
+    **Per-point outputs** (``predict_proba``, ``score_samples``, ...) average
+    over at most 200 posterior draws spread evenly over all chains, and are
+    evaluated in chunks of rows, so memory stays bounded for any number of
+    rows.
+
+    References
+    ----------
+    .. [1] Bovy, J., Hogg, D. W. & Roweis, S. T. (2011), "Extreme
+       deconvolution", Ann. Appl. Stat. 5, 1657.
+    .. [2] Stephens, M. (2000), "Dealing with label switching in mixture
+       models", J. R. Stat. Soc. B 62, 795.
+    .. [3] Malsiner-Walli, G., Frühwirth-Schnatter, S. & Grün, B. (2016),
+       "Model-based clustering based on sparse finite Gaussian mixtures",
+       Stat. Comput. 26, 303.
+    .. [4] Gelman, A. et al., Bayesian Data Analysis, 3rd ed., section 3.6.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skhier import BayesianGMM
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 1, (150, 1)), rng.normal(3, 1, (100, 1))])
+    >>> gmm = BayesianGMM(n_components=4, n_chains=2, n_iter=300, n_burn=100,
+    ...                   random_state=0).fit(X)
+    >>> int(np.argmax(gmm.n_components_posterior_))
+    2
+    >>> np.round(gmm.means_[:2, 0]).tolist()
+    [-3.0, 3.0]
+    >>> gmm.predict([[-3.0], [3.0]]).tolist()
+    [0, 1]
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "weight_concentration": [Interval(Real, 0, None, closed="neither")],
+        "mean_precision_prior": [Interval(Real, 0, None, closed="neither")],
+        "degrees_of_freedom_prior": [Interval(Real, 0, None, closed="neither"), None],
+        "covariance_prior": [Interval(Real, 0, None, closed="neither")],
+        "n_chains": [Interval(Integral, 1, None, closed="left")],
+        "n_iter": [Interval(Integral, 2, None, closed="left")],
+        "n_burn": [Interval(Integral, 0, None, closed="left")],
+        "thin": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "progress": ["boolean"],
+    }
+
+    # Measurement errors are requested metadata by default (see _base.py).
+    __metadata_request__fit = {"X_err": True, "X_cov": True}
+    __metadata_request__score = {"X_err": True, "X_cov": True}
+
+    def __init__(
+        self,
+        n_components=10,
+        *,
+        weight_concentration=0.01,
+        mean_precision_prior=0.01,
+        degrees_of_freedom_prior=None,
+        covariance_prior=0.1,
+        n_chains=4,
+        n_iter=1500,
+        n_burn=500,
+        thin=1,
+        random_state=None,
+        progress=False,
+    ):
+        self.n_components = n_components
+        self.weight_concentration = weight_concentration
+        self.mean_precision_prior = mean_precision_prior
+        self.degrees_of_freedom_prior = degrees_of_freedom_prior
+        self.covariance_prior = covariance_prior
+        self.n_chains = n_chains
+        self.n_iter = n_iter
+        self.n_burn = n_burn
+        self.thin = thin
+        self.random_state = random_state
+        self.progress = progress
+
+    # -- fitting ----------------------------------------------------------
+    def _prior(self, d):
+        nu0 = d + 2.0 if self.degrees_of_freedom_prior is None else float(self.degrees_of_freedom_prior)
+        if nu0 <= d - 1:
+            raise ValueError(
+                f"degrees_of_freedom_prior must exceed n_features - 1 = {d - 1}, got {nu0}."
+            )
+        # Prior mean of Sigma is Psi0 / (nu0 - d - 1) when nu0 > d + 1.
+        psi_scale = self.covariance_prior * max(nu0 - d - 1.0, 1.0)
+        return float(self.mean_precision_prior), nu0, psi_scale * np.eye(d)
+
+    def _standardise(self, X, X_cov):
+        Xs = (X - self._loc) / self._scale
+        if X_cov is None:
+            return Xs, None
+        return Xs, X_cov / (self._scale[:, None] * self._scale[None, :])
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, X_err=None, X_cov=None):
+        """Sample the posterior of the mixture given data (and errors).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Observed positions; at least 2 samples.
+        y : Ignored
+        X_err : array-like of shape (n_samples, n_features), default=None
+            Standard deviations of independent Gaussian errors on X.
+        X_cov : array-like of shape (n_samples, n_features, n_features), default=None
+            Full error covariances (instead of ``X_err``).
+
+        Returns
+        -------
+        self : BayesianGMM
+        """
+        X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
+        n, d = X.shape
+        if self.n_burn >= self.n_iter:
+            raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")
+        errors = check_errors(n, d, X_err=X_err, X_cov=X_cov)
+        prior = self._prior(d)
+        K = self.n_components
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(0, 2**31 - 1, size=self.n_chains + 1)
+
+        self._loc = X.mean(axis=0)
+        spread = X.std(axis=0)
+        self._scale = np.where(spread > 0, spread, 1.0)
+        Xs, S = self._standardise(X, errors["X_cov"])
+        S_sqrt = None if S is None else _psd_sqrt(S)
+
+        n_keep = len(range(self.n_burn, self.n_iter, self.thin))
+        C = self.n_chains
+        log_w = np.empty((C, n_keep, K))
+        mu = np.empty((C, n_keep, K, d))
+        sigma = np.empty((C, n_keep, K, d, d))
+        occupied = np.empty((C, n_keep), dtype=np.intp)
+        last_labels = None
+        for c in range(C):
+            chain = _GibbsChain(Xs, S, S_sqrt, K, prior, self.weight_concentration,
+                                np.random.default_rng(seeds[c]))
+            chain.initialise()
+            j = 0
+            for it in range(self.n_iter):
+                counts = chain.sweep()
+                if it >= self.n_burn and (it - self.n_burn) % self.thin == 0:
+                    log_w[c, j], mu[c, j], sigma[c, j] = chain.log_w, chain.mu, chain.sigma
+                    occupied[c, j] = np.count_nonzero(counts)
+                    j += 1
+                if self.progress and (it + 1) % max(1, self.n_iter // 10) == 0:
+                    print(f"BayesianGMM: chain {c + 1}/{C}, sweep {it + 1}/{self.n_iter}",
+                          file=sys.stderr)
+            if c == 0:
+                last_labels = chain.draw_latents()
+
+        # -- relabel, pooled over chains ----------------------------------
+        T = C * n_keep
+        log_w, mu, sigma = log_w.reshape(T, K), mu.reshape(T, K, d), sigma.reshape(T, K, d, d)
+        perms = _stephens_relabel(
+            Xs, S, log_w, mu, sigma, last_labels, np.random.default_rng(seeds[-1])
+        )
+        log_w = np.take_along_axis(log_w, perms, axis=1)
+        mu = np.take_along_axis(mu, perms[:, :, None], axis=1)
+        sigma = np.take_along_axis(sigma, perms[:, :, None, None], axis=1)
+        order = np.argsort(-np.exp(log_w).mean(axis=0), kind="stable")
+        log_w, mu, sigma, perms = log_w[:, order], mu[:, order], sigma[:, order], perms[:, order]
+        self.relabel_permutations_ = perms
+
+        # -- store, in data units -----------------------------------------
+        self._log_w, self._mu, self._sigma = log_w, mu, sigma  # standardised
+        D = self._scale
+        self.posterior_ = {
+            "weights": np.exp(log_w),
+            "means": self._loc + mu * D,
+            "covariances": sigma * D[:, None] * D[None, :],
+            "n_occupied": occupied.reshape(T),
+        }
+        self.weights_ = self.posterior_["weights"].mean(axis=0)
+        self.means_ = self.posterior_["means"].mean(axis=0)
+        self.covariances_ = self.posterior_["covariances"].mean(axis=0)
+        self.n_components_posterior_ = (
+            np.bincount(self.posterior_["n_occupied"], minlength=K + 1)[: K + 1] / T
+        )
+        self.n_iter_ = self.n_iter
+        self.n_chains_ = C
+        self._X_train, self._S_train, self._S_sqrt_train = Xs, S, S_sqrt
+        self._set_prediction_draws()
+        self._diagnose(C, n_keep)
+        return self
+
+    def _diagnose(self, C, n_keep):
+        """Split R-hat and ESS of the relabelled weights, means and K_+."""
+        K, d = self._mu.shape[1:]
+        post = self.posterior_
+        w = post["weights"].reshape(C, n_keep, K).transpose(1, 0, 2)
+        m = post["means"].reshape(C, n_keep, K * d).transpose(1, 0, 2)
+        k_occ = post["n_occupied"].reshape(C, n_keep).T.astype(float)
+        self.rhat_, self.n_effective_ = {}, {}
+        for name, chain, shape in (
+            ("weights", w, (K,)), ("means", m, (K, d)), ("n_occupied", k_occ, ())
+        ):
+            if n_keep >= 4:
+                rhat = split_rhat(chain)
+                ess = effective_sample_size(chain) if n_keep >= 8 else np.full(rhat.shape, np.nan)
+            else:
+                rhat = ess = np.full(chain.shape[2] if chain.ndim == 3 else 1, np.nan)
+            self.rhat_[name] = rhat.reshape(shape) if shape else float(rhat[0])
+            self.n_effective_[name] = ess.reshape(shape) if shape else float(ess[0])
+        worst = max(np.nanmax(np.atleast_1d(v), initial=1.0) for v in self.rhat_.values())
+        self.converged_ = bool(np.isfinite(worst) and worst < _RHAT_MAX)
+        if not self.converged_:
+            warnings.warn(
+                f"BayesianGMM: the largest split R-hat is {worst:.3f} (> {_RHAT_MAX}); the "
+                "chains disagree. Increase n_iter/n_burn (or check n_components_posterior_).",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _set_prediction_draws(self):
+        """Evenly spaced draws for per-point averages, and their coefficients."""
+        T, K, d = self._mu.shape
+        s = min(T, _MAX_PREDICT_DRAWS)
+        idx = np.unique(np.linspace(0, T - 1, s).round().astype(int))
+        self._pred_log_w = self._log_w[idx]
+        self._pred_mu = self._mu[idx]
+        self._pred_sigma = self._sigma[idx]
+        # Quadratic-form coefficients of log w_k N(x | mu, Sigma) over the
+        # features phi(x) = (1, x, x_a x_b for a <= b), so that the error-free
+        # path is one matrix product per chunk of rows.
+        P = np.linalg.inv(self._pred_sigma)
+        P = 0.5 * (P + np.swapaxes(P, -1, -2))
+        _, logdet = np.linalg.slogdet(self._pred_sigma)
+        Pmu = np.einsum("skij,skj->ski", P, self._pred_mu)
+        const = (self._pred_log_w - 0.5 * np.einsum("ski,ski->sk", Pmu, self._pred_mu)
+                 - 0.5 * logdet - 0.5 * d * _LOG2PI)
+        a, b = np.triu_indices(d)
+        quad = -0.5 * P[..., a, b] * np.where(a == b, 1.0, 2.0)
+        W = np.concatenate([const[..., None], Pmu, quad], axis=-1)  # (S, K, p)
+        self._pred_coef = W.reshape(-1, W.shape[-1]).T.copy()  # (p, S*K)
+
+    # -- per-point posterior quantities --------------------------------------
+    def _check_X(self, X, X_err=None, X_cov=None):
+        check_is_fitted(self, "posterior_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        errors = check_errors(X.shape[0], X.shape[1], X_err=X_err, X_cov=X_cov)
+        return self._standardise(X, errors["X_cov"])
+
+    def _log_joint_chunks(self, Xs, S):
+        """Yield (rows, log w_k N(x | mu_k, Sigma_k + S_i)) of shape (rows, S, K)."""
+        n, d = Xs.shape
+        Sd, K = self._pred_log_w.shape
+        step = max(1, _CHUNK_CELLS // (Sd * K))
+        a, b = np.triu_indices(d)
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            x = Xs[rows]
+            if S is None:
+                phi = np.concatenate([np.ones((len(x), 1)), x, x[:, a] * x[:, b]], axis=1)
+                lp = (phi @ self._pred_coef).reshape(len(x), Sd, K)
+            else:
+                r = x[:, None, None, :] - self._pred_mu[None]
+                A = self._pred_sigma[None] + S[rows][:, None, None]
+                lp = _logpdf_stack(r, A) + self._pred_log_w[None]
+            yield rows, lp
+
+    def predict_membership_proba(self, X, X_err=None, X_cov=None):
+        """Posterior-averaged probability that each point belongs to each component.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        X_err : array-like of shape (n_samples, n_features), default=None
+            Measurement errors of these points: the components are convolved
+            with each point's error covariance.
+        X_cov : array-like of shape (n_samples, n_features, n_features), default=None
+            Full error covariances (instead of ``X_err``).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_components)
+            Rows sum to 1; columns follow ``weights_``.
+        """
+        Xs, S = self._check_X(X, X_err, X_cov)
+        out = np.empty((Xs.shape[0], self.n_components))
+        for rows, lp in self._log_joint_chunks(Xs, S):
+            lp -= logsumexp(lp, axis=2, keepdims=True)
+            np.exp(lp, out=lp)
+            out[rows] = lp.mean(axis=1)
+        return out
+
+    def predict_proba(self, X, X_err=None, X_cov=None):
+        """Posterior-averaged responsibilities (same as :meth:`predict_membership_proba`)."""
+        return self.predict_membership_proba(X, X_err=X_err, X_cov=X_cov)
+
+    def predict(self, X, X_err=None, X_cov=None):
+        """Most probable component of each point (argmax of :meth:`predict_proba`)."""
+        return np.argmax(self.predict_membership_proba(X, X_err=X_err, X_cov=X_cov), axis=1)
+
+    def fit_predict(self, X, y=None, X_err=None, X_cov=None):
+        """Fit, then :meth:`predict` the training points."""
+        return self.fit(X, X_err=X_err, X_cov=X_cov).predict(X, X_err=X_err, X_cov=X_cov)
+
+    def score_samples(self, X, X_err=None, X_cov=None):
+        """Log posterior predictive density of each point.
+
+        ``log E_post[sum_k w_k N(x | mu_k, Sigma_k + S_x)]``, the posterior
+        average of the mixture density (convolved with the point's error
+        covariance ``S_x`` when errors are given), in data units.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        Xs, S = self._check_X(X, X_err, X_cov)
+        out = np.empty(Xs.shape[0])
+        for rows, lp in self._log_joint_chunks(Xs, S):
+            out[rows] = logsumexp(logsumexp(lp, axis=2), axis=1) - np.log(lp.shape[1])
+        # Jacobian of the standardisation.
+        return out - np.sum(np.log(self._scale))
+
+    def score(self, X, y=None, sample_weight=None, X_err=None, X_cov=None):
+        """Mean log posterior predictive density of X (see :meth:`score_samples`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of a weighted mean.
+        X_err, X_cov : array-like, default=None
+            Measurement errors of X, as in :meth:`fit`.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.average(self.score_samples(X, X_err=X_err, X_cov=X_cov),
+                                weights=sample_weight))
+
+    # -- model selection, as in GaussianMixture --------------------------------
+    def _n_parameters(self):
+        d = self.n_features_in_
+        k = max(int(np.argmax(self.n_components_posterior_)), 1)
+        return k * (d + d * (d + 1) // 2) + k - 1
+
+    def _plugin_loglik(self, X):
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        chol = np.linalg.cholesky(self.covariances_)
+        with np.errstate(divide="ignore"):
+            logw = np.log(self.weights_)
+        total = 0.0
+        step = max(1, _CHUNK_CELLS // self.n_components)
+        for s in range(0, X.shape[0], step):
+            ll = _component_loglik(X[s : s + step], logw, self.means_, chol)
+            total += logsumexp(ll, axis=1).sum()
+        return total, X.shape[0]
+
+    def bic(self, X):
+        """Bayesian information criterion at the posterior-mean parameters.
+
+        ``-2 log L(weights_, means_, covariances_) + p log n`` with ``p`` the
+        free parameters of a mixture with the posterior-mode number of
+        occupied components.
+        """
+        check_is_fitted(self, "posterior_")
+        ll, n = self._plugin_loglik(X)
+        return -2.0 * ll + self._n_parameters() * np.log(n)
+
+    def aic(self, X):
+        """Akaike information criterion at the posterior-mean parameters (see :meth:`bic`)."""
+        check_is_fitted(self, "posterior_")
+        ll, _ = self._plugin_loglik(X)
+        return -2.0 * ll + 2.0 * self._n_parameters()
+
+    # -- draws -------------------------------------------------------------------
+    def sample(self, n_samples=1):
+        """Draw new points from the posterior predictive distribution.
+
+        Each point takes a random posterior draw, a component from that
+        draw's weights and a position from that component (error-free).
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component of each point.
+        """
+        check_is_fitted(self, "posterior_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        rng = check_random_state(self.random_state)
+        w = self.posterior_["weights"]
+        t = rng.randint(0, len(w), size=n_samples)
+        cum = np.cumsum(w[t], axis=1)
+        k = np.minimum((cum < rng.uniform(size=(n_samples, 1)) * cum[:, -1:]).sum(1),
+                       w.shape[1] - 1)
+        L = np.linalg.cholesky(self.posterior_["covariances"][t, k])
+        eps = rng.standard_normal((n_samples, self.n_features_in_))
+        X = self.posterior_["means"][t, k] + np.einsum("nij,nj->ni", L, eps)
+        return X, k
+
+    @property
+    def n_draws_(self) -> int:
+        check_is_fitted(self, "posterior_")
+        return len(self.posterior_["weights"])
+
+    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
+        """Joint posterior draws, with the training points' labels.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of draws (stored draws taken without replacement while
+            there are enough of them).
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        samples : dict
+            ``"weights"`` (n_samples, K), ``"means"`` (n_samples, K, d),
+            ``"covariances"`` (n_samples, K, d, d), ``"n_occupied"``
+            (n_samples,), ``"labels"`` (n_samples, n_train): each training
+            point's component drawn from its conditional given the parameter
+            draw; with errors at fit time also ``"X_true"``
+            (n_samples, n_train, d), the deconvolved true positions.
+        """
+        check_is_fitted(self, "posterior_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
+            raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
+        rs = check_random_state(random_state)
+        T = self.n_draws_
+        idx = rs.choice(T, n_samples, replace=n_samples > T)
+        out = {k: v[idx].copy() for k, v in self.posterior_.items()}
+        rng = np.random.default_rng(rs.randint(0, 2**31 - 1))
+        X, S = self._X_train, self._S_train
+        labels = np.empty((n_samples, X.shape[0]), dtype=np.intp)
+        true = None if S is None else np.empty((n_samples, *X.shape))
+        for j, t in enumerate(idx):
+            chol = np.linalg.cholesky(self._sigma[t])
+            ll = _component_loglik(X, self._log_w[t], self._mu[t], chol, S)
+            labels[j] = _sample_categorical(ll, rng)
+            if S is not None:
+                v = _draw_true_positions(X, S, self._S_sqrt_train, labels[j], self._mu[t],
+                                         self._sigma[t], chol, rng)
+                true[j] = self._loc + v * self._scale
+        out["labels"] = labels
+        if true is not None:
+            out["X_true"] = true
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.allow_nan = False
+        return tags
