@@ -66,6 +66,12 @@ DEFAULT_NODES = 24
 #: the gradient and curvature, much less than a quadrature node).
 DEFAULT_ITER = 8
 
+#: Where the integrand's Laplace width exceeds this fraction of its distance
+#: to a finite lower boundary, the (spectrally accurate) trapezoid rule with
+#: ``N_TRAPEZOID`` points in ``log(t - lower)`` replaces Gauss–Hermite.
+TRAPEZOID_REL_WIDTH = 0.05
+N_TRAPEZOID = 128
+
 _LOG2PI = np.log(2.0 * np.pi)
 
 
@@ -115,11 +121,7 @@ def _find_mode(newton_terms, t0, lower, upper, n_iter):
     t = np.asarray(t0, dtype=np.float64)
     for _ in range(n_iter):
         grad, prec = newton_terms(t)
-        step = grad / prec
-        # Never step by more than 3 local widths: keeps far-off starts stable.
-        width = 1.0 / np.sqrt(prec)
-        step = np.clip(step, -3.0 * width, 3.0 * width)
-        t = _clip_to_domain(t + step, t, lower, upper)
+        t = _clip_to_domain(t + grad / prec, t, lower, upper)
     _, prec = newton_terms(t)
     return t, prec
 
@@ -183,6 +185,7 @@ def sample_log_density(
     u=None,
     n_grid: int = 257,
     half_width: float = 12.0,
+    bounds=None,
 ):
     """Draw from the 1-D density ∝ exp(log_f(t)) by inverse CDF on a grid.
 
@@ -205,6 +208,9 @@ def sample_log_density(
         Source of the uniforms (ignored when ``u`` is given).
     u : ndarray of shape ``S``, optional
         Uniforms to invert (e.g. stratified ones for smooth quantiles).
+    bounds : (ndarray, ndarray), optional
+        Explicit grid ends (of shape ``S``) instead of ``mode ± half_width``
+        widths, e.g. to cover two modes.
 
     Returns
     -------
@@ -212,8 +218,10 @@ def sample_log_density(
     """
     mode = np.asarray(mode, dtype=np.float64)
     width = 1.0 / np.sqrt(np.asarray(prec, dtype=np.float64))
-    lo = np.maximum(mode - half_width * width, lower)
-    hi = np.minimum(mode + half_width * width, upper)
+    if bounds is None:
+        bounds = (mode - half_width * width, mode + half_width * width)
+    lo = np.maximum(bounds[0], lower)
+    hi = np.minimum(bounds[1], upper)
     z = np.linspace(0.0, 1.0, n_grid)
     grid = lo[..., None] + (hi - lo)[..., None] * z
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -252,20 +260,27 @@ def sample_log_density(
 
 
 def _gaussian_latent_pieces(y, y_err, loc, scale, g, dg):
-    y = np.asarray(y, dtype=np.float64)
-    e2 = np.asarray(y_err, dtype=np.float64) ** 2
-    loc = np.asarray(loc, dtype=np.float64)
-    s2 = np.asarray(scale, dtype=np.float64) ** 2
-    const = -_LOG2PI - 0.5 * np.log(e2) - 0.5 * np.log(s2)
+    """Broadcast data plus the log-integrand factory and Newton terms."""
+    arrays = np.broadcast_arrays(
+        np.asarray(y, dtype=np.float64),
+        np.asarray(y_err, dtype=np.float64) ** 2,
+        np.asarray(loc, dtype=np.float64),
+        np.asarray(scale, dtype=np.float64) ** 2,
+    )
+    # At least 1-D so that masked updates work; callers reshape back.
+    arrays = [np.atleast_1d(a) for a in arrays]
+    y, e2, loc, s2 = arrays
 
-    def log_f(t):
-        # t carries one extra trailing axis (nodes/grid) over the data.
-        gt = g(t)
-        return (
-            const[..., None]
-            - 0.5 * (y[..., None] - gt) ** 2 / e2[..., None]
-            - 0.5 * (t - loc[..., None]) ** 2 / s2[..., None]
-        )
+    def make_log_f(sel):
+        yy, ee, mm, ss = (a if sel is None else a[sel] for a in arrays)
+        const = (-_LOG2PI - 0.5 * np.log(ee) - 0.5 * np.log(ss))[..., None]
+        yy, ee, mm, ss = yy[..., None], ee[..., None], mm[..., None], ss[..., None]
+
+        def log_f(t):
+            # t carries one extra trailing axis (nodes/grid) over the data.
+            return const - 0.5 * (yy - g(t)) ** 2 / ee - 0.5 * (t - mm) ** 2 / ss
+
+        return log_f
 
     def newton_terms(t):
         gt, dgt = g(t), dg(t)
@@ -273,22 +288,126 @@ def _gaussian_latent_pieces(y, y_err, loc, scale, g, dg):
         prec = 1.0 / s2 + dgt**2 / e2
         return grad, prec
 
-    return y, e2, loc, s2, log_f, newton_terms
+    return y, loc, make_log_f, newton_terms
 
 
-def _gaussian_latent_start(y, loc, log_f_flat, g_inv, lower, upper):
-    """Start at the population mean, or at g^{-1}(y) where that is better."""
+def _gaussian_latent_starts(y, loc, g_inv, lower, upper):
+    """Mode-search starts: the population mean and, where defined, g^{-1}(y).
+
+    The integrand N(y | g(t)) N(t | loc) can have two modes when ``g`` is
+    non-linear (a parallax likelihood has a plateau towards large
+    distances): one near each start.
+    """
     t0 = np.clip(loc, np.nextafter(lower, np.inf), np.nextafter(upper, -np.inf))
     if g_inv is None:
-        return t0
+        return np.stack([t0, t0])
     with np.errstate(all="ignore"):
-        t1 = g_inv(y)
-    t1 = np.broadcast_to(t1, t0.shape)
+        t1 = np.broadcast_to(g_inv(y), t0.shape)
     ok = np.isfinite(t1) & (t1 > lower) & (t1 < upper)
-    t1 = np.where(ok, t1, t0)
-    f0 = log_f_flat(t0)
-    f1 = log_f_flat(t1)
-    return np.where(f1 > f0, t1, t0)
+    return np.stack([t0, np.where(ok, t1, t0)])
+
+
+def _multimodal_gauss_hermite(
+    make_log_f, newton_terms, starts, lower, upper, n_nodes, n_iter, prior=None
+):
+    """Adaptive Gauss–Hermite from one or two starts.
+
+    ``make_log_f(sel)`` returns the log-integrand restricted to the entries
+    ``sel`` of the broadcast shape (``sel=None``: all of them), taking node
+    arrays with one extra trailing axis. Both starts are refined to a mode.
+    Where they reach the same mode the ordinary rule is used; where they
+    reach two different modes the integrand is split by a smooth partition
+    of unity built from the two Laplace approximations,
+    ``pi_j = a_j q_j / (a_1 q_1 + a_2 q_2)``, and each part ``f * pi_j`` is
+    integrated with nodes around its own mode (only those entries pay the
+    extra cost). On a domain with a finite lower bound, entries whose
+    integrand is as wide as its distance to the bound (relative Laplace
+    width above ``TRAPEZOID_REL_WIDTH``) are strongly skewed; they use the
+    trapezoid rule in ``log(t - lower)`` over a span covering the modes and
+    the population ``prior=(loc, scale)`` to 12 widths. Returns the
+    log-integral (or, when ``n_nodes == 0``, the modes, precisions and the
+    "broad" mask) and the mode and precision of the higher mode.
+    """
+    log_f = make_log_f(None)
+    mode, prec = _find_mode(newton_terms, starts, lower, upper, n_iter)
+    with np.errstate(all="ignore"):
+        fm = log_f(mode[..., None])[..., 0]
+    fm = np.where(np.isfinite(fm), fm, -np.inf)
+    best = np.argmax(fm, axis=0)[None]
+    m1 = np.take_along_axis(mode, best, axis=0)[0]
+    h1 = np.take_along_axis(prec, best, axis=0)[0]
+    x, lw = gauss_hermite(max(n_nodes, 1))
+
+    def gh(lf_fun, center, p, weight=None):
+        scale = np.sqrt(2.0 / p)
+        nodes = center[..., None] + scale[..., None] * x
+        inside = (nodes > lower) & (nodes < upper)
+        safe = np.where(inside, nodes, center[..., None])
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lf = lf_fun(safe)
+            if weight is not None:
+                lf = lf + weight(safe)
+            lf = np.where(inside, lf, -np.inf)
+            return logsumexp(lf + lw, axis=-1) + np.log(scale)
+
+    out = np.array(gh(log_f, m1, h1), copy=True) if n_nodes else None
+    if mode.shape[0] == 1:
+        return (out if n_nodes else (mode, prec)), m1, h1
+    width = 1.0 / np.sqrt(np.minimum(prec[0], prec[1]))
+    two = (np.abs(mode[0] - mode[1]) > 1e-3 * width) & np.all(np.isfinite(fm), axis=0)
+    broad = np.zeros(m1.shape, dtype=bool)
+    if np.isfinite(lower) and prior is not None:
+        # Integrand as wide as its distance to the boundary: strongly skewed
+        # (a parallax likelihood rises steeply near r = 0 and has a plateau
+        # at large r). Use the trapezoid rule in log(t - lower) instead.
+        with np.errstate(all="ignore"):
+            rel = np.max(1.0 / np.sqrt(prec) / (mode - lower), axis=0)
+        broad = rel > TRAPEZOID_REL_WIDTH
+    if n_nodes == 0:
+        return (mode, prec, broad), m1, h1
+    if np.any(broad):
+        out = np.array(out, copy=True)
+        sel = broad
+        p_loc, p_scale = (np.broadcast_to(a, m1.shape)[sel] for a in prior)
+        ms, ws = mode[:, sel], 1.0 / np.sqrt(prec[:, sel])
+        with np.errstate(all="ignore"):
+            lo = np.min(np.log(ms - lower) - 12.0 * ws / (ms - lower), axis=0)
+            hi = np.max(np.log(ms + 12.0 * ws - lower), axis=0)
+            hi = np.maximum(hi, np.log(np.maximum(p_loc + 12.0 * p_scale - lower, 1e-300)))
+        z = np.linspace(0.0, 1.0, N_TRAPEZOID)
+        v = lo[:, None] + (hi - lo)[:, None] * z
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lf = make_log_f(sel)(lower + np.exp(v)) + v
+            lf = np.where(np.isnan(lf), -np.inf, lf)
+            out[sel] = logsumexp(lf, axis=-1) + np.log((hi - lo) / (N_TRAPEZOID - 1))
+        two &= ~broad
+    if not np.any(two):
+        return out, m1, h1
+    idx = two
+    sub_log_f = make_log_f(idx)
+    ma, mb = mode[0][idx], mode[1][idx]
+    ha, hb = prec[0][idx], prec[1][idx]
+    # log of the Laplace masses a_j, so that a_j q_j ~ f near mode j.
+    la = fm[0][idx] + 0.5 * np.log(2 * np.pi / ha)
+    lb = fm[1][idx] + 0.5 * np.log(2 * np.pi / hb)
+
+    def log_aq(t, m, h, la_):
+        return (
+            la_[..., None]
+            - 0.5 * h[..., None] * (t - m[..., None]) ** 2
+            + 0.5 * np.log(h[..., None] / (2 * np.pi))
+        )
+
+    def w_a(t):
+        qa, qb = log_aq(t, ma, ha, la), log_aq(t, mb, hb, lb)
+        return qa - np.logaddexp(qa, qb)
+
+    def w_b(t):
+        qa, qb = log_aq(t, ma, ha, la), log_aq(t, mb, hb, lb)
+        return qb - np.logaddexp(qa, qb)
+
+    out[idx] = np.logaddexp(gh(sub_log_f, ma, ha, w_a), gh(sub_log_f, mb, hb, w_b))
+    return out, m1, h1
 
 
 def gaussian_latent_log_marginal(
@@ -363,18 +482,15 @@ def gaussian_latent_log_marginal(
     >>> bool(np.isclose(val, -0.25 - 0.5 * np.log(2 * np.pi * 2)))
     True
     """
-    y, e2, loc, s2, log_f, newton_terms = _gaussian_latent_pieces(y, y_err, loc, scale, g, dg)
-    shape = np.broadcast_shapes(y.shape, e2.shape, loc.shape, s2.shape)
-
-    def log_f_flat(t):
-        return log_f(t[..., None])[..., 0]
-
-    t0 = _gaussian_latent_start(
-        np.broadcast_to(y, shape), np.broadcast_to(loc, shape), log_f_flat, g_inv, lower, upper
+    y_in, loc_in = y, loc
+    y, loc, make_log_f, newton_terms = _gaussian_latent_pieces(y, y_err, loc, scale, g, dg)
+    starts = _gaussian_latent_starts(y, loc, g_inv, lower, upper)
+    out, mode, prec = _multimodal_gauss_hermite(
+        make_log_f, newton_terms, starts, lower, upper, n_nodes, n_iter,
+        prior=(loc, np.asarray(scale, dtype=np.float64)),
     )
-    out, mode, prec = adaptive_gauss_hermite(
-        log_f, newton_terms, t0, lower=lower, upper=upper, n_nodes=n_nodes, n_iter=n_iter
-    )
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (y_in, y_err, loc_in, scale)))
+    out, mode, prec = (np.reshape(a, shape) for a in (out, mode, prec))
     if return_mode:
         return out, mode, prec
     return out
@@ -394,6 +510,7 @@ def gaussian_latent_sample(
     rng=None,
     u=None,
     n_iter: int = DEFAULT_ITER,
+    n_grid: int = 513,
 ):
     """Draw ``t`` from p(t | y) ∝ N(y | g(t), y_err²) N(t | loc, scale²) on (lower, upper).
 
@@ -413,16 +530,25 @@ def gaussian_latent_sample(
     >>> bool(abs(r.mean() - 100) < 1)
     True
     """
-    y, e2, loc, s2, log_f, newton_terms = _gaussian_latent_pieces(y, y_err, loc, scale, g, dg)
-    shape = np.broadcast_shapes(y.shape, e2.shape, loc.shape, s2.shape)
-
-    def log_f_flat(t):
-        return log_f(t[..., None])[..., 0]
-
-    t0 = _gaussian_latent_start(
-        np.broadcast_to(y, shape), np.broadcast_to(loc, shape), log_f_flat, g_inv, lower, upper
+    y_in, loc_in = y, loc
+    y, loc, make_log_f, newton_terms = _gaussian_latent_pieces(y, y_err, loc, scale, g, dg)
+    starts = _gaussian_latent_starts(y, loc, g_inv, lower, upper)
+    (modes, precs, broad), mode, prec = _multimodal_gauss_hermite(
+        make_log_f, newton_terms, starts, lower, upper, 0, n_iter,
+        prior=(loc, np.asarray(scale, dtype=np.float64)),
     )
-    mode, prec = _find_mode(newton_terms, t0, lower, upper, n_iter)
-    mode = np.broadcast_to(mode, shape)
-    prec = np.broadcast_to(prec, shape)
-    return sample_log_density(log_f, mode, prec, lower=lower, upper=upper, rng=rng, u=u)
+    # The grid covers every mode found (two where the integrand is bimodal).
+    half = 12.0 / np.sqrt(precs)
+    lo, hi = np.min(modes - half, axis=0), np.max(modes + half, axis=0)
+    # Broad, skewed posteriors: also cover the population to 12 widths.
+    p_hi = np.broadcast_to(loc + 12.0 * np.asarray(scale, dtype=np.float64), hi.shape)
+    hi = np.where(broad, np.maximum(hi, p_hi), hi)
+    bounds = (lo, hi)
+    shape = np.broadcast_shapes(*(np.shape(a) for a in (y_in, y_err, loc_in, scale)))
+    if u is not None:
+        u = np.reshape(np.broadcast_to(u, shape), mode.shape)
+    draws = sample_log_density(
+        make_log_f(None), mode, prec, lower=lower, upper=upper, rng=rng, u=u,
+        bounds=bounds, n_grid=n_grid,
+    )
+    return np.reshape(draws, shape)
