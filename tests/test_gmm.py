@@ -1,0 +1,472 @@
+"""Tests of BayesianGMM: conjugate posterior, recovery, deconvolution,
+label switching, scikit-learn contract and error routing.
+
+Tolerances come from Monte Carlo standard errors (MCSE = sd / sqrt(ESS));
+"within 3 MCSE" means |a - b| < 3 sqrt(MCSE_a^2 + MCSE_b^2). Interval checks
+on one data set count covered quantities against a binomial bound instead of
+requiring every one of many 90 % intervals to cover (which would fail for a
+correct sampler most of the time).
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.optimize import linear_sum_assignment
+from sklearn.base import clone
+from sklearn.mixture import GaussianMixture
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skhier import BayesianGMM
+from skhier.datasets import load_galaxy_velocities, make_mixture_with_errors
+from skhier.diagnostics import effective_sample_size
+
+from .helpers import assert_error_routing, encode_ids, ignore_convergence
+
+#: Short chains for API/contract tests (not for statistical checks).
+FAST_GMM = {"n_chains": 2, "n_iter": 40, "n_burn": 10}
+
+
+def _ess(draws, n_chains):
+    """ESS of each column of draws (T, p), chains concatenated along T."""
+    T = draws.shape[0]
+    chain = draws.reshape(n_chains, T // n_chains, -1).transpose(1, 0, 2)
+    return effective_sample_size(chain)
+
+
+def _interval_covers(draws, truth, level):
+    lo, hi = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return (lo <= truth) & (truth <= hi)
+
+
+def _binomial_floor(m, p=0.9):
+    """Smallest count of covered intervals accepted: mean - 3 sd of Bin(m, p)."""
+    return int(np.floor(m * p - 3 * np.sqrt(m * p * (1 - p))))
+
+
+# ---------------------------------------------------------------------------
+# K = 1: the Normal-inverse-Wishart posterior is known in closed form.
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("d", [1, 2])
+def test_single_component_matches_analytic_niw_posterior(d):
+    rng = np.random.default_rng(10 + d)
+    cov = np.array([[2.0, 0.6], [0.6, 0.5]])[:d, :d]
+    X = rng.multivariate_normal(np.arange(1, d + 1) * 3.0, cov, size=40)
+    kappa0, nu0, c = 0.5, d + 4.0, 0.3
+    gmm = BayesianGMM(
+        n_components=1, mean_precision_prior=kappa0, degrees_of_freedom_prior=nu0,
+        covariance_prior=c, n_chains=2, n_iter=2500, n_burn=100, random_state=0,
+    ).fit(X)
+    # Independent reference (BDA3 section 3.6) in the estimator's documented
+    # standardised units: columns centred on their mean and divided by their
+    # (population) standard deviation; prior mean 0, Psi0 = c (nu0 - d - 1) I.
+    loc, scale = X.mean(0), X.std(0)
+    Z = (X - loc) / scale
+    n = len(Z)
+    zbar = Z.mean(0)
+    kn, nun = kappa0 + n, nu0 + n
+    mn = n * zbar / kn
+    psin = (c * (nu0 - d - 1) * np.eye(d) + (Z - zbar).T @ (Z - zbar)
+            + kappa0 * n / kn * np.outer(zbar, zbar))
+    D = np.outer(scale, scale)
+    psi_user = psin * D
+    mean_mu = loc + scale * mn
+    var_mu = np.diag(psi_user) / (kn * (nun - d - 1))
+    mean_sigma = psi_user / (nun - d - 1)
+    p = d
+    var_sigma = ((nun - p + 1) * psi_user**2 + (nun - p - 1) * np.outer(np.diag(psi_user),
+                 np.diag(psi_user))) / ((nun - p) * (nun - p - 1) ** 2 * (nun - p - 3))
+
+    mu = gmm.posterior_["means"][:, 0, :]
+    sig = gmm.posterior_["covariances"][:, 0].reshape(len(mu), -1)
+    draws = np.hstack([mu, sig])
+    ess = _ess(draws, 2)
+    assert np.all(ess > 2000)  # K = 1 Gibbs draws are independent
+    ref_mean = np.concatenate([mean_mu, mean_sigma.ravel()])
+    ref_sd = np.sqrt(np.concatenate([var_mu, var_sigma.ravel()]))
+    mcse_mean = ref_sd / np.sqrt(ess)
+    np.testing.assert_array_less(np.abs(draws.mean(0) - ref_mean), 3 * mcse_mean)
+    mcse_sd = ref_sd / np.sqrt(2 * ess)
+    np.testing.assert_array_less(np.abs(draws.std(0) - ref_sd), 3 * mcse_sd)
+    np.testing.assert_allclose(gmm.weights_, [1.0])
+
+
+# ---------------------------------------------------------------------------
+# Well-separated mixture: recovery and agreement with GaussianMixture.
+# ---------------------------------------------------------------------------
+SEPARATED = {
+    "weights": (0.5, 0.3, 0.2),
+    "means": ((0.0, 0.0), (8.0, 0.0), (0.0, 8.0)),
+    "covariances": (((1.0, 0.3), (0.3, 0.8)), ((0.6, 0.0), (0.0, 1.5)), ((1.2, -0.4), (-0.4, 0.7))),
+}
+
+
+def _match(est_means, true_means):
+    cost = ((est_means[:, None, :] - true_means[None, :, :]) ** 2).sum(-1)
+    rows, cols = linear_sum_assignment(cost)
+    return rows[np.argsort(cols)]  # estimated component for each true one
+
+
+def _coverage_counts(gmm, data, level=0.9):
+    """Covered / total for weights, means and covariance entries."""
+    K = len(data.weights)
+    order = _match(gmm.means_[:K], data.means)
+    post = gmm.posterior_
+    covered = np.concatenate([
+        _interval_covers(post["weights"][:, order], data.weights, level).ravel(),
+        _interval_covers(post["means"][:, order], data.means, level).ravel(),
+        _interval_covers(post["covariances"][:, order], data.covariances, level)[
+            :, *np.triu_indices(2)
+        ].ravel(),
+    ])
+    return int(covered.sum()), covered.size
+
+
+def test_separated_mixture_recovery_and_sklearn_agreement():
+    data = make_mixture_with_errors(600, **SEPARATED, random_state=3)
+    gmm = BayesianGMM(n_components=5, n_chains=2, n_iter=700, n_burn=200, random_state=0).fit(
+        data.X
+    )
+    assert gmm.converged_
+    assert np.argmax(gmm.n_components_posterior_) == 3
+    assert gmm.weights_[3:].sum() < 0.01
+    hits, total = _coverage_counts(gmm, data)
+    assert hits >= _binomial_floor(total), (hits, total)
+    hits99, _ = _coverage_counts(gmm, data, level=0.998)
+    assert hits99 == total
+    # predict vs scikit-learn's EM fit, up to a permutation of the labels.
+    em = GaussianMixture(3, random_state=0, n_init=3).fit(data.X)
+    ours, theirs = gmm.predict(data.X), em.predict(data.X)
+    confusion = np.zeros((gmm.n_components, 3))
+    np.add.at(confusion, (ours, theirs), 1)
+    rows, cols = linear_sum_assignment(-confusion)
+    assert confusion[rows, cols].sum() / len(ours) >= 0.99
+    proba = gmm.predict_proba(data.X)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+
+
+@pytest.mark.slow
+def test_separated_mixture_interval_coverage():
+    """Coverage of 90 % intervals over M = 20 data sets at fixed truth."""
+    M = 20
+    hits = total = 0
+    for rep in range(M):
+        data = make_mixture_with_errors(300, **SEPARATED, random_state=100 + rep)
+        gmm = BayesianGMM(n_components=3, weight_concentration=1.0, n_chains=2, n_iter=600,
+                          n_burn=150, random_state=rep).fit(data.X)
+        h, t = _coverage_counts(gmm, data)
+        hits, total = hits + h, total + t
+    # 18 correlated quantities per data set: a conservative binomial bound on
+    # the number of independent-ish data sets, applied to the pooled rate.
+    rate = hits / total
+    assert abs(rate - 0.9) < 3 * np.sqrt(0.9 * 0.1 / M), rate
+
+
+# ---------------------------------------------------------------------------
+# Deconvolution (extreme deconvolution inside the sampler).
+# ---------------------------------------------------------------------------
+DECONV = {
+    "weights": (0.6, 0.4),
+    "means": ((0.0, 0.0), (5.0, 3.0)),
+    "covariances": (((1.0, 0.5), (0.5, 1.0)), ((0.6, -0.2), (-0.2, 1.2))),
+}
+
+
+def test_deconvolution_recovers_intrinsic_covariances():
+    # Errors as large as the intrinsic widths: sd in [0.7, 1.3] per coordinate,
+    # with random correlations.
+    data = make_mixture_with_errors(1500, **DECONV, error_scale=(0.7, 1.3),
+                                    full_error_cov=True, random_state=5)
+    kw = dict(n_components=2, weight_concentration=1.0, n_chains=2, n_iter=800, n_burn=150,
+              random_state=0)
+    deconv = BayesianGMM(**kw).fit(data.X, X_cov=data.X_cov)
+    plain = BayesianGMM(**kw).fit(data.X)
+    iu = np.triu_indices(2)
+    true = data.covariances[:, iu[0], iu[1]]
+
+    order = _match(deconv.means_, data.means)
+    cov = deconv.posterior_["covariances"][:, order][:, :, iu[0], iu[1]]
+    covered90 = _interval_covers(cov, true, 0.9)
+    assert covered90.sum() >= _binomial_floor(covered90.size), covered90
+    assert _interval_covers(cov, true, 0.998).all()
+
+    # Without the errors, the fitted covariances absorb them (~ +1 on the
+    # diagonal): the whole 99.8 % interval lies above the truth.
+    order = _match(plain.means_, data.means)
+    diag = np.diagonal(plain.posterior_["covariances"][:, order], axis1=2, axis2=3)
+    true_diag = np.diagonal(data.covariances, axis1=1, axis2=2)
+    assert np.all(np.quantile(diag, 0.001, axis=0) > true_diag + 0.4)
+
+    # Latent true positions: deconvolved draws are closer to the truth than X.
+    sp = deconv.sample_posterior(20, random_state=0)
+    assert sp["X_true"].shape == (20, 1500, 2)
+    err_post = np.mean((sp["X_true"].mean(0) - data.X_true) ** 2)
+    err_obs = np.mean((data.X - data.X_true) ** 2)
+    assert err_post < 0.8 * err_obs
+
+    # Responsibilities of noisy new points use the convolved components.
+    p_noisy = deconv.predict_membership_proba(data.X[:50], X_cov=data.X_cov[:50])
+    np.testing.assert_allclose(p_noisy.sum(1), 1.0)
+    assert deconv.score(data.X, X_cov=data.X_cov) > deconv.score(data.X)
+
+
+def test_x_err_equals_diagonal_x_cov():
+    data = make_mixture_with_errors(200, **DECONV, error_scale=(0.3, 0.6), random_state=1)
+    kw = dict(n_components=2, **FAST_GMM, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = BayesianGMM(**kw).fit(data.X, X_err=data.X_err)
+        b = BayesianGMM(**kw).fit(data.X, X_cov=data.X_cov)
+    np.testing.assert_allclose(a.posterior_["means"], b.posterior_["means"], rtol=1e-10)
+    np.testing.assert_allclose(a.score_samples(data.X, X_err=data.X_err),
+                               b.score_samples(data.X, X_cov=data.X_cov))
+
+
+# ---------------------------------------------------------------------------
+# Label switching.
+# ---------------------------------------------------------------------------
+def test_label_switching_resolved_and_stable_across_seeds():
+    """Three overlapping 1-D components fitted with three seeds.
+
+    How: each fit runs 4 chains from different k-means++ starts, so raw
+    labels differ between chains (asserted: some draws needed a non-identity
+    permutation, and the raw per-label means are much more dispersed than the
+    relabelled ones). After relabelling, (i) split R-hat of every component
+    mean and weight is < 1.05 and (ii) each component's posterior mean and
+    weight agree across seeds within 3 MCSE.
+    """
+    data = make_mixture_with_errors(
+        300, weights=(0.5, 0.3, 0.2), means=((-2.0,), (0.5,), (3.0,)),
+        covariances=(0.8, 0.5, 0.8), random_state=7,
+    )
+    fits = [
+        # Gibbs mixes slowly between overlapping components (autocorrelation
+        # times of tens of sweeps), hence the long chains.
+        BayesianGMM(n_components=3, weight_concentration=4.0, n_chains=4, n_iter=4000,
+                    n_burn=500, random_state=seed).fit(data.X)
+        for seed in (0, 1, 2)
+    ]
+    for g in fits:
+        perms = g.relabel_permutations_
+        assert np.any(perms != np.arange(3)), "no label switching to resolve"
+        assert max(g.rhat_["means"].max(), g.rhat_["weights"].max()) < 1.05
+        # Undo the relabelling: raw label k held relabelled component perms^-1.
+        raw = np.empty_like(g.posterior_["means"][..., 0])
+        np.put_along_axis(raw, perms, g.posterior_["means"][..., 0], axis=1)
+        # A switch moves at least two labels: their raw draws mix components.
+        assert np.sort(raw.std(0))[-2] > 3 * g.posterior_["means"][..., 0].std(0).max()
+    ref = fits[0]
+    for g in fits[1:]:
+        for name in ("means", "weights"):
+            a, b = ref.posterior_[name], g.posterior_[name]
+            a = a.reshape(len(a), -1)
+            b = b.reshape(len(b), -1)
+            mcse_a = a.std(0) / np.sqrt(ref.n_effective_[name].ravel())
+            mcse_b = b.std(0) / np.sqrt(g.n_effective_[name].ravel())
+            diff = np.abs(a.mean(0) - b.mean(0))
+            np.testing.assert_array_less(diff, 3 * np.sqrt(mcse_a**2 + mcse_b**2))
+    np.testing.assert_allclose(np.sort(ref.means_[:, 0]), [-2.0, 0.5, 3.0], atol=0.5)
+
+
+# ---------------------------------------------------------------------------
+# Number of components, real data.
+# ---------------------------------------------------------------------------
+def test_sparse_prior_empties_unneeded_components():
+    data = make_mixture_with_errors(400, **SEPARATED, random_state=11)
+    gmm = BayesianGMM(n_components=8, n_chains=2, n_iter=600, n_burn=200,
+                      random_state=0).fit(data.X)
+    post = gmm.n_components_posterior_
+    assert post.shape == (9,)
+    np.testing.assert_allclose(post.sum(), 1.0)
+    assert post[3] > 0.5
+    assert post[:3].sum() == 0.0
+
+
+def test_galaxy_velocities_loader():
+    data = load_galaxy_velocities()
+    assert data.X.shape == (82, 1)
+    assert data.X[77, 0] == 26.960
+    assert np.all(np.diff(data.X[:, 0]) > 0)
+    assert "Roeder" in data.DESCR and "26.690" in data.DESCR
+
+
+@pytest.mark.slow
+def test_galaxy_velocities_posterior():
+    """Three well-known groups: ~9.7 (7 galaxies), ~33 (3), bulk ~20-23."""
+    X = load_galaxy_velocities().X
+    gmm = BayesianGMM(random_state=0, n_iter=4000, n_burn=1000).fit(X)
+    k = np.arange(len(gmm.n_components_posterior_))
+    assert 3 <= np.sum(k * gmm.n_components_posterior_) <= 6
+    proba = gmm.predict_proba(X)
+    low = proba[:7].argmax(1)
+    assert len(set(low)) == 1  # the 7 slowest galaxies share a component
+    assert abs(gmm.means_[low[0], 0] - 9.7) < 0.5
+    assert set(proba[:7].argmax(1)).isdisjoint(proba[-3:].argmax(1))
+
+
+# ---------------------------------------------------------------------------
+# API details.
+# ---------------------------------------------------------------------------
+@ignore_convergence
+def test_api_shapes_and_determinism():
+    data = make_mixture_with_errors(120, **SEPARATED, random_state=0)
+    gmm = BayesianGMM(n_components=4, **FAST_GMM, random_state=3).fit(data.X)
+    n_draws = 2 * 30
+    assert gmm.posterior_["weights"].shape == (n_draws, 4)
+    assert gmm.posterior_["covariances"].shape == (n_draws, 4, 2, 2)
+    np.testing.assert_allclose(gmm.weights_.sum(), 1.0)
+    assert np.all(np.diff(gmm.weights_) <= 0)  # ordered by weight
+    sp = gmm.sample_posterior(5, random_state=1)
+    assert sp["labels"].shape == (5, 120) and "X_true" not in sp
+    assert sp["means"].shape == (5, 4, 2)
+    np.testing.assert_array_equal(sp["labels"], gmm.sample_posterior(5, random_state=1)["labels"])
+    Xs, ys = gmm.sample(50)
+    assert Xs.shape == (50, 2) and ys.shape == (50,)
+    assert np.isfinite(gmm.bic(data.X)) and gmm.aic(data.X) < gmm.bic(data.X)
+    again = clone(gmm).fit(data.X)
+    np.testing.assert_array_equal(again.posterior_["means"], gmm.posterior_["means"])
+    restored = pickle.loads(pickle.dumps(gmm))
+    np.testing.assert_array_equal(restored.predict_proba(data.X), gmm.predict_proba(data.X))
+    # Posterior predictive density integrates to ~1 (1-D check on a grid).
+    x1 = make_mixture_with_errors(200, weights=(1, 1), means=((0.0,), (4.0,)), random_state=2).X
+    g1 = BayesianGMM(n_components=3, **FAST_GMM, random_state=0).fit(x1)
+    grid = np.linspace(-10, 14, 4001)[:, None]
+    total = np.trapezoid(np.exp(g1.score_samples(grid)), grid[:, 0])
+    assert abs(total - 1.0) < 1e-3
+    # score is the (weighted) mean of score_samples.
+    w = np.arange(1, 201, dtype=float)
+    np.testing.assert_allclose(g1.score(x1, sample_weight=w),
+                               np.average(g1.score_samples(x1), weights=w))
+
+
+def test_predict_proba_matches_direct_computation():
+    """The chunked quadratic-form evaluation equals scipy's densities."""
+    data = make_mixture_with_errors(150, **SEPARATED, random_state=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gmm = BayesianGMM(n_components=3, **FAST_GMM, random_state=0).fit(data.X)
+    X = data.X[:20]
+    post = gmm.posterior_
+    T = len(post["weights"])
+    idx = np.unique(np.linspace(0, T - 1, min(T, 200)).round().astype(int))
+    dens = np.stack([
+        np.stack([post["weights"][t, k] * stats.multivariate_normal(
+            post["means"][t, k], post["covariances"][t, k]).pdf(X) for k in range(3)], 1)
+        for t in idx
+    ])  # (S, n, K)
+    expected = (dens / dens.sum(2, keepdims=True)).mean(0)
+    np.testing.assert_allclose(gmm.predict_proba(X), expected, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(gmm.score_samples(X), np.log(dens.sum(2).mean(0)), rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"X_err": -np.ones((30, 2))}, "X_err"),
+        ({"X_err": np.ones((29, 2))}, "X_err"),
+        ({"X_cov": np.ones((30, 2, 2)) * [[1, 2], [2, 1]]}, "X_cov"),
+    ],
+)
+def test_bad_errors_raise(kwargs, match):
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(ValueError, match=match):
+        BayesianGMM(**FAST_GMM).fit(X, **kwargs)
+
+
+def test_bad_parameters_raise():
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(ValueError, match="n_burn"):
+        BayesianGMM(n_iter=10, n_burn=10).fit(X)
+    with pytest.raises(ValueError, match="degrees_of_freedom_prior"):
+        BayesianGMM(degrees_of_freedom_prior=0.5, **FAST_GMM).fit(X)
+    with pytest.raises(ValueError, match="weight_concentration"):
+        BayesianGMM(weight_concentration=0.0).fit(X)
+
+
+def test_input_not_modified():
+    data = make_mixture_with_errors(60, **DECONV, error_scale=0.5, random_state=0)
+    X, err = data.X.copy(), data.X_err.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        BayesianGMM(n_components=2, **FAST_GMM, random_state=0).fit(data.X, X_err=data.X_err)
+    np.testing.assert_array_equal(X, data.X)
+    np.testing.assert_array_equal(err, data.X_err)
+
+
+# ---------------------------------------------------------------------------
+# scikit-learn contract and metadata routing.
+# ---------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@parametrize_with_checks([BayesianGMM(n_components=3, **FAST_GMM, random_state=0)])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("name, tail", [("X_err", (2,)), ("X_cov", (2, 2))])
+def test_error_routing(name, tail):
+    data = make_mixture_with_errors(30, **DECONV, random_state=0)
+    errors = encode_ids(30, tail)
+    if name == "X_cov":  # identity-scaled covariances stay positive definite
+        errors = errors * np.eye(2)
+    assert_error_routing(BayesianGMM(n_components=2, **FAST_GMM, random_state=0),
+                         data.X, None, name, errors)
+
+
+# ---------------------------------------------------------------------------
+# Whole sampler against exact enumeration of the labellings (small n).
+# ---------------------------------------------------------------------------
+def _log_marginal_niw(Z, kappa0, nu0, psi0):
+    """log p(Z) under N(mu, Sigma) with (mu, Sigma) ~ NIW(0, kappa0, nu0, psi0)."""
+    from scipy.special import multigammaln
+
+    n, d = Z.shape
+    if n == 0:
+        return 0.0
+    zbar = Z.mean(0)
+    kn, nun = kappa0 + n, nu0 + n
+    psin = psi0 + (Z - zbar).T @ (Z - zbar) + kappa0 * n / kn * np.outer(zbar, zbar)
+    return (-0.5 * n * d * np.log(np.pi) + multigammaln(nun / 2, d) - multigammaln(nu0 / 2, d)
+            + 0.5 * nu0 * np.linalg.slogdet(psi0)[1] - 0.5 * nun * np.linalg.slogdet(psin)[1]
+            + 0.5 * d * np.log(kappa0 / kn))
+
+
+def test_number_of_components_matches_exact_enumeration():
+    """P(K+ = j | X) from the sampler vs. brute-force sum over all K^n labellings.
+
+    The reference integrates weights (Dirichlet-multinomial) and components
+    (NIW marginal likelihood) analytically for each of the 3^8 labellings.
+    """
+    from itertools import product
+
+    from scipy.special import gammaln
+
+    X = np.array([-2.1, -1.7, -1.5, -0.2, 0.3, 1.6, 2.0, 2.6])[:, None]
+    K, e0, kappa0, c = 3, 0.3, 0.2, 0.2
+    d = 1
+    nu0 = d + 2.0
+    Z = (X - X.mean(0)) / X.std(0)
+    psi0 = c * (nu0 - d - 1) * np.eye(d)
+    logp = {}
+    for z in product(range(K), repeat=len(X)):
+        z = np.array(z)
+        counts = np.bincount(z, minlength=K)
+        lp = gammaln(K * e0) - gammaln(len(X) + K * e0) + np.sum(gammaln(counts + e0) - gammaln(e0))
+        lp += sum(_log_marginal_niw(Z[z == k], kappa0, nu0, psi0) for k in range(K))
+        logp.setdefault(int(np.count_nonzero(counts)), []).append(lp)
+    top = max(max(v) for v in logp.values())
+    mass = np.array([np.sum(np.exp(np.array(logp.get(j, [-np.inf])) - top)) for j in range(K + 1)])
+    exact = mass / mass.sum()
+
+    gmm = BayesianGMM(n_components=K, weight_concentration=e0, mean_precision_prior=kappa0,
+                      covariance_prior=c, n_chains=4, n_iter=6000, n_burn=500,
+                      random_state=0).fit(X)
+    occ = gmm.posterior_["n_occupied"]
+    for j in range(1, K + 1):
+        ind = (occ == j).astype(float)[:, None]
+        p = ind.mean()
+        ess = _ess(ind, 4)[0]
+        mcse = np.sqrt(p * (1 - p) / ess)
+        assert abs(p - exact[j]) < 3 * mcse, (j, p, exact[j], mcse)
