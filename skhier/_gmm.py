@@ -64,8 +64,8 @@ _LOG2PI = np.log(2.0 * np.pi)
 #: (posterior sd of the quantity) / sqrt(200), i.e. <= 0.035 for a
 #: probability and usually far less.
 _MAX_PREDICT_DRAWS = 200
-#: rows x draws x components evaluated at once in predictions (~16 MB each).
-_CHUNK_CELLS = 2_000_000
+#: rows x draws x components evaluated at once (~2 MB: stays in cache).
+_CHUNK_CELLS = 250_000
 #: Bound on the (draws x points x components) classification array used by
 #: the relabelling (float32, ~32 MB).
 _RELABEL_CELLS = 8_000_000
@@ -169,36 +169,54 @@ def _moments(z, V, K):
 
 
 def _sample_categorical(logp, rng):
-    """One draw per row from unnormalised log-probabilities (n, K), in place.
+    """One draw per column from unnormalised log-probabilities (K, n), in place.
 
-    Inverse-CDF trick: exponentiate, cumulate, compare with one uniform per row.
+    Inverse-CDF trick: exponentiate, cumulate over components, compare with
+    one uniform per point. The (K, n) layout keeps every step a contiguous
+    vector operation.
     """
-    logp -= logp.max(axis=1, keepdims=True)
+    logp -= logp.max(axis=0)
     np.exp(logp, out=logp)
-    np.cumsum(logp, axis=1, out=logp)
-    u = rng.random(logp.shape[0]) * logp[:, -1]
-    z = (logp < u[:, None]).sum(axis=1)
-    return np.minimum(z, logp.shape[1] - 1)
+    np.cumsum(logp, axis=0, out=logp)
+    u = rng.random(logp.shape[1]) * logp[-1]
+    z = (logp < u).sum(axis=0)
+    return np.minimum(z, logp.shape[0] - 1)
 
 
-def _component_loglik(X, log_w, mu, chol, S=None):
-    """log w_k + log N(x_i | mu_k, Sigma_k + S_i), shape (n, K)."""
-    n, d = X.shape
-    K = mu.shape[0]
-    out = np.empty((n, K))
+def _quad_features(X):
+    """phi(x) = (1, x, x_a x_b for a <= b), shape (p, n)."""
+    a, b = np.triu_indices(X.shape[1])
+    return np.concatenate([np.ones((1, X.shape[0])), X.T, (X[:, a] * X[:, b]).T], axis=0)
+
+
+def _quad_coefs(log_w, mu, sigma):
+    """Coefficients W (..., K, p) with log w_k N(x | mu_k, Sigma_k) = W_k . phi(x).
+
+    Expanding the quadratic form turns the evaluation for all points and
+    components into one matrix product (inputs are standardised, so the
+    cancellation in x^T P x - 2 x^T P mu + mu^T P mu is harmless).
+    """
+    d = mu.shape[-1]
+    P = np.linalg.inv(sigma)
+    P = 0.5 * (P + np.swapaxes(P, -1, -2))
+    _, logdet = np.linalg.slogdet(sigma)
+    Pmu = np.einsum("...ij,...j->...i", P, mu)
+    const = log_w - 0.5 * np.einsum("...i,...i->...", Pmu, mu) - 0.5 * logdet - 0.5 * d * _LOG2PI
+    a, b = np.triu_indices(d)
+    quad = -0.5 * P[..., a, b] * np.where(a == b, 1.0, 2.0)
+    return np.concatenate([const[..., None], Pmu, quad], axis=-1)
+
+
+def _component_loglik(X, log_w, mu, sigma, S=None, phi=None):
+    """log w_k + log N(x_i | mu_k, Sigma_k + S_i), shape (K, n)."""
     if S is None:
-        linv = np.linalg.inv(chol)
-        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(1)
-        for k in range(K):
-            y = X @ linv[k].T
-            y -= linv[k] @ mu[k]
-            out[:, k] = np.einsum("ij,ij->i", y, y)
-            out[:, k] *= -0.5
-            out[:, k] += log_w[k] - 0.5 * (logdet[k] + d * _LOG2PI)
-        return out
-    sigma = chol @ np.swapaxes(chol, 1, 2)
+        if phi is None:
+            phi = _quad_features(X)
+        return _quad_coefs(log_w, mu, sigma) @ phi
+    K = mu.shape[0]
+    out = np.empty((K, X.shape[0]))
     for k in range(K):
-        out[:, k] = log_w[k] + _logpdf_stack(X - mu[k], sigma[k] + S)
+        out[k] = log_w[k] + _logpdf_stack(X - mu[k], sigma[k] + S)
     return out
 
 
@@ -208,8 +226,8 @@ def _component_loglik(X, log_w, mu, chol, S=None):
 class _GibbsChain:
     """Blocked Gibbs sampler for one chain, in standardised units."""
 
-    def __init__(self, X, S, S_sqrt, K, prior, e0, rng):
-        self.X, self.S, self.S_sqrt = X, S, S_sqrt
+    def __init__(self, X, S, S_sqrt, phi, K, prior, e0, rng):
+        self.X, self.S, self.S_sqrt, self.phi = X, S, S_sqrt, phi
         self.K, self.prior, self.e0, self.rng = K, prior, e0, rng
 
     def initialise(self):
@@ -239,7 +257,7 @@ class _GibbsChain:
         return counts
 
     def draw_latents(self):
-        ll = _component_loglik(self.X, self.log_w, self.mu, self.chol, self.S)
+        ll = _component_loglik(self.X, self.log_w, self.mu, self.sigma, self.S, self.phi)
         z = _sample_categorical(ll, self.rng)
         if self.S is not None:
             self.V = _draw_true_positions(
@@ -383,7 +401,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         ``nu0`` of the inverse-Wishart prior on each covariance; must exceed
         ``n_features - 1``. None means ``n_features + 2`` (the least
         informative value whose prior mean exists).
-    covariance_prior : float, default=0.1
+    covariance_prior : float, default=0.3
         Scale ``c`` of the inverse-Wishart scale matrix
         ``Psi0 = c (nu0 - d - 1) I`` in standardised units, so that the prior
         mean of every component covariance is ``c`` times the data variance
@@ -518,7 +536,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         weight_concentration=0.01,
         mean_precision_prior=0.01,
         degrees_of_freedom_prior=None,
-        covariance_prior=0.1,
+        covariance_prior=0.3,
         n_chains=4,
         n_iter=1500,
         n_burn=500,
@@ -588,6 +606,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         self._scale = np.where(spread > 0, spread, 1.0)
         Xs, S = self._standardise(X, errors["X_cov"])
         S_sqrt = None if S is None else _psd_sqrt(S)
+        phi = _quad_features(Xs) if S is None else None
 
         n_keep = len(range(self.n_burn, self.n_iter, self.thin))
         C = self.n_chains
@@ -597,7 +616,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         occupied = np.empty((C, n_keep), dtype=np.intp)
         last_labels = None
         for c in range(C):
-            chain = _GibbsChain(Xs, S, S_sqrt, K, prior, self.weight_concentration,
+            chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, self.weight_concentration,
                                 np.random.default_rng(seeds[c]))
             chain.initialise()
             j = 0
@@ -684,18 +703,9 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         self._pred_log_w = self._log_w[idx]
         self._pred_mu = self._mu[idx]
         self._pred_sigma = self._sigma[idx]
-        # Quadratic-form coefficients of log w_k N(x | mu, Sigma) over the
-        # features phi(x) = (1, x, x_a x_b for a <= b), so that the error-free
-        # path is one matrix product per chunk of rows.
-        P = np.linalg.inv(self._pred_sigma)
-        P = 0.5 * (P + np.swapaxes(P, -1, -2))
-        _, logdet = np.linalg.slogdet(self._pred_sigma)
-        Pmu = np.einsum("skij,skj->ski", P, self._pred_mu)
-        const = (self._pred_log_w - 0.5 * np.einsum("ski,ski->sk", Pmu, self._pred_mu)
-                 - 0.5 * logdet - 0.5 * d * _LOG2PI)
-        a, b = np.triu_indices(d)
-        quad = -0.5 * P[..., a, b] * np.where(a == b, 1.0, 2.0)
-        W = np.concatenate([const[..., None], Pmu, quad], axis=-1)  # (S, K, p)
+        # Quadratic-form coefficients (see _quad_coefs): the error-free path
+        # is then one matrix product per chunk of rows.
+        W = _quad_coefs(self._pred_log_w, self._pred_mu, self._pred_sigma)  # (S, K, p)
         self._pred_coef = W.reshape(-1, W.shape[-1]).T.copy()  # (p, S*K)
 
     # -- per-point posterior quantities --------------------------------------
@@ -715,8 +725,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
             rows = slice(start, min(start + step, n))
             x = Xs[rows]
             if S is None:
-                phi = np.concatenate([np.ones((len(x), 1)), x, x[:, a] * x[:, b]], axis=1)
-                lp = (phi @ self._pred_coef).reshape(len(x), Sd, K)
+                lp = (_quad_features(x).T @ self._pred_coef).reshape(len(x), Sd, K)
             else:
                 r = x[:, None, None, :] - self._pred_mu[None]
                 A = self._pred_sigma[None] + S[rows][:, None, None]
@@ -743,8 +752,10 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         Xs, S = self._check_X(X, X_err, X_cov)
         out = np.empty((Xs.shape[0], self.n_components))
         for rows, lp in self._log_joint_chunks(Xs, S):
-            lp -= logsumexp(lp, axis=2, keepdims=True)
+            # Responsibilities of every draw, in place, then their average.
+            lp -= lp.max(axis=2, keepdims=True)
             np.exp(lp, out=lp)
+            lp /= lp.sum(axis=2, keepdims=True)
             out[rows] = lp.mean(axis=1)
         return out
 
@@ -774,7 +785,10 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         Xs, S = self._check_X(X, X_err, X_cov)
         out = np.empty(Xs.shape[0])
         for rows, lp in self._log_joint_chunks(Xs, S):
-            out[rows] = logsumexp(logsumexp(lp, axis=2), axis=1) - np.log(lp.shape[1])
+            top = lp.max(axis=(1, 2), keepdims=True)
+            lp -= top
+            np.exp(lp, out=lp)
+            out[rows] = np.log(lp.sum(axis=(1, 2))) + top[:, 0, 0] - np.log(lp.shape[1])
         # Jacobian of the standardisation.
         return out - np.sum(np.log(self._scale))
 
@@ -805,14 +819,17 @@ class BayesianGMM(DensityMixin, BaseEstimator):
 
     def _plugin_loglik(self, X):
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        chol = np.linalg.cholesky(self.covariances_)
+        # Evaluated in standardised units (well conditioned), plus the Jacobian.
+        Xs = (X - self._loc) / self._scale
+        mu = (self.means_ - self._loc) / self._scale
+        sigma = self.covariances_ / (self._scale[:, None] * self._scale[None, :])
         with np.errstate(divide="ignore"):
             logw = np.log(self.weights_)
-        total = 0.0
+        total = -X.shape[0] * np.sum(np.log(self._scale))
         step = max(1, _CHUNK_CELLS // self.n_components)
         for s in range(0, X.shape[0], step):
-            ll = _component_loglik(X[s : s + step], logw, self.means_, chol)
-            total += logsumexp(ll, axis=1).sum()
+            ll = _component_loglik(Xs[s : s + step], logw, mu, sigma)
+            total += logsumexp(ll, axis=0).sum()
         return total, X.shape[0]
 
     def bic(self, X):
@@ -897,9 +914,10 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         X, S = self._X_train, self._S_train
         labels = np.empty((n_samples, X.shape[0]), dtype=np.intp)
         true = None if S is None else np.empty((n_samples, *X.shape))
+        phi = _quad_features(X) if S is None else None
         for j, t in enumerate(idx):
             chol = np.linalg.cholesky(self._sigma[t])
-            ll = _component_loglik(X, self._log_w[t], self._mu[t], chol, S)
+            ll = _component_loglik(X, self._log_w[t], self._mu[t], self._sigma[t], S, phi)
             labels[j] = _sample_categorical(ll, rng)
             if S is not None:
                 v = _draw_true_positions(X, S, self._S_sqrt_train, labels[j], self._mu[t],
