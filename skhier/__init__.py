@@ -2,7 +2,8 @@
 
 from ._gmm import BayesianGMM
 from ._line import RobustLineMixture
+from ._popmodel import PopulationModel
 
 __version__ = "0.1.0"
 
-__all__ = ["BayesianGMM", "RobustLineMixture", "__version__"]
+__all__ = ["BayesianGMM", "PopulationModel", "RobustLineMixture", "__version__"]

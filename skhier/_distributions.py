@@ -142,7 +142,7 @@ class NormalPrior(Prior):
         return -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI
 
     def rvs(self, size=(), random_state=None):
-        return self.loc + self.scale * check_random_state(random_state).standard_normal(size)
+        return self.loc + self.scale * _rng(random_state).standard_normal(size)
 
 
 class HalfNormalPrior(Prior):
@@ -163,7 +163,7 @@ class HalfNormalPrior(Prior):
         return np.where(x > 0, lp, -np.inf)
 
     def rvs(self, size=(), random_state=None):
-        return np.abs(self.scale * check_random_state(random_state).standard_normal(size))
+        return np.abs(self.scale * _rng(random_state).standard_normal(size))
 
 
 class HalfCauchyPrior(Prior):
@@ -184,7 +184,7 @@ class HalfCauchyPrior(Prior):
         return np.where(x > 0, lp, -np.inf)
 
     def rvs(self, size=(), random_state=None):
-        return np.abs(self.scale * check_random_state(random_state).standard_cauchy(size))
+        return np.abs(self.scale * _rng(random_state).standard_cauchy(size))
 
 
 class LogNormalPrior(Prior):
@@ -207,7 +207,7 @@ class LogNormalPrior(Prior):
         return np.where(x > 0, lp, -np.inf)
 
     def rvs(self, size=(), random_state=None):
-        rng = check_random_state(random_state)
+        rng = _rng(random_state)
         return np.exp(self.mu + self.sigma * rng.standard_normal(size))
 
 
@@ -230,7 +230,7 @@ class UniformPrior(Prior):
         return np.where(inside, -np.log(self.high - self.low), -np.inf)
 
     def rvs(self, size=(), random_state=None):
-        return check_random_state(random_state).uniform(self.low, self.high, size)
+        return _rng(random_state).uniform(self.low, self.high, size)
 
 
 class BetaPrior(Prior):
@@ -253,7 +253,7 @@ class BetaPrior(Prior):
         return np.where((x > 0) & (x < 1), lp, -np.inf)
 
     def rvs(self, size=(), random_state=None):
-        return check_random_state(random_state).beta(self.a, self.b, size)
+        return _rng(random_state).beta(self.a, self.b, size)
 
 
 _PRIORS = {
@@ -429,7 +429,7 @@ class PopulationFamily:
 
     def sample_prior(self, priors, size=(), random_state=None):
         """Parameters drawn from ``priors``, shape ``size + (p,)``."""
-        rng = check_random_state(random_state)
+        rng = _rng(random_state)
         size = (size,) if np.ndim(size) == 0 else tuple(size)
         return np.stack([priors[n].rvs(size, rng) for n in self.param_names], axis=-1)
 
@@ -493,6 +493,29 @@ class PopulationFamily:
         """Approximate (mean, sd) of v = T(theta) under the population, each (...)."""
         raise NotImplementedError
 
+    def latent_features(self, v):
+        """Parameter-independent arrays computed once for fixed latent nodes ``v``."""
+        return (np.asarray(v, dtype=float),)
+
+    def latent_logpdf_features(self, features, params):
+        """:meth:`latent_logpdf` at nodes given by :meth:`latent_features`."""
+        return self.latent_logpdf(features[0], params)
+
+    def latent_grad_prec(self, v, params):
+        """(d/dv latent_logpdf, a positive curvature ~ -d2/dv2), for mode searches."""
+        raise NotImplementedError
+
+    def boundary_moments(self, dist, side, params):
+        """Mass and mean distance of the population within ``dist`` of a bound.
+
+        Returns ``(log M0, log M1)`` with ``M0 = P(D < dist)`` and
+        ``M1 = E[D 1{D < dist}]``, where ``D`` is the distance of theta to
+        the ``side`` ("lower" or "upper") support bound; each of shape
+        ``params.shape[:-1]``. Used by collapsed likelihoods to integrate a
+        (possibly singular) density exactly next to a bound.
+        """
+        raise NotImplementedError
+
 
 class NormalFamily(PopulationFamily):
     """theta ~ N(mu, tau^2).
@@ -519,7 +542,7 @@ class NormalFamily(PopulationFamily):
         return -0.5 * z * z - np.log(tau) - _HALF_LOG2PI
 
     def rvs(self, params, size=(), random_state=None):
-        rng = check_random_state(random_state)
+        rng = _rng(random_state)
         params = np.asarray(params, dtype=float)
         size = (size,) if np.ndim(size) == 0 else tuple(size)
         mu, tau = _split(params, params.ndim - 1 + len(size))
@@ -564,7 +587,7 @@ class LogNormalFamily(PopulationFamily):
         return np.where(theta > 0, lp, -np.inf)
 
     def rvs(self, params, size=(), random_state=None):
-        rng = check_random_state(random_state)
+        rng = _rng(random_state)
         params = np.asarray(params, dtype=float)
         size = (size,) if np.ndim(size) == 0 else tuple(size)
         mu, sigma = _split(params, params.ndim - 1 + len(size))
@@ -579,6 +602,32 @@ class LogNormalFamily(PopulationFamily):
         mu, sigma = _split(params, v.ndim)
         z = (v - mu) / sigma
         return -0.5 * z * z - np.log(sigma) - _HALF_LOG2PI
+
+    def latent_features(self, v):
+        v = np.asarray(v, dtype=float)
+        return (v, -0.5 * v * v)
+
+    def latent_logpdf_features(self, features, params):
+        # Quadratic in v: two multiply-adds per node.
+        v, mhv2 = features
+        mu, sigma = _split(params, v.ndim)
+        prec = 1.0 / sigma**2
+        return prec * mhv2 + (mu * prec) * v - 0.5 * mu**2 * prec - np.log(sigma) - _HALF_LOG2PI
+
+    def latent_grad_prec(self, v, params):
+        v = np.asarray(v, dtype=float)
+        mu, sigma = _split(params, v.ndim)
+        return -(v - mu) / sigma**2, np.broadcast_to(1.0 / sigma**2, np.broadcast_shapes(v.shape, mu.shape))
+
+    def boundary_moments(self, dist, side, params):
+        if side != "lower":
+            raise ValueError("the log-normal population has no upper bound.")
+        params = np.asarray(params, dtype=float)
+        mu, sigma = params[..., 0], params[..., 1]
+        ld = np.log(dist)
+        m0 = special.log_ndtr((ld - mu) / sigma)
+        m1 = mu + 0.5 * sigma**2 + special.log_ndtr((ld - mu - sigma**2) / sigma)
+        return m0, m1
 
     def latent_moments(self, params):
         params = np.asarray(params, dtype=float)
@@ -620,7 +669,7 @@ class BetaFamily(PopulationFamily):
         return np.where((theta >= 0) & (theta <= 1), lp, -np.inf)
 
     def rvs(self, params, size=(), random_state=None):
-        rng = check_random_state(random_state)
+        rng = _rng(random_state)
         params = np.asarray(params, dtype=float)
         size = (size,) if np.ndim(size) == 0 else tuple(size)
         m, k = _split(params, params.ndim - 1 + len(size))
@@ -642,6 +691,34 @@ class BetaFamily(PopulationFamily):
         m, k = _split(params, v.ndim)
         a, b = m * k, (1.0 - m) * k
         return a * special.log_expit(v) + b * special.log_expit(-v) - special.betaln(a, b)
+
+    def latent_features(self, v):
+        v = np.asarray(v, dtype=float)
+        return (special.log_expit(v), special.log_expit(-v))
+
+    def latent_logpdf_features(self, features, params):
+        lsp, lsn = features
+        m, k = _split(params, lsp.ndim)
+        a, b = m * k, (1.0 - m) * k
+        return a * lsp + b * lsn - special.betaln(a, b)
+
+    def latent_grad_prec(self, v, params):
+        v = np.asarray(v, dtype=float)
+        m, k = _split(params, v.ndim)
+        s_pos, s_neg = special.expit(v), special.expit(-v)
+        # d/dv [a log s(v) + b log s(-v)] = a s(-v) - b s(v); curvature (a+b) s(v) s(-v).
+        return m * k * s_neg - (1.0 - m) * k * s_pos, k * s_pos * s_neg
+
+    def boundary_moments(self, dist, side, params):
+        # D = theta ~ Beta(a, b) at the lower bound, D = 1 - theta ~ Beta(b, a)
+        # at the upper one; E[D 1{D < d}] = a/(a+b) I_d(a+1, b).
+        a, b = self.shape_params(params)
+        if side == "upper":
+            a, b = b, a
+        with np.errstate(divide="ignore"):
+            m0 = np.log(special.betainc(a, b, dist))
+            m1 = np.log(a / (a + b)) + np.log(special.betainc(a + 1.0, b, dist))
+        return m0, m1
 
     def latent_moments(self, params):
         # Exact moments of logit(theta) for theta ~ Beta(a, b).
@@ -690,7 +767,7 @@ class TruncatedNormalFamily(PopulationFamily):
         return np.where(self._in_support(theta), lp, -np.inf)
 
     def rvs(self, params, size=(), random_state=None):
-        rng = check_random_state(random_state)
+        rng = _rng(random_state)
         params = np.asarray(params, dtype=float)
         size = (size,) if np.ndim(size) == 0 else tuple(size)
         mu, tau = _split(params, params.ndim - 1 + len(size))
@@ -748,6 +825,13 @@ def get_family(distribution, bounds=None) -> PopulationFamily:
 # ---------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------
+def _rng(random_state):
+    """A numpy Generator passes through; anything else goes to check_random_state."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return check_random_state(random_state)
+
+
 def _location_spread(x):
     """Median and robust spread of data (1 when degenerate)."""
     x = np.asarray(x, dtype=float).ravel()

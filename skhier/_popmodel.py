@@ -1,0 +1,1012 @@
+"""PopulationModel: a population distribution from noisy per-object values.
+
+Each object i has a true value ``theta_i`` drawn from a population
+``p(theta | alpha)`` (a family of :mod:`skhier._distributions`) and a
+Gaussian measurement ``x_i ~ N(theta_i, e_i^2)``; optionally a fraction
+``f`` of the objects are outliers (interlopers) whose measurements follow a
+broad Gaussian background ``N(mu_b, sigma_b^2 + e_i^2)``. The true values
+and the member/outlier labels are integrated out of the likelihood,
+
+    p(x_i | alpha) = (1 - f) ∫ N(x_i | theta, e_i^2) p(theta | alpha) dtheta
+                     + f N(x_i | mu_b, sigma_b^2 + e_i^2),
+
+so the sampler (emcee) only sees the 2–5 population parameters; each
+object's true value and label are drawn afterwards, conditionally on every
+posterior draw. The integral is
+
+* analytic for the normal population, ``N(x_i | mu, tau^2 + e_i^2)``
+  (the "eight schools" model, Rubin 1981; Gelman et al. BDA3 §5.5);
+* for the log-normal and Beta populations, composite Gauss–Legendre nodes
+  in ``log theta`` / ``logit theta`` placed, once per fit, on the region
+  where each object's likelihood is not negligible; the population mass
+  next to a support bound — where a Beta density may diverge — is
+  integrated exactly (incomplete Beta / normal CDF), and where the
+  population is too narrow for the fixed nodes, adaptive Gauss–Hermite
+  nodes around the mode of likelihood x population (the shared engine
+  :mod:`skhier._population`) are used instead (see
+  :class:`_BoundedMarginal`). Accuracy is tested against
+  ``scipy.integrate.quad``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, log_expit, logsumexp
+from sklearn.base import DensityMixin, _fit_context
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metadata_routing import UNUSED
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import BaseHierarchicalEstimator, PosteriorModel
+from ._distributions import (
+    BetaFamily,
+    BetaPrior,
+    LogNormalFamily,
+    LogNormalPrior,
+    NormalFamily,
+    NormalPrior,
+    PopulationFamily,
+    density_band,
+    parse_prior,
+)
+from ._population import adaptive_gauss_hermite, sample_log_density
+from .utils.validation import check_errors
+
+__all__ = ["PopulationModel"]
+
+_LOG2PI = np.log(2.0 * np.pi)
+
+
+_CHUNK_CELLS = 2_000_000  # (draws x objects x nodes) evaluated at once (~16 MB)
+
+
+def _logsumexp_last(t):
+    """log Σ exp over the last axis, in place on the temporary ``t``."""
+    m = t.max(axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    np.subtract(t, m, out=t)
+    np.exp(t, out=t)
+    with np.errstate(divide="ignore"):
+        return np.log(t.sum(axis=-1)) + m[..., 0]
+
+
+def _log_norm(x, mu, var):
+    return -0.5 * ((x - mu) ** 2 / var + np.log(var) + _LOG2PI)
+
+
+# ---------------------------------------------------------------------------
+# Collapsed per-object likelihoods  log ∫ N(x_i | theta, e_i^2) p(theta | alpha) dtheta
+# ---------------------------------------------------------------------------
+class _Marginal:
+    """Per-object marginal likelihood of one population family.
+
+    ``x``, ``e`` are (n,) arrays of measurements and their standard
+    deviations (``e = 0``: the value is known exactly). Methods take
+    population parameters ``params`` of shape (k, p) and return (k, n)
+    tables; no loop over objects.
+    """
+
+    def __init__(self, family: PopulationFamily, x, e):
+        self.family = family
+        self.x = np.asarray(x, dtype=float)
+        self.e = np.asarray(e, dtype=float)
+        self.exact = self.e == 0
+        self.noisy = ~self.exact
+        self.all_noisy = bool(self.noisy.all())
+
+    # Subclasses implement these for the noisy objects (arrays xs, es).
+    def _loglik(self, params, xs, es):
+        raise NotImplementedError
+
+    def _post_mean(self, params, xs, es):
+        raise NotImplementedError
+
+    def _sample(self, params, xs, es, rng):
+        raise NotImplementedError
+
+    def _assemble(self, params, noisy_fn, exact_fn):
+        params = np.atleast_2d(params)
+        if self.all_noisy:
+            return noisy_fn(params, self.x, self.e)
+        out = np.empty((params.shape[0], self.x.size))
+        if self.noisy.any():
+            out[:, self.noisy] = noisy_fn(params, self.x[self.noisy], self.e[self.noisy])
+        if self.exact.any():
+            out[:, self.exact] = exact_fn(params, self.x[self.exact])
+        return out
+
+    def loglik(self, params):
+        """log p(x_i | alpha) for every parameter row and object: (k, n)."""
+        return self._assemble(
+            params, self._loglik, lambda p, xs: self.family.logpdf(xs[None, :], p)
+        )
+
+    def posterior_mean(self, params):
+        """E[theta_i | x_i, alpha]: (k, n)."""
+        return self._assemble(
+            params, self._post_mean, lambda p, xs: np.broadcast_to(xs, (p.shape[0], xs.size))
+        )
+
+    def sample(self, params, rng):
+        """One draw of theta_i from p(theta_i | x_i, alpha) per row: (k, n)."""
+        return self._assemble(
+            params,
+            lambda p, xs, es: self._sample(p, xs, es, rng),
+            lambda p, xs: np.broadcast_to(xs, (p.shape[0], xs.size)),
+        )
+
+
+class _NormalMarginal(_Marginal):
+    """theta ~ N(mu, tau^2): x_i ~ N(mu, tau^2 + e_i^2) exactly."""
+
+    def _shrink(self, params, xs, es):
+        mu, tau2 = params[:, :1], params[:, 1:2] ** 2
+        w = tau2 / (tau2 + es**2)  # weight of the measurement (1 when e = 0)
+        return mu + w * (xs - mu), w * es**2
+
+    def _loglik(self, params, xs, es):
+        return _log_norm(xs, params[:, :1], params[:, 1:2] ** 2 + es**2)
+
+    def _post_mean(self, params, xs, es):
+        return self._shrink(params, xs, es)[0]
+
+    def _sample(self, params, xs, es, rng):
+        mean, var = self._shrink(params, xs, es)
+        return mean + np.sqrt(var) * rng.standard_normal(mean.shape)
+
+
+class _BoundedMarginal(_Marginal):
+    """Population on a (half-)bounded support, integrated in v = T(theta).
+
+    ``T`` is log (support (0, inf)) or logit (support (0, 1)). For each
+    object the region where its likelihood exceeds ``exp(-R)`` times its
+    maximum over the support is fixed once, and covered by composite
+    Gauss–Legendre nodes uniform in ``s(v) = theta(v) / e + v``: spaced by
+    about one measurement error where the likelihood varies, and
+    logarithmically towards a support bound, where the population density
+    may behave like a power of the distance to the bound. The likelihood
+    part of every node is computed once per fit, so each posterior
+    evaluation costs one population log-density per node. Within ``eps``
+    of a bound the likelihood is replaced by its first-order expansion and
+    integrated against the exact population mass and first moment there
+    (:meth:`PopulationFamily.boundary_moments`), which handles Beta
+    densities that diverge at 0 or 1. Where the population is too narrow
+    for the fixed nodes, adaptive Gauss–Hermite quadrature around the mode
+    of likelihood x population (:mod:`skhier._population`) is used instead.
+    """
+
+    R = 40.0  # likelihood region: log L > log L_max - R
+    EPS_FACTOR = 3e-3  # boundary layer: eps <= EPS_FACTOR e^2 / |x - bound|_e
+    PANEL_NODES = 8
+
+    def __init__(self, family, x, e, n_nodes=48, n_gh=24):
+        super().__init__(family, x, e)
+        self.n_gh = n_gh
+        self.lo, self.hi = family.support
+        self._setup(self.x[self.noisy], self.e[self.noisy], n_nodes)
+
+    def _s(self, v, es):
+        theta, logjac = self.family.from_latent(v)
+        return theta / es + v, np.exp(logjac) / es + 1.0
+
+    def _solve_v(self, target, va, vb, es):
+        """v with s(v) = target (monotone s), safeguarded Newton, vectorised."""
+        lo, hi = va.copy(), vb.copy()
+        v = 0.5 * (lo + hi)
+        for _ in range(60):
+            sv, ds = self._s(v, es)
+            too_big = sv > target
+            hi = np.where(too_big, v, hi)
+            lo = np.where(too_big, lo, v)
+            step = v - (sv - target) / ds
+            ok = (step > lo) & (step < hi)
+            v_new = np.where(ok, step, 0.5 * (lo + hi))
+            if np.all(np.abs(v_new - v) <= 1e-12 * (1.0 + np.abs(v))):
+                v = v_new
+                break
+            v = v_new
+        return v
+
+    def _setup(self, xs, es, n_nodes):
+        lo, hi = self.lo, self.hi
+        fam = self.family
+        finite_hi = np.isfinite(hi)
+        ts = np.clip(xs, lo, hi)
+        r = np.sqrt((ts - xs) ** 2 + 2.0 * self.R * es**2)
+        touch_lo = xs - r <= lo
+        touch_hi = (xs + r >= hi) if finite_hi else np.zeros(xs.shape, dtype=bool)
+
+        # A common boundary layer per bound (so that its population mass is one
+        # special-function call per walker), thin enough that each touching
+        # object's likelihood is linear across it to ~1e-6.
+        def layer(touch, d):
+            if not touch.any():
+                return 0.0
+            cand = self.EPS_FACTOR * es[touch] ** 2 / np.sqrt(d[touch] ** 2 + es[touch] ** 2)
+            return float(np.clip(cand.min(), 1e-300, 1e-3 * np.min(es[touch])))
+
+        self.eps_lo = layer(touch_lo, xs - lo)
+        self.eps_hi = layer(touch_hi, hi - xs) if finite_hi else 0.0
+        a = np.where(touch_lo, lo + self.eps_lo, xs - r)
+        b = np.where(touch_hi, hi - self.eps_hi, xs + r)
+        with np.errstate(divide="ignore"):
+            va = fam.to_latent(a)
+            vb = fam.to_latent(b)
+        if finite_hi and self.eps_hi > 0:
+            # Latent value of hi - eps without rounding 1 - eps.
+            vb = np.where(touch_hi, -fam.to_latent(lo + self.eps_hi), vb) if lo == 0 and hi == 1 else vb
+        sa, sb = self._s(va, es)[0], self._s(vb, es)[0]
+        g = self.PANEL_NODES
+        n_panels = max(1, int(round(n_nodes / g)))
+        z, w = np.polynomial.legendre.leggauss(g)
+        edges = np.linspace(0.0, 1.0, n_panels + 1)
+        u = ((edges[:-1, None] + edges[1:, None]) / 2 + (edges[1:, None] - edges[:-1, None]) / 2 * z).ravel()
+        wu = np.tile(w / (2 * n_panels), n_panels)  # weights on [0, 1]
+        target = sa[:, None] + (sb - sa)[:, None] * u  # (n, Q) nodes in s
+        shape = target.shape
+        v = self._solve_v(
+            target.ravel(),
+            np.repeat(va, u.size),
+            np.repeat(vb, u.size),
+            np.repeat(es, u.size),
+        ).reshape(shape)
+        theta, _ = fam.from_latent(v)
+        ds = self._s(v, es[:, None])[1]
+        self.nodes = v
+        self.features = fam.latent_features(v)
+        self.theta_nodes = theta
+        # ∫ f dv = ∫ f (dv/ds) ds ≈ Σ w_q (sb - sa) f(v_q) / s'(v_q)
+        self.log_wl = (
+            np.log(wu)
+            + np.log(sb - sa)[:, None]
+            - np.log(ds)
+            + _log_norm(xs[:, None], theta, es[:, None] ** 2)
+        )
+        self.touch_lo, self.touch_hi = touch_lo, touch_hi
+        # log L at each bound and the slope of L / L(bound) with the distance to it.
+        self.ll_lo = _log_norm(xs, lo, es**2)
+        self.slope_lo = (xs - lo) / es**2
+        if finite_hi:
+            self.ll_hi = _log_norm(xs, hi, es**2)
+            self.slope_hi = (hi - xs) / es**2
+        # Fixed-node spacing in s, and where each object's likelihood peaks in v.
+        self.spacing = (sb - sa) / n_nodes
+        self.v_start = fam.to_latent(np.clip(xs, a, b))
+        self.xs, self.es = xs, es
+
+    def _narrow(self, params):
+        """(k, n) mask: population too narrow (in s) for the fixed nodes."""
+        mp, sp = self.family.latent_moments(params)
+        _, logjac = self.family.from_latent(mp)
+        sp_s = sp[:, None] * (1.0 + np.exp(logjac)[:, None] / self.es[None, :])
+        return sp_s < np.maximum(2.0, 4.0 * self.spacing)[None, :]
+
+    # -- pieces ------------------------------------------------------------
+    def _check(self, xs):
+        if xs.shape != self.xs.shape or not np.array_equal(xs, self.xs):
+            raise RuntimeError("internal: marginal evaluated on other data than set up")
+
+    def _boundary_terms(self, params):
+        """(log piece_lo, log piece_hi) of shape (k, n) (or None)."""
+        out = []
+        for side, touch, eps, ll, slope in (
+            ("lower", self.touch_lo, self.eps_lo, self.ll_lo, self.slope_lo),
+            ("upper", self.touch_hi, self.eps_hi, getattr(self, "ll_hi", None),
+             getattr(self, "slope_hi", None)),
+        ):
+            if not touch.any():
+                out.append(None)
+                continue
+            m0, m1 = self.family.boundary_moments(eps, side, params)
+            has_mass = np.isfinite(m0)[:, None]
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                ratio = np.where(has_mass, np.exp(m1 - m0)[:, None], 0.0)  # mean distance
+                piece = ll[None, :] + m0[:, None] + np.log1p(slope[None, :] * ratio)
+            out.append(np.where(touch[None, :] & has_mass, piece, -np.inf))
+        return out
+
+    def _gh_pieces(self, params, mask):
+        """Adaptive Gauss–Hermite log-integrand pieces for the masked entries."""
+        wi, ni = np.nonzero(mask)
+        fam = self.family
+        pw = params[wi]
+        x, e2 = self.xs[ni], self.es[ni] ** 2
+        mp, sp = fam.latent_moments(pw)
+        _, lj = fam.from_latent(self.v_start[ni])
+        sl = self.es[ni] / np.exp(lj)  # likelihood width in v at its peak
+        prec0 = 1 / sp**2 + 1 / sl**2
+        t0 = (mp / sp**2 + self.v_start[ni] / sl**2) / prec0
+
+        def log_f(v):
+            theta, _ = fam.from_latent(v)
+            return _log_norm(x[:, None], theta, e2[:, None]) + fam.latent_logpdf(v, pw)
+
+        def newton_terms(v):
+            theta, logjac = fam.from_latent(v)
+            dg = np.exp(logjac)
+            g1, h1 = fam.latent_grad_prec(v, pw)
+            return g1 + (x - theta) * dg / e2, h1 + dg**2 / e2
+
+        return wi, ni, log_f, newton_terms, t0
+
+    def _fixed_terms(self, params, rows=slice(None)):
+        feats = tuple(f[rows][None] for f in self.features)
+        return self.family.latent_logpdf_features(feats, params) + self.log_wl[rows][None]
+
+    def _fixed_loglik(self, params):
+        """log Σ_q over the fixed nodes, chunked over objects: (k, n)."""
+        k, n = params.shape[0], self.xs.size
+        out = np.empty((k, n))
+        q = self.log_wl.shape[1]
+        step = max(1, _CHUNK_CELLS // max(k * q, 1))
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            out[:, rows] = _logsumexp_last(self._fixed_terms(params, rows))
+        return out
+
+    def _loglik(self, params, xs, es):
+        self._check(xs)
+        out = self._fixed_loglik(params)
+        for piece in self._boundary_terms(params):
+            if piece is not None:
+                out = np.logaddexp(out, piece)
+        mask = self._narrow(params)
+        if mask.any():
+            wi, ni, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
+            with np.errstate(all="ignore"):
+                val, _, _ = adaptive_gauss_hermite(log_f, newton_terms, t0, n_nodes=self.n_gh)
+            # A failed mode search (only for measurements hundreds of errors
+            # away from a narrow population) keeps the fixed-node value.
+            out[wi, ni] = np.where(np.isfinite(val), val, out[wi, ni])
+        return out
+
+    def _post_mean(self, params, xs, es):
+        self._check(xs)
+        terms = self._fixed_terms(params)
+        log_num = logsumexp(terms, axis=-1, b=self.theta_nodes[None])
+        log_den = logsumexp(terms, axis=-1)
+        lo_p, hi_p = self._boundary_terms(params)
+        if lo_p is not None:  # theta ~ lo within the layer
+            log_num = np.logaddexp(log_num, lo_p + np.log(max(self.lo, 1e-300)))
+            log_den = np.logaddexp(log_den, lo_p)
+        if hi_p is not None:
+            log_num = np.logaddexp(log_num, hi_p + np.log(self.hi))
+            log_den = np.logaddexp(log_den, hi_p)
+        out = np.exp(log_num - log_den)
+        mask = self._narrow(params)
+        if mask.any():
+            wi, ni, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
+            den, mode, prec = adaptive_gauss_hermite(log_f, newton_terms, t0, n_nodes=self.n_gh)
+
+            def log_f_theta(v):
+                return log_f(v) + np.log(self.family.from_latent(v)[0])
+
+            num, _, _ = adaptive_gauss_hermite(
+                log_f_theta, newton_terms, mode, n_nodes=self.n_gh, n_iter=0
+            )
+            out[wi, ni] = np.exp(num - den)
+        return out
+
+    def _sample(self, params, xs, es, rng):
+        # Inverse CDF on a grid in v spanning the fixed region and the mode of
+        # likelihood x population; the boundary layers (mass q) are sampled
+        # as points next to the bound.
+        self._check(xs)
+        k, n = params.shape[0], xs.size
+        fam = self.family
+        wi, ni = np.divmod(np.arange(k * n), n)
+        mask = np.ones((k, n), dtype=bool)
+        _, _, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
+        with np.errstate(all="ignore"):
+            _, mode, prec = adaptive_gauss_hermite(log_f, newton_terms, t0, n_nodes=1)
+        lo_v = np.minimum(self.nodes[ni, 0], mode - 12 / np.sqrt(prec))
+        hi_v = np.maximum(self.nodes[ni, -1], mode + 12 / np.sqrt(prec))
+        v = sample_log_density(log_f, mode, prec, rng=rng, bounds=(lo_v, hi_v), n_grid=513)
+        theta = fam.from_latent(v)[0].reshape(k, n)
+        # Boundary layers: replace by a point in the layer with their probability.
+        total = self._loglik(params, xs, es)
+        lo_p, hi_p = self._boundary_terms(params)
+        u = rng.uniform(size=(k, n))
+        if lo_p is not None:
+            q = np.exp(lo_p - total)
+            theta = np.where(u < q, self.lo + self.eps_lo * rng.uniform(size=(k, n)), theta)
+            u = u - q
+        if hi_p is not None:
+            q = np.exp(hi_p - total)
+            theta = np.where((u >= 0) & (u < q), self.hi - self.eps_hi * rng.uniform(size=(k, n)), theta)
+        return theta
+
+
+def make_marginal(family: PopulationFamily, x, e) -> _Marginal:
+    """The collapsed likelihood object for ``family`` and data (x, e)."""
+    if isinstance(family, NormalFamily):
+        return _NormalMarginal(family, x, e)
+    if isinstance(family, (LogNormalFamily, BetaFamily)):
+        return _BoundedMarginal(family, x, e)
+    raise ValueError(f"no collapsed likelihood for the family {family!r}.")
+
+
+# ---------------------------------------------------------------------------
+# The posterior over population (+ outlier) parameters
+# ---------------------------------------------------------------------------
+OUTLIER_PARAMS = ("outlier_fraction", "outlier_mean", "outlier_std")
+
+
+def default_outlier_priors(x):
+    """Default priors of the background component, from the data ``x``.
+
+    ``outlier_fraction ~ Beta(1, 4)`` (outliers are a minority: mean 0.2,
+    P(f > 0.5) = 6 %), ``outlier_mean ~ N(mean(x), sd(x)^2)`` and
+    ``outlier_std ~ LogNormal(log sd(x), 1)``: a background about as broad
+    as the whole data set, as in Hogg, Bovy & Lang (2010).
+    """
+    x = np.asarray(x, dtype=float)
+    m = float(np.mean(x))
+    s = float(np.std(x))
+    if not s > 0:
+        s = max(abs(m), 1.0)
+    return {
+        "outlier_fraction": BetaPrior(1.0, 4.0),
+        "outlier_mean": NormalPrior(m, s),
+        "outlier_std": LogNormalPrior(np.log(s), 1.0),
+    }
+
+
+class _PopulationPosterior(PosteriorModel):
+    """Collapsed log-posterior of a population (+ background) model.
+
+    Coordinates: the family's unconstrained parameters, then optionally
+    ``logit_outlier_fraction, outlier_mean, log_outlier_std``.
+    """
+
+    def __init__(self, family, x, e, priors, outliers):
+        self.family = family
+        self.x = x
+        self.e = e
+        self.var = e**2
+        self.priors = priors
+        self.outliers = outliers
+        self.marginal = make_marginal(family, x, e)
+        self.p = family.n_params
+        names = list(family.unconstrained_names)
+        if outliers:
+            names += ["logit_outlier_fraction", "outlier_mean", "log_outlier_std"]
+        self.param_names = names
+
+    # -- pieces -----------------------------------------------------------
+    def _outlier_terms(self, u):
+        z, mb, lsb = u[:, self.p], u[:, self.p + 1], u[:, self.p + 2]
+        lp = (
+            self.priors["outlier_fraction"].logpdf(expit(z))
+            + log_expit(z)
+            + log_expit(-z)
+            + self.priors["outlier_mean"].logpdf(mb)
+            + self.priors["outlier_std"].logpdf(np.exp(lsb))
+            + lsb
+        )
+        return lp, z, mb, np.exp(lsb)
+
+    def log_prior(self, u):
+        lp = self.family.log_prior_unconstrained(u[:, : self.p], self.priors)
+        if self.outliers:
+            lp = lp + self._outlier_terms(u)[0]
+        return lp
+
+    def component_logliks(self, u, marginal=None, x=None, var=None):
+        """(log(1-f) + log L_pop, log f + log L_bg) per row and object."""
+        marginal = self.marginal if marginal is None else marginal
+        x = self.x if x is None else x
+        var = self.var if var is None else var
+        params = self.family.constrain(u[:, : self.p])
+        with np.errstate(all="ignore"):
+            ll = marginal.loglik(params)
+        if not self.outliers:
+            return ll, None
+        _, z, mb, sb = self._outlier_terms(u)
+        lb = _log_norm(x[None, :], mb[:, None], sb[:, None] ** 2 + var[None, :])
+        return ll + log_expit(-z)[:, None], lb + log_expit(z)[:, None]
+
+    def log_prob(self, theta):
+        u = np.atleast_2d(theta)
+        with np.errstate(all="ignore"):
+            lp = self.log_prior(u)
+        out = np.full(u.shape[0], -np.inf)
+        ok = np.isfinite(lp)
+        if ok.any():
+            ll_pop, ll_bg = self.component_logliks(u[ok])
+            ll = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
+            out[ok] = lp[ok] + ll.sum(axis=1)
+        return np.where(np.isfinite(out), out, -np.inf)
+
+    # -- starting point and named parameters --------------------------------
+    def initial_point(self):
+        x, e = self.x, self.e
+        fam = self.family
+        med = float(np.median(x))
+        spread = 1.4826 * float(np.median(np.abs(x - med))) or float(np.std(x)) or 1.0
+        if fam.name == "normal":
+            extra = max(spread**2 - float(np.median(e**2)), (0.1 * spread) ** 2)
+            start = [med, 0.5 * np.log(extra)]
+        elif fam.name == "lognormal":
+            pos = x[x > 0]
+            lp = np.log(pos) if pos.size > 1 else np.zeros(2)
+            start = [float(np.median(lp)), np.log(max(float(np.std(lp)), 0.1))]
+        else:  # beta
+            m = float(np.clip(np.mean(np.clip(x, 0, 1)), 0.05, 0.95))
+            v = float(np.var(np.clip(x, 0, 1))) - float(np.mean(e**2))
+            k = m * (1 - m) / v - 1 if v > 0 else 50.0
+            start = [np.log(m / (1 - m)), np.log(np.clip(k, 1.0, 100.0))]
+        if self.outliers:
+            start += [np.log(0.1 / 0.9), float(np.mean(x)), np.log(float(np.std(x)) or 1.0)]
+        return np.asarray(start, dtype=float)
+
+    def constrain(self, theta):
+        u = np.atleast_2d(theta)
+        params = self.family.constrain(u[:, : self.p])
+        out = {n: params[:, k] for k, n in enumerate(self.family.param_names)}
+        if isinstance(self.family, BetaFamily):
+            out["a"], out["b"] = self.family.shape_params(params)
+        if self.outliers:
+            out["outlier_fraction"] = expit(u[:, self.p])
+            out["outlier_mean"] = u[:, self.p + 1].copy()
+            out["outlier_std"] = np.exp(u[:, self.p + 2])
+        return out
+
+    def unconstrain(self, named):
+        params = np.stack([named[n] for n in self.family.param_names], axis=-1)
+        cols = [self.family.unconstrain(params)]
+        if self.outliers:
+            f = named["outlier_fraction"]
+            cols.append(
+                np.stack(
+                    [np.log(f) - np.log1p(-f), named["outlier_mean"], np.log(named["outlier_std"])],
+                    axis=-1,
+                )
+            )
+        return np.concatenate(cols, axis=-1)
+
+    def population_array(self, named):
+        return np.stack([named[n] for n in self.family.param_names], axis=-1)
+
+    def draw_latents(self, named, rng):
+        """True values ``theta`` (and the ``outlier`` labels) of the training objects."""
+        u = self.unconstrain(named)
+        params = self.family.constrain(u[:, : self.p])
+        with np.errstate(all="ignore"):
+            theta = self.marginal.sample(params, rng)
+        if not self.outliers:
+            return {"theta": theta}
+        ll_pop, ll_bg = self.component_logliks(u)
+        p_out = np.exp(ll_bg - np.logaddexp(ll_pop, ll_bg))
+        outlier = rng.uniform(size=p_out.shape) < p_out
+        # An outlier's true value, from the background's conditional N(mean, var).
+        sb2 = named["outlier_std"][:, None] ** 2
+        w = sb2 / (sb2 + self.var[None, :])
+        mean = named["outlier_mean"][:, None] + w * (self.x[None, :] - named["outlier_mean"][:, None])
+        theta_bg = mean + np.sqrt(w * self.var[None, :]) * rng.standard_normal(mean.shape)
+        return {"theta": np.where(outlier, theta_bg, theta), "outlier": outlier}
+
+
+# ---------------------------------------------------------------------------
+# The estimator
+# ---------------------------------------------------------------------------
+_DISTRIBUTIONS = {"normal": NormalFamily, "lognormal": LogNormalFamily, "beta": BetaFamily}
+_ROW_CHUNK_CELLS = 4_000_000  # draws x objects per chunk in predictions
+
+
+class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
+    """Population distribution of a quantity measured with noise, per object.
+
+    Each object i has a true value ``theta_i`` from a population
+    ``p(theta | alpha)`` and a measurement ``x_i ~ N(theta_i, e_i^2)`` with
+    known error ``e_i`` (``X_err``). The model infers the population
+    parameters ``alpha`` and, through them, each object's true value, which
+    is pulled towards the population ("shrinkage"). Optionally a fraction of
+    the objects are outliers (e.g. interlopers in a galaxy cluster's
+    velocity list) drawn from a broad Gaussian background. True values and
+    labels are integrated out of the likelihood, so the sampler (emcee)
+    only sees the 2–5 population parameters; see the module docstring of
+    ``skhier._popmodel`` for the integrals.
+
+    Parameters
+    ----------
+    distribution : {"normal", "lognormal", "beta"}, default="normal"
+        The population family:
+
+        - ``"normal"``: ``theta ~ N(mu, tau^2)``; parameters ``mu``, ``tau``
+          (same units as X). Velocity dispersion of a galaxy cluster, the
+          "eight schools".
+        - ``"lognormal"``: ``log theta ~ N(mu, sigma^2)``, theta > 0;
+          parameters ``mu`` (natural log of the median) and ``sigma`` (in
+          natural-log units). Errors are in the measured (linear) space, so
+          measurements may be zero or negative.
+        - ``"beta"``: ``theta ~ Beta(a, b)`` on [0, 1], parameterised by
+          ``mean = a / (a + b)`` and ``concentration = a + b`` (the
+          posterior also holds ``a`` and ``b``). Measurements may lie
+          outside [0, 1]: that is noise, not an error.
+    outliers : bool, default=False
+        Add a background component ``x_i ~ N(outlier_mean, outlier_std^2 +
+        e_i^2)`` with mixing fraction ``outlier_fraction``.
+    priors : dict or None, default=None
+        Priors that replace the defaults, as ``{name: spec}`` where ``name``
+        is a population parameter (above) or ``"outlier_fraction"``,
+        ``"outlier_mean"``, ``"outlier_std"``, and ``spec`` is a tuple
+        ``("normal", loc, scale)``, ``("halfnormal", scale)``,
+        ``("halfcauchy", scale)``, ``("lognormal", mu, sigma)``,
+        ``("uniform", low, high)`` or ``("beta", a, b)``. Priors on positive
+        parameters must put no mass below 0. Defaults (``m``: median of X,
+        ``s``: 1.4826 x its median absolute deviation):
+
+        - normal: ``mu ~ N(m, (10 s)^2)``, ``tau ~ Half-Cauchy(0, s)``
+          (Gelman 2006);
+        - lognormal: ``mu ~ N(log m+, 5^2)`` (``m+`` the median of the
+          positive values), ``sigma ~ Half-Cauchy(0, 1)``;
+        - beta: ``mean ~ Uniform(0, 1)``, ``concentration ~ LogNormal(log
+          10, 1.5^2)``;
+        - background: ``outlier_fraction ~ Beta(1, 4)``, ``outlier_mean ~
+          N(mean(X), sd(X)^2)``, ``outlier_std ~ LogNormal(log sd(X), 1)``.
+
+        The data-based defaults only set scales; pass explicit priors when
+        the answer must not depend on the data through the prior (e.g. in
+        simulation-based calibration).
+    n_walkers : int, default=32
+        emcee walkers (raised to ``2 * n_params + 2`` if smaller).
+    n_steps : int or "auto", default="auto"
+        Steps per walker, burn-in included. ``"auto"`` runs until the kept
+        chain is longer than 50 autocorrelation times (or ``max_steps``).
+    n_burn : int or "auto", default="auto"
+        Steps discarded as burn-in; ``"auto"`` uses ``max(100, 5 tau)``.
+    max_steps : int, default=20000
+        Upper limit on steps per walker in ``"auto"`` mode.
+    thin : int, default=1
+        Keep every ``thin``-th step.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the sampler and the latent draws; a fixed value makes ``fit``
+        reproducible.
+    progress : bool, default=False
+        Show a progress bar during sampling (needs ``tqdm``).
+
+    Attributes
+    ----------
+    population_params_ : dict of float
+        Posterior medians of the population parameters (and, for
+        ``"beta"``, of ``a`` and ``b``).
+    outlier_fraction_ : float or None
+        Posterior median of the background fraction; None without outliers.
+    membership_proba_ : ndarray of shape (n_samples, 2)
+        Posterior probability that each training object belongs to the
+        population (column 0) or the background (column 1).
+    theta_mean_ : ndarray of shape (n_samples,)
+        Posterior mean true value of each training object, given that it
+        belongs to the population (:meth:`predict` on the training data).
+    priors_ : dict
+        The priors used (defaults completed), as ``Prior`` objects.
+    posterior_ : dict of ndarray
+        Posterior draws of every parameter (first axis: draw).
+    acceptance_fraction_, autocorr_time_, n_effective_, converged_
+        Sampler diagnostics (see :class:`BaseHierarchicalEstimator`).
+    n_features_in_ : int
+        Always 1.
+
+    See Also
+    --------
+    RobustLineMixture : the same outlier model around a trend.
+
+    Notes
+    -----
+    X holds one quantity per object, in one column. The model uses X in its
+    own units (its priors are stated in them), so do not rescale X outside
+    the estimator unless ``X_err`` is rescaled alike.
+
+    :meth:`predict` and :meth:`score_samples` without ``X_err`` treat the
+    new values as exact.
+
+    References
+    ----------
+    .. [1] Rubin, D. B. (1981), "Estimation in parallel randomized
+       experiments", J. Educ. Stat. 6, 377.
+    .. [2] Gelman, A. (2006), "Prior distributions for variance parameters
+       in hierarchical models", Bayesian Analysis 1, 515.
+    .. [3] Gelman, A. et al. (2013), Bayesian Data Analysis, 3rd ed., §5.5.
+
+    Examples
+    --------
+    >>> from skhier import PopulationModel
+    >>> from skhier.datasets import load_eight_schools
+    >>> data = load_eight_schools()
+    >>> model = PopulationModel(random_state=0).fit(data.X, X_err=data.X_err)
+    >>> sorted(model.population_params_)
+    ['mu', 'tau']
+    >>> bool(5 < model.population_params_["mu"] < 11)
+    True
+    >>> model.predict(data.X, X_err=data.X_err).shape
+    (8,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseHierarchicalEstimator._parameter_constraints,
+        "distribution": [StrOptions(set(_DISTRIBUTIONS))],
+        "outliers": ["boolean"],
+        "priors": [dict, None],
+    }
+
+    # Only X_err applies to a single measured quantity.
+    __metadata_request__fit = {"X_err": True, "y_err": UNUSED, "X_cov": UNUSED, "Xy_cov": UNUSED}
+    __metadata_request__score = {
+        "X_err": True, "y_err": UNUSED, "X_cov": UNUSED, "Xy_cov": UNUSED,
+    }
+
+    def __init__(
+        self,
+        distribution="normal",
+        *,
+        outliers=False,
+        priors=None,
+        n_walkers=32,
+        n_steps="auto",
+        n_burn="auto",
+        max_steps=20000,
+        thin=1,
+        random_state=None,
+        progress=False,
+    ):
+        super().__init__(
+            n_walkers=n_walkers,
+            n_steps=n_steps,
+            n_burn=n_burn,
+            max_steps=max_steps,
+            thin=thin,
+            random_state=random_state,
+            progress=progress,
+        )
+        self.distribution = distribution
+        self.outliers = outliers
+        self.priors = priors
+
+    # -- validation ---------------------------------------------------------
+    def _validate_x(self, X, X_err, *, reset):
+        X = validate_data(
+            self, X, reset=reset, dtype=np.float64, ensure_min_samples=2 if reset else 1
+        )
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"X must have a single column (one measured quantity per object), "
+                f"got {X.shape[1]} columns."
+            )
+        errors = check_errors(X.shape[0], 1, X_err=X_err)
+        e = np.zeros(X.shape[0]) if errors["X_cov"] is None else np.sqrt(errors["X_cov"][:, 0, 0])
+        return X[:, 0].copy(), e
+
+    def _check_support(self, family, x, e):
+        lo, hi = family.support
+        bad = (e == 0) & ((x < lo) | (x > hi) | ((x == lo) & (family.name == "lognormal")))
+        if np.any(bad):
+            raise ValueError(
+                f"X has {int(bad.sum())} value(s) outside the support {family.support} of "
+                f"the {family.name!r} population with no measurement error; give X_err "
+                "for noisy measurements."
+            )
+
+    def _resolve_priors(self, family, x):
+        user = dict(self.priors or {})
+        pop_user = {k: v for k, v in user.items() if k not in OUTLIER_PARAMS}
+        priors = family.default_priors(x)
+        priors.update(family.check_priors(pop_user))
+        if self.outliers:
+            out_default = default_outlier_priors(x)
+            for name in OUTLIER_PARAMS:
+                if name in user:
+                    prior = parse_prior(user[name], f"priors[{name!r}]")
+                    dom = {"outlier_fraction": (0, 1), "outlier_std": (0, np.inf)}.get(
+                        name, (-np.inf, np.inf)
+                    )
+                    if prior.support[0] < dom[0] or prior.support[1] > dom[1]:
+                        raise ValueError(
+                            f"priors[{name!r}] = {prior!r} puts mass outside {dom}."
+                        )
+                    out_default[name] = prior
+            priors.update(out_default)
+        elif any(k in OUTLIER_PARAMS for k in user):
+            raise ValueError("priors for outlier parameters need outliers=True.")
+        return priors
+
+    # -- fitting ------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, X_err=None):
+        """Sample the posterior of the population parameters.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 1)
+            Measured values, one object per row.
+        y : None
+            Ignored.
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+            Standard deviations of the measurements (0: exact).
+
+        Returns
+        -------
+        self : PopulationModel
+        """
+        x, e = self._validate_x(X, X_err, reset=True)
+        family = _DISTRIBUTIONS[self.distribution]()
+        self._check_support(family, x, e)
+        priors = self._resolve_priors(family, x)
+        rng = check_random_state(self.random_state)
+        model = _PopulationPosterior(family, x, e, priors, self.outliers)
+        self._run_sampler(model, rng)
+        self.family_ = family
+        self.priors_ = priors
+        names = list(family.param_names) + (["a", "b"] if family.name == "beta" else [])
+        self.population_params_ = {n: self._posterior_median(n) for n in names}
+        self.outlier_fraction_ = (
+            self._posterior_median("outlier_fraction") if self.outliers else None
+        )
+        self.membership_proba_ = self._membership(x, e)
+        self.theta_mean_ = self._posterior_mean_theta(x, e)
+        return self
+
+    # -- per-object quantities ------------------------------------------------
+    def _draws_u(self):
+        draws = self._summary_draws()
+        return self.model_.unconstrain(draws)
+
+    def _chunks(self, n, k):
+        step = max(1, _ROW_CHUNK_CELLS // max(k, 1))
+        for start in range(0, n, step):
+            yield slice(start, min(start + step, n))
+
+    def _component_tables(self, x, e, rows, u):
+        marginal = make_marginal(self.family_, x[rows], e[rows])
+        return self.model_.component_logliks(u, marginal, x[rows], e[rows] ** 2), marginal
+
+    def _membership(self, x, e):
+        proba = np.zeros((x.size, 2))
+        if not self.outliers:
+            proba[:, 0] = 1.0
+            return proba
+        u = self._draws_u()
+        for rows in self._chunks(x.size, len(u)):
+            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
+            p_out = np.exp(ll_bg - np.logaddexp(ll_pop, ll_bg)).mean(axis=0)
+            proba[rows, 1] = p_out
+            proba[rows, 0] = 1.0 - p_out
+        return proba
+
+    def _posterior_mean_theta(self, x, e):
+        u = self._draws_u()
+        params = self.family_.constrain(u[:, : self.family_.n_params])
+        out = np.empty(x.size)
+        for rows in self._chunks(x.size, len(u)):
+            marginal = make_marginal(self.family_, x[rows], e[rows])
+            with np.errstate(all="ignore"):
+                out[rows] = marginal.posterior_mean(params).mean(axis=0)
+        return out
+
+    def predict(self, X, X_err=None):
+        """Posterior mean true value of each object under the fitted population.
+
+        The measurement is combined with the population (shrinkage) and the
+        result averaged over the posterior of the population parameters.
+        With ``outliers=True`` this is the value given membership of the
+        population (see :meth:`predict_membership_proba`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 1)
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+            Measurement errors; None means exact values (returned unchanged).
+
+        Returns
+        -------
+        theta : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "posterior_")
+        x, e = self._validate_x(X, X_err, reset=False)
+        self._check_support(self.family_, x, e)
+        return self._posterior_mean_theta(x, e)
+
+    def predict_membership_proba(self, X, X_err=None):
+        """Probability that each object belongs to the population or the background.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 1)
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Column 0: population member; column 1: background (outlier).
+            Rows sum to 1; without ``outliers`` column 1 is 0.
+        """
+        check_is_fitted(self, "posterior_")
+        x, e = self._validate_x(X, X_err, reset=False)
+        return self._membership(x, e)
+
+    def score_samples(self, X, X_err=None):
+        """Log posterior predictive density of each measurement.
+
+        ``log (1/S) Σ_s p(x_i | alpha_s)`` over posterior draws, with the
+        measurement error ``X_err`` (None: exact values) and the background
+        component included.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 1)
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "posterior_")
+        x, e = self._validate_x(X, X_err, reset=False)
+        u = self._draws_u()
+        out = np.empty(x.size)
+        for rows in self._chunks(x.size, len(u)):
+            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
+            ll = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
+            out[rows] = logsumexp(ll, axis=0) - np.log(len(u))
+        return out
+
+    def score(self, X, y=None, sample_weight=None, X_err=None):
+        """Mean log posterior predictive density of the measurements.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, 1)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        ll = self.score_samples(X, X_err=X_err)
+        return float(np.average(ll, weights=sample_weight))
+
+    def population_density(self, grid=None, *, level=0.9, n_grid=200):
+        """Posterior density of the population on a grid, with a credible band.
+
+        Parameters
+        ----------
+        grid : array-like of shape (n_grid,), default=None
+            Values of the true quantity. Default: ``n_grid`` points over the
+            range of the training data, widened by 10 % and cut to the
+            support.
+        level : float, default=0.9
+            Probability content of the pointwise band.
+        n_grid : int, default=200
+
+        Returns
+        -------
+        result : sklearn.utils.Bunch
+            ``grid``, ``median``, ``lower``, ``upper`` (pointwise posterior
+            median and band of p(theta | alpha)), ``level``.
+        """
+        check_is_fitted(self, "posterior_")
+        fam = self.family_
+        if grid is None:
+            x = self.model_.x
+            lo, hi = float(np.min(x)), float(np.max(x))
+            pad = 0.1 * (hi - lo) or 1.0
+            lo, hi = max(lo - pad, fam.support[0]), min(hi + pad, fam.support[1])
+            if fam.name == "beta":
+                lo, hi = 0.0, 1.0
+            grid = np.linspace(lo, hi, n_grid)
+            # Avoid the (possibly infinite) density exactly at a bound.
+            grid = np.clip(grid, fam.support[0] + 1e-6 * (hi - lo), fam.support[1] - 1e-6 * (hi - lo))
+        grid = np.asarray(grid, dtype=float).ravel()
+        draws = self._summary_draws()
+        params = self.model_.population_array(draws)
+        median, lower, upper = density_band(fam, grid, params, level=level)
+        return Bunch(grid=grid, median=median, lower=lower, upper=upper, level=level)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags
