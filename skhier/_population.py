@@ -27,10 +27,11 @@ modules may rely on):
   parallaxes, ``g(t) = exp(t)`` for a log-normal population, ...);
 - :func:`gaussian_latent_sample` — draws of ``t`` from the corresponding
   conditional posterior;
-- :func:`adaptive_gauss_hermite` and :func:`sample_log_density` — the same
-  two operations for any smooth, unimodal 1-D log-integrand given by the
-  caller (used e.g. for the exponentially-decreasing space density prior of
-  field stars);
+- :func:`adaptive_log_integral` and :func:`adaptive_sample` — the same
+  two operations for any smooth 1-D log-integrand with up to two modes
+  given by the caller (used e.g. for the exponentially decreasing space
+  density prior of field stars); :func:`adaptive_gauss_hermite` and
+  :func:`sample_log_density` are their single-mode building blocks;
 - :func:`log_normal_mass` — log of the mass of N(m, s²) on an interval, to
   renormalise truncated populations.
 
@@ -45,11 +46,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import log_ndtr, logsumexp
+from scipy.special import log_ndtr
 
 __all__ = [
     "DEFAULT_NODES",
     "adaptive_gauss_hermite",
+    "adaptive_log_integral",
+    "adaptive_sample",
     "gauss_hermite",
     "gaussian_latent_log_marginal",
     "gaussian_latent_sample",
@@ -73,6 +76,15 @@ TRAPEZOID_REL_WIDTH = 0.05
 N_TRAPEZOID = 128
 
 _LOG2PI = np.log(2.0 * np.pi)
+
+
+def logsumexp(a, axis=-1):
+    """log(sum(exp(a))) along ``axis`` (a lean version for the hot path;
+    all ``-inf`` gives ``-inf``)."""
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(np.sum(np.exp(a - m), axis=axis)) + np.squeeze(m, axis=axis)
 
 
 @lru_cache(maxsize=16)
@@ -307,6 +319,88 @@ def _gaussian_latent_starts(y, loc, g_inv, lower, upper):
     return np.stack([t0, np.where(ok, t1, t0)])
 
 
+def adaptive_log_integral(
+    make_log_f,
+    newton_terms,
+    starts,
+    *,
+    lower=-np.inf,
+    upper=np.inf,
+    span=None,
+    n_nodes: int = DEFAULT_NODES,
+    n_iter: int = DEFAULT_ITER,
+):
+    """log ∫ f(t) dt for a table of 1-D integrands with up to two modes.
+
+    The general engine behind :func:`gaussian_latent_log_marginal`, for any
+    smooth integrand (e.g. a measurement likelihood times a non-Gaussian
+    population density). Returns ``(log_integral, mode, prec)`` where
+    ``mode``/``prec`` are the higher mode and the curvature there.
+
+    Parameters
+    ----------
+    make_log_f : callable
+        ``make_log_f(sel)`` returns a function ``log_f(t)`` of node arrays
+        ``t`` of shape ``S' + (k,)``, where ``S'`` is the full table shape
+        ``S`` when ``sel is None`` and ``(m,)`` for a boolean mask ``sel``
+        of shape ``S`` (the data restricted to ``sel``).
+    newton_terms : callable
+        ``newton_terms(t) -> (grad, prec)`` on arrays of shape ``(2,) + S``
+        (or broadcastable): derivative of ``log f`` and a positive curvature.
+    starts : ndarray of shape ``(2,) + S``
+        Two starting points per entry (e.g. the population's centre and the
+        measurement's inverse image); they may coincide.
+    lower, upper : float
+        Domain.
+    span : (loc, scale) of arrays broadcastable to ``S``, optional
+        Location and width of the population's bulk, used (with a finite
+        ``lower``) to size the trapezoid rule for broad integrands.
+    n_nodes, n_iter : int
+        Gauss–Hermite nodes and Gauss–Newton iterations.
+    """
+    return _multimodal_gauss_hermite(
+        make_log_f, newton_terms, starts, lower, upper, n_nodes, n_iter, span
+    )
+
+
+def adaptive_sample(
+    make_log_f,
+    newton_terms,
+    starts,
+    *,
+    lower=-np.inf,
+    upper=np.inf,
+    span=None,
+    rng=None,
+    u=None,
+    n_iter: int = DEFAULT_ITER,
+    n_grid: int = 513,
+):
+    """Draws from the densities ∝ f(t) of :func:`adaptive_log_integral`.
+
+    One draw per table entry (shape ``S``), by inverse CDF on a grid that
+    covers every mode found to 12 local widths and, for broad integrands,
+    the population's bulk ``span`` to 12 widths. ``u`` (shape ``S``)
+    replaces the uniforms from ``rng``.
+    """
+    (modes, precs, broad), mode, prec = _multimodal_gauss_hermite(
+        make_log_f, newton_terms, starts, lower, upper, 0, n_iter, span
+    )
+    half = 12.0 / np.sqrt(precs)
+    lo, hi = np.min(modes - half, axis=0), np.max(modes + half, axis=0)
+    if span is not None:
+        p_hi = np.broadcast_to(span[0] + 12.0 * np.asarray(span[1]), hi.shape)
+        p_lo = np.broadcast_to(span[0] - 12.0 * np.asarray(span[1]), lo.shape)
+        hi = np.where(broad, np.maximum(hi, p_hi), hi)
+        lo = np.where(broad, np.minimum(lo, p_lo), lo)
+    if u is not None:
+        u = np.broadcast_to(u, mode.shape)
+    return sample_log_density(
+        make_log_f(None), mode, prec, lower=lower, upper=upper, rng=rng, u=u,
+        bounds=(lo, hi), n_grid=n_grid,
+    )
+
+
 def _multimodal_gauss_hermite(
     make_log_f, newton_terms, starts, lower, upper, n_nodes, n_iter, prior=None
 ):
@@ -351,33 +445,54 @@ def _multimodal_gauss_hermite(
             return logsumexp(lf + lw, axis=-1) + np.log(scale)
 
     out = np.array(gh(log_f, m1, h1), copy=True) if n_nodes else None
-    if mode.shape[0] == 1:
-        return (out if n_nodes else (mode, prec)), m1, h1
     width = 1.0 / np.sqrt(np.minimum(prec[0], prec[1]))
     two = (np.abs(mode[0] - mode[1]) > 1e-3 * width) & np.all(np.isfinite(fm), axis=0)
     broad = np.zeros(m1.shape, dtype=bool)
-    if np.isfinite(lower) and prior is not None:
+    finite = np.isfinite(lower)
+    if finite:
         # Integrand as wide as its distance to the boundary: strongly skewed
         # (a parallax likelihood rises steeply near r = 0 and has a plateau
         # at large r). Use the trapezoid rule in log(t - lower) instead.
         with np.errstate(all="ignore"):
             rel = np.max(1.0 / np.sqrt(prec) / (mode - lower), axis=0)
         broad = rel > TRAPEZOID_REL_WIDTH
+    elif prior is not None:
+        # Unbounded domain: a mode far (> 3 widths) from a wider population
+        # signals a likelihood plateau under the population (a shoulder), and
+        # a likelihood about as wide as the population gives a skewed
+        # product; the trapezoid rule over both resolves either when the
+        # span is at most ~100 local widths.
+        p_loc, p_scale = (np.broadcast_to(a, m1.shape) for a in prior)
+        w1 = 1.0 / np.sqrt(h1)
+        lo_ = np.minimum(np.min(mode - 12.0 / np.sqrt(prec), axis=0), p_loc - 12.0 * p_scale)
+        hi_ = np.maximum(np.max(mode + 12.0 / np.sqrt(prec), axis=0), p_loc + 12.0 * p_scale)
+        w_min = np.min(1.0 / np.sqrt(prec), axis=0)
+        broad = ((np.abs(m1 - p_loc) > 3.0 * w1) & (p_scale > w1)) | (w1 > 0.2 * p_scale)
+        broad &= (hi_ - lo_) / (N_TRAPEZOID - 1) <= 0.8 * w_min
     if n_nodes == 0:
         return (mode, prec, broad), m1, h1
     if np.any(broad):
-        out = np.array(out, copy=True)
         sel = broad
-        p_loc, p_scale = (np.broadcast_to(a, m1.shape)[sel] for a in prior)
         ms, ws = mode[:, sel], 1.0 / np.sqrt(prec[:, sel])
+        p_loc = p_scale = None
+        if prior is not None:
+            p_loc, p_scale = (np.broadcast_to(a, m1.shape)[sel] for a in prior)
         with np.errstate(all="ignore"):
-            lo = np.min(np.log(ms - lower) - 12.0 * ws / (ms - lower), axis=0)
-            hi = np.max(np.log(ms + 12.0 * ws - lower), axis=0)
-            hi = np.maximum(hi, np.log(np.maximum(p_loc + 12.0 * p_scale - lower, 1e-300)))
+            if finite:
+                lo = np.min(np.log(ms - lower) - 12.0 * ws / (ms - lower), axis=0)
+                hi = np.max(np.log(ms + 12.0 * ws - lower), axis=0)
+                if p_loc is not None:
+                    hi = np.maximum(hi, np.log(np.maximum(p_loc + 12.0 * p_scale - lower, 1e-300)))
+            else:
+                lo = np.minimum(np.min(ms - 12.0 * ws, axis=0), p_loc - 12.0 * p_scale)
+                hi = np.maximum(np.max(ms + 12.0 * ws, axis=0), p_loc + 12.0 * p_scale)
         z = np.linspace(0.0, 1.0, N_TRAPEZOID)
         v = lo[:, None] + (hi - lo)[:, None] * z
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            lf = make_log_f(sel)(lower + np.exp(v)) + v
+            if finite:
+                lf = make_log_f(sel)(lower + np.exp(v)) + v
+            else:
+                lf = make_log_f(sel)(v)
             lf = np.where(np.isnan(lf), -np.inf, lf)
             out[sel] = logsumexp(lf, axis=-1) + np.log((hi - lo) / (N_TRAPEZOID - 1))
         two &= ~broad
@@ -533,22 +648,12 @@ def gaussian_latent_sample(
     y_in, loc_in = y, loc
     y, loc, make_log_f, newton_terms = _gaussian_latent_pieces(y, y_err, loc, scale, g, dg)
     starts = _gaussian_latent_starts(y, loc, g_inv, lower, upper)
-    (modes, precs, broad), mode, prec = _multimodal_gauss_hermite(
-        make_log_f, newton_terms, starts, lower, upper, 0, n_iter,
-        prior=(loc, np.asarray(scale, dtype=np.float64)),
-    )
-    # The grid covers every mode found (two where the integrand is bimodal).
-    half = 12.0 / np.sqrt(precs)
-    lo, hi = np.min(modes - half, axis=0), np.max(modes + half, axis=0)
-    # Broad, skewed posteriors: also cover the population to 12 widths.
-    p_hi = np.broadcast_to(loc + 12.0 * np.asarray(scale, dtype=np.float64), hi.shape)
-    hi = np.where(broad, np.maximum(hi, p_hi), hi)
-    bounds = (lo, hi)
     shape = np.broadcast_shapes(*(np.shape(a) for a in (y_in, y_err, loc_in, scale)))
     if u is not None:
-        u = np.reshape(np.broadcast_to(u, shape), mode.shape)
-    draws = sample_log_density(
-        make_log_f(None), mode, prec, lower=lower, upper=upper, rng=rng, u=u,
-        bounds=bounds, n_grid=n_grid,
+        u = np.reshape(np.broadcast_to(u, shape), y.shape)
+    draws = adaptive_sample(
+        make_log_f, newton_terms, starts, lower=lower, upper=upper,
+        span=(loc, np.asarray(scale, dtype=np.float64)), rng=rng, u=u,
+        n_iter=n_iter, n_grid=n_grid,
     )
     return np.reshape(draws, shape)

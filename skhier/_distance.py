@@ -1,0 +1,891 @@
+"""HierarchicalDistanceEstimator: a star cluster's distance from parallaxes.
+
+Model (all distances in pc, parallaxes in mas):
+
+* cluster members: true distance ``r ~ N(mu_r, sigma_r²)`` truncated to
+  ``r > 0`` (the density is divided by ``Phi(mu_r / sigma_r)``; for any real
+  cluster this factor is 1 to machine precision, but it keeps the model
+  proper when ``sigma_r`` is comparable to ``mu_r``);
+* optional field stars: ``p(r | L) = r² exp(-r / L) / (2 L³)``, the
+  exponentially decreasing space density of Bailer-Jones (2015), with
+  mixing fraction ``1 - f`` (``f`` = cluster fraction);
+* every star: ``parallax ~ N(1000 / r + zero_point, parallax_error²)``. The
+  likelihood is exact in parallax: negative or noisy parallaxes are never
+  inverted.
+
+Each star's true distance (and, with a field, its membership) is integrated
+out with the collapsed population engine (:mod:`skhier._population`), so
+the sampler only sees 2–5 population parameters; per-star distances and
+memberships are drawn afterwards, conditionally on each posterior draw.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import warnings
+
+import numpy as np
+from scipy.special import expit, log_expit, log_ndtr, logit, logsumexp
+from sklearn.base import DensityMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state, metadata_routing
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import BaseHierarchicalEstimator, PosteriorModel
+from ._importance import run_importance
+from ._population import (
+    adaptive_log_integral,
+    adaptive_sample,
+    gaussian_latent_log_marginal,
+    gaussian_latent_sample,
+)
+from .utils.validation import check_errors
+
+__all__ = ["HierarchicalDistanceEstimator"]
+
+_LOG2PI = np.log(2.0 * np.pi)
+# (draws x stars) cells evaluated at once: quadrature multiplies this by the
+# number of nodes (24), sampling by the grid size (513).
+_CELLS_LOGLIK = 100_000
+_CELLS_SAMPLE = 8_000
+# Log-uniform prior range of a fitted field length scale (pc).
+_L_RANGE = (10.0, 1.0e5)
+
+
+def _g(r):
+    return 1000.0 / r
+
+
+def _dg(r):
+    return -1000.0 / r**2
+
+
+def _g_inv(p):
+    return 1000.0 / p
+
+
+# -- the two populations ----------------------------------------------------
+
+
+def cluster_log_marginal(parallax, parallax_error, mean, dispersion):
+    """log ∫ N(parallax | 1000/r, err²) N_{r>0}(r | mean, dispersion²) dr.
+
+    Broadcasts its arguments (e.g. (k, 1) population parameters against
+    (n,) stars). ``parallax`` is already corrected for the zero-point.
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    dispersion = np.asarray(dispersion, dtype=np.float64)
+    val = gaussian_latent_log_marginal(
+        parallax, parallax_error, mean, dispersion, _g, _dg, g_inv=_g_inv, lower=0.0
+    )
+    return val - log_ndtr(mean / dispersion)
+
+
+def _edsd_pieces(parallax, parallax_error, length_scale):
+    arrays = [
+        np.atleast_1d(a)
+        for a in np.broadcast_arrays(
+            np.asarray(parallax, dtype=np.float64),
+            np.asarray(parallax_error, dtype=np.float64) ** 2,
+            np.asarray(length_scale, dtype=np.float64),
+        )
+    ]
+    y, e2, L = arrays
+
+    def make_log_f(sel):
+        yy, ee, ll = (a if sel is None else a[sel] for a in arrays)
+        const = (-0.5 * _LOG2PI - 0.5 * np.log(ee) - np.log(2.0 * ll**3))[..., None]
+        yy, ee, ll = yy[..., None], ee[..., None], ll[..., None]
+
+        def log_f(r):
+            return const - 0.5 * (yy - 1000.0 / r) ** 2 / ee + 2.0 * np.log(r) - r / ll
+
+        return log_f
+
+    def newton_terms(r):
+        gt, dgt = 1000.0 / r, -1000.0 / r**2
+        grad = (y - gt) * dgt / e2 + 2.0 / r - 1.0 / L
+        prec = dgt**2 / e2 + 2.0 / r**2
+        return grad, prec
+
+    # Starts: the prior's mode 2L and the inverse parallax where positive.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv = np.where(y > 0, 1000.0 / y, 2.0 * L)
+    starts = np.stack([2.0 * L, inv])
+    span = (3.0 * L, 2.5 * L)  # bulk of r² exp(-r/L): tail beyond 33 L < 1e-10
+    return make_log_f, newton_terms, starts, span
+
+
+def field_log_marginal(parallax, parallax_error, length_scale):
+    """log ∫ N(parallax | 1000/r, err²) r² exp(-r/L) / (2L³) dr (Bailer-Jones 2015)."""
+    shape = np.broadcast_shapes(np.shape(parallax), np.shape(parallax_error),
+                                np.shape(length_scale))
+    make_log_f, newton_terms, starts, span = _edsd_pieces(
+        parallax, parallax_error, length_scale
+    )
+    out, _, _ = adaptive_log_integral(make_log_f, newton_terms, starts, lower=0.0, span=span)
+    return np.reshape(out, shape)
+
+
+def _field_sample(parallax, parallax_error, length_scale, u):
+    shape = u.shape
+    make_log_f, newton_terms, starts, span = _edsd_pieces(
+        np.broadcast_to(parallax, shape), parallax_error, length_scale
+    )
+    draws = adaptive_sample(
+        make_log_f, newton_terms, starts, lower=0.0, span=span, u=np.reshape(u, -1)
+        if u.ndim == 0 else u,
+    )
+    return np.reshape(draws, shape)
+
+
+def _row_chunks(n_rows, n_draws, cells):
+    step = max(1, cells // max(n_draws, 1))
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
+
+
+# -- priors -----------------------------------------------------------------
+
+
+def _check_mean_prior(prior):
+    msg = (
+        "mean_distance_prior must be ('uniform', low, high) with 0 <= low < high "
+        f"or ('normal', mean, std) with std > 0 (pc), got {prior!r}."
+    )
+    if not isinstance(prior, tuple) or len(prior) != 3 or prior[0] not in ("uniform", "normal"):
+        raise ValueError(msg)
+    a, b = prior[1], prior[2]
+    if not all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in (a, b)):
+        raise ValueError(msg)
+    if prior[0] == "uniform" and not (0 <= a < b):
+        raise ValueError(msg)
+    if prior[0] == "normal" and not b > 0:
+        raise ValueError(msg)
+    return prior[0], float(a), float(b)
+
+
+def _check_scale_prior(prior):
+    msg = (
+        "distance_dispersion_prior must be ('half-cauchy', scale) or "
+        f"('half-normal', scale) with scale > 0 (pc), got {prior!r}."
+    )
+    if (
+        not isinstance(prior, tuple)
+        or len(prior) != 2
+        or prior[0] not in ("half-cauchy", "half-normal")
+        or not isinstance(prior[1], Real)
+        or isinstance(prior[1], bool)
+        or not (np.isfinite(prior[1]) and prior[1] > 0)
+    ):
+        raise ValueError(msg)
+    return prior[0], float(prior[1])
+
+
+def _check_beta_prior(prior):
+    if (
+        not isinstance(prior, tuple)
+        or len(prior) != 2
+        or not all(
+            isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+            for v in prior
+        )
+    ):
+        raise ValueError(
+            "cluster_fraction_prior must be a tuple (a, b) of two positive numbers "
+            f"(Beta prior), got {prior!r}."
+        )
+    return float(prior[0]), float(prior[1])
+
+
+def _check_zero_point(zp):
+    if isinstance(zp, Real) and not isinstance(zp, bool):
+        if not np.isfinite(zp):
+            raise ValueError(f"parallax_zero_point must be finite, got {zp}.")
+        return float(zp), None
+    if (
+        isinstance(zp, tuple)
+        and len(zp) == 2
+        and all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in zp)
+        and zp[1] > 0
+    ):
+        return None, (float(zp[0]), float(zp[1]))
+    raise ValueError(
+        "parallax_zero_point must be a float (fixed, mas) or a tuple (mean, std) "
+        f"with std > 0 for a fitted zero-point with a Gaussian prior, got {zp!r}."
+    )
+
+
+# -- the model ----------------------------------------------------------------
+
+
+class _DistanceModel(PosteriorModel):
+    """Collapsed log-posterior over (mu_r, sigma_r[, f][, L][, zero_point]).
+
+    Sampler coordinates: ``z_mean`` (logit of the position inside a uniform
+    prior's range, or log mu_r for a normal prior), ``log_dispersion``, then
+    optionally ``logit_cluster_fraction``, ``log_field_length_scale`` and
+    ``zero_point`` (mas).
+    """
+
+    def __init__(self, parallax, parallax_error, *, mean_prior, dispersion_prior, field,
+                 length_scale, fraction_prior, zero_point, zero_point_prior):
+        self.parallax = parallax
+        self.parallax_error = parallax_error
+        self.mean_prior = mean_prior
+        self.dispersion_prior = dispersion_prior
+        self.field = field
+        self.length_scale = length_scale  # None: fitted
+        self.fraction_prior = fraction_prior
+        self.zero_point = zero_point  # None: fitted
+        self.zero_point_prior = zero_point_prior
+        names = ["z_mean", "log_dispersion"]
+        if field:
+            names.append("logit_cluster_fraction")
+            if length_scale is None:
+                names.append("log_field_length_scale")
+        if zero_point is None:
+            names.append("zero_point")
+        self.param_names = names
+        # With L and the zero-point fixed, each star's field likelihood does
+        # not depend on the sampled parameters: compute it once per fit.
+        self.field_const = None
+        if field and length_scale is not None and zero_point is not None:
+            self.field_const = field_log_marginal(
+                parallax - zero_point, parallax_error, length_scale
+            )
+
+    # parameters -------------------------------------------------------------
+    def _unpack(self, theta):
+        theta = np.atleast_2d(theta)
+        kind, a, b = self.mean_prior
+        if kind == "uniform":
+            mean = a + (b - a) * expit(theta[:, 0])
+        else:
+            mean = np.exp(theta[:, 0])
+        p = {"mean_distance": mean, "distance_dispersion": np.exp(theta[:, 1])}
+        j = 2
+        if self.field:
+            p["cluster_fraction"] = expit(theta[:, j])
+            j += 1
+            if self.length_scale is None:
+                p["field_length_scale"] = np.exp(theta[:, j])
+                j += 1
+            else:
+                p["field_length_scale"] = np.full(len(theta), self.length_scale)
+        if self.zero_point is None:
+            p["zero_point"] = theta[:, j]
+        else:
+            p["zero_point"] = np.full(len(theta), self.zero_point)
+        return p
+
+    def log_prior(self, theta):
+        theta = np.atleast_2d(theta)
+        kind, a, b = self.mean_prior
+        z = theta[:, 0]
+        if kind == "uniform":
+            # Uniform on (a, b) in logit coordinates: Jacobian expit(z) expit(-z).
+            lp = log_expit(z) + log_expit(-z)
+        else:
+            mean = np.exp(z)
+            lp = -0.5 * ((mean - a) / b) ** 2 + z  # normal (truncated to > 0) + Jacobian
+        s = np.exp(theta[:, 1])
+        kind_s, c = self.dispersion_prior
+        if kind_s == "half-cauchy":
+            lp = lp - np.log1p((s / c) ** 2)
+        else:
+            lp = lp - 0.5 * (s / c) ** 2
+        lp = lp + theta[:, 1]  # Jacobian of log sigma
+        j = 2
+        if self.field:
+            fa, fb = self.fraction_prior
+            lp = lp + fa * log_expit(theta[:, j]) + fb * log_expit(-theta[:, j])
+            j += 1
+            if self.length_scale is None:
+                logL = theta[:, j]
+                inside = (logL > np.log(_L_RANGE[0])) & (logL < np.log(_L_RANGE[1]))
+                lp = np.where(inside, lp, -np.inf)  # log-uniform L: flat in log L
+                j += 1
+        if self.zero_point is None:
+            m, sd = self.zero_point_prior
+            lp = lp - 0.5 * ((theta[:, j] - m) / sd) ** 2
+        return lp
+
+    def star_logliks(self, p, rows=slice(None), parallax=None, parallax_error=None):
+        """(log f + log p_cluster, log(1-f) + log p_field or None), (k, n_rows)."""
+        plx = self.parallax[rows] if parallax is None else parallax[rows]
+        err = self.parallax_error[rows] if parallax_error is None else parallax_error[rows]
+        y = plx[None, :] - p["zero_point"][:, None]
+        lc = cluster_log_marginal(
+            y, err[None, :], p["mean_distance"][:, None], p["distance_dispersion"][:, None]
+        )
+        if not self.field:
+            return lc, None
+        if self.field_const is not None and parallax is None:
+            lf = np.broadcast_to(self.field_const[rows], lc.shape)
+        else:
+            lf = field_log_marginal(y, err[None, :], p["field_length_scale"][:, None])
+        f = p["cluster_fraction"][:, None]
+        return lc + np.log(f), lf + np.log1p(-f)
+
+    def log_prob(self, theta):
+        theta = np.atleast_2d(theta)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            lp = self.log_prior(theta)
+            ok = np.isfinite(lp)
+            total = np.full(len(theta), -np.inf)
+            if np.any(ok):
+                p = self._unpack(theta[ok])
+                ll = np.zeros(int(ok.sum()))
+                for rows in _row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
+                    lc, lf = self.star_logliks(p, rows)
+                    per = lc if lf is None else np.logaddexp(lc, lf)
+                    ll += per.sum(axis=1)
+                total[ok] = lp[ok] + ll
+        return np.where(np.isfinite(total), total, -np.inf)
+
+    def initial_point(self):
+        plx = self.parallax - (self.zero_point or (self.zero_point_prior or (0.0, 0))[0])
+        w = 1.0 / self.parallax_error**2
+        mean_plx = np.sum(w * plx) / np.sum(w)
+        kind, a, b = self.mean_prior
+        if mean_plx > 0:
+            mean = 1000.0 / mean_plx
+        else:
+            mean = 0.5 * (a + b) if kind == "uniform" else max(a, 1.0)
+        if kind == "uniform":
+            mean = np.clip(mean, a + 1e-3 * (b - a), b - 1e-3 * (b - a))
+            z = logit((mean - a) / (b - a))
+        else:
+            z = np.log(max(mean, 1e-3))
+        theta = [z, np.log(0.05 * mean)]
+        if self.field:
+            theta.append(logit(0.7))
+            if self.length_scale is None:
+                theta.append(np.log(np.clip(mean, 2 * _L_RANGE[0], 0.5 * _L_RANGE[1])))
+        if self.zero_point is None:
+            theta.append(self.zero_point_prior[0])
+        return np.asarray(theta, dtype=np.float64)
+
+    def constrain(self, theta):
+        p = self._unpack(theta)
+        out = {"mean_distance": p["mean_distance"], "distance_dispersion": p["distance_dispersion"]}
+        if self.field:
+            out["cluster_fraction"] = p["cluster_fraction"]
+            if self.length_scale is None:
+                out["field_length_scale"] = p["field_length_scale"]
+        if self.zero_point is None:
+            out["zero_point"] = p["zero_point"]
+        return out
+
+    def full_params(self, params):
+        """Constrained draws completed with the fixed parameters."""
+        k = len(params["mean_distance"])
+        p = dict(params)
+        if self.field:
+            if self.length_scale is not None:
+                p["field_length_scale"] = np.full(k, self.length_scale)
+        if "zero_point" not in p:
+            p["zero_point"] = np.full(k, self.zero_point)
+        return p
+
+    # latents ------------------------------------------------------------------
+    def draw_latents(self, params, rng):
+        p = self.full_params(params)
+        k = len(p["mean_distance"])
+        u = rng.uniform(size=(k, len(self.parallax)))
+        r, member = self.conditional_distances(p, u)
+        return {"r": r, "is_member": member}
+
+    def conditional_distances(self, p, u, parallax=None, parallax_error=None):
+        """Distances (k, n) drawn by inverting the stars' posterior CDFs at ``u``.
+
+        With a field, ``u < P(member)`` selects the cluster component (and is
+        rescaled to a fresh uniform inside it), which is an exact draw from
+        the two-component mixture.
+        """
+        plx = self.parallax if parallax is None else parallax
+        err = self.parallax_error if parallax_error is None else parallax_error
+        k, n = u.shape
+        r = np.empty((k, n))
+        member = np.ones((k, n), dtype=bool)
+        for rows in _row_chunks(n, k, _CELLS_SAMPLE):
+            y = plx[None, rows] - p["zero_point"][:, None]
+            uu = u[:, rows]
+            if self.field:
+                lc, lf = self.star_logliks(p, rows, plx, err)
+                pc = np.exp(lc - np.logaddexp(lc, lf))
+                is_c = uu < pc
+                uc = np.where(is_c, uu / np.where(pc > 0, pc, 1.0), 0.5)
+                uf = np.where(is_c, 0.5, (uu - pc) / np.where(pc < 1, 1.0 - pc, 1.0))
+                rc = gaussian_latent_sample(
+                    y, err[None, rows], p["mean_distance"][:, None],
+                    p["distance_dispersion"][:, None], _g, _dg, g_inv=_g_inv, lower=0.0,
+                    u=np.clip(uc, 0.0, 1.0),
+                )
+                rf = _field_sample(y, err[None, rows], p["field_length_scale"][:, None],
+                                   np.clip(uf, 0.0, 1.0))
+                r[:, rows] = np.where(is_c, rc, rf)
+                member[:, rows] = is_c
+            else:
+                r[:, rows] = gaussian_latent_sample(
+                    y, err[None, rows], p["mean_distance"][:, None],
+                    p["distance_dispersion"][:, None], _g, _dg, g_inv=_g_inv, lower=0.0,
+                    u=uu,
+                )
+        return r, member
+
+
+# -- the estimator --------------------------------------------------------------
+
+
+class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
+    """Mean distance and depth of a star cluster from noisy parallaxes.
+
+    Bayesian hierarchical model p(mu_r, sigma_r, r | parallax) of a cluster
+    whose members have true distances ``r ~ N(mu_r, sigma_r²)``, optionally
+    mixed with field stars drawn from an exponentially decreasing space
+    density (Bailer-Jones 2015), with an optional global parallax zero-point.
+    The likelihood is exact in parallax — parallaxes are never inverted, and
+    negative parallaxes are valid data. Every star's distance (and
+    membership) is integrated out by the collapsed population engine, so
+    the sampler explores only the 2–5 population parameters; per-star
+    distances are drawn afterwards from their conditional posteriors.
+
+    Parameters
+    ----------
+    field : {"edsd"} or None, default=None
+        Field-star population: ``None`` (all stars are members) or
+        ``"edsd"``, the exponentially decreasing space density
+        ``p(r | L) = r² exp(-r / L) / (2 L³)``, mixed with the cluster with
+        fraction ``1 - cluster_fraction``.
+    field_length_scale : float or "fit", default="fit"
+        Length scale ``L`` of the field density in pc, fixed, or ``"fit"``
+        with a log-uniform prior on [10 pc, 100 kpc]. Ignored without a
+        field.
+    cluster_fraction_prior : tuple (a, b), default=(1.0, 1.0)
+        Beta(a, b) prior on the cluster fraction (uniform by default).
+    parallax_zero_point : float or tuple (mean, std), default=0.0
+        Global parallax offset in mas (observed = true + zero-point): a fixed
+        value, or ``(mean, std)`` to fit it with that Gaussian prior (e.g.
+        ``(-0.029, 0.01)`` for Gaia DR2).
+    mean_distance_prior : tuple, default=("uniform", 1.0, 10000.0)
+        Prior on ``mu_r`` in pc: ``("uniform", low, high)`` or
+        ``("normal", mean, std)`` (truncated to ``mu_r > 0``).
+    distance_dispersion_prior : tuple, default=("half-cauchy", 20.0)
+        Prior on ``sigma_r`` in pc: ``("half-cauchy", scale)`` or
+        ``("half-normal", scale)``. The default allows the few-pc depths of
+        open clusters and, through its heavy tail, much larger ones.
+    parallax_error : float or None, default=None
+        Standard error (mas) assumed for every parallax when a method gets no
+        ``X_err``. ``None`` makes ``X_err`` required: a parallax without an
+        error bar cannot be modelled (an exact parallax would fix the
+        distance and rule out negative values).
+    sampler : {"auto", "importance", "emcee"}, default="auto"
+        ``"importance"``: independent draws from a Student-t (5 d.o.f.)
+        approximation at the MAP, reweighted by the exact posterior and
+        resampled (see :mod:`skhier._importance`); ``"emcee"``: the shared
+        emcee runner; ``"auto"``: importance sampling, falling back to emcee
+        when its Pareto-k diagnostic is above 0.7 or its effective sample
+        size below 400.
+    n_importance : int, default=2000
+        Importance draws (each is one evaluation of the collapsed
+        likelihood).
+    n_walkers, n_steps, n_burn, max_steps, thin, random_state, progress
+        emcee settings, as in :class:`~skhier.RobustLineMixture` (used when
+        emcee runs).
+
+    Attributes
+    ----------
+    mean_distance_ : float
+        Posterior median of the cluster's mean distance ``mu_r`` (pc).
+    distance_dispersion_ : float
+        Posterior median of the cluster's depth ``sigma_r`` (pc).
+    cluster_fraction_ : float or None
+        Posterior median of the fraction of members (None without a field).
+    field_length_scale_ : float or None
+        Posterior median (or fixed value) of the field's ``L`` in pc; None
+        without a field.
+    zero_point_ : float
+        Posterior median of the fitted zero-point, or its fixed value (mas).
+    distance_ : ndarray of shape (n_samples,)
+        Posterior median distance of each training star (pc), averaged over
+        the population posterior and (with a field) over its membership.
+    membership_proba_ : ndarray of shape (n_samples, 2)
+        Posterior probability that each training star is a member (column 0)
+        or a field star (column 1).
+    posterior_ : dict of ndarray
+        Draws of ``"mean_distance"``, ``"distance_dispersion"`` and, as
+        applicable, ``"cluster_fraction"``, ``"field_length_scale"``,
+        ``"zero_point"``.
+    sampler_ : str
+        ``"importance"`` or ``"emcee"``: the sampler that produced the draws.
+    pareto_k_ : float or None
+        Pareto-k of the importance weights (None when emcee ran).
+    acceptance_fraction_, autocorr_time_, n_effective_, converged_
+        Sampler diagnostics (see :class:`~skhier._base.BaseHierarchicalEstimator`).
+        After importance sampling, ``n_effective_`` holds the Kish effective
+        sample size, ``autocorr_time_`` is 1 (independent draws),
+        ``acceptance_fraction_`` is NaN and ``chain_`` has one "walker".
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when X has string column names.
+
+    See Also
+    --------
+    RobustLineMixture : the same collapsed-mixture idea for a line.
+
+    Notes
+    -----
+    Only ``X[:, 0]`` (parallax, mas) and ``X_err[:, 0]`` are used; further
+    columns are ignored. Do not rescale the parallax column outside the
+    estimator (e.g. with a ``StandardScaler`` in a pipeline): that changes
+    X but not ``X_err``, and parallaxes carry physical units.
+
+    The normal distance distribution is truncated to ``r > 0``: a distance
+    cannot be negative, and truncation keeps the model proper for deep or
+    poorly constrained clusters (``sigma_r`` comparable to ``mu_r``). The
+    normalising factor ``Phi(mu_r / sigma_r)`` is included in the
+    likelihood, so ``mu_r`` and ``sigma_r`` are the parameters of the
+    untruncated normal.
+
+    Per-star integrals use adaptive Gauss–Hermite quadrature centred on each
+    star's posterior mode (the trapezoid rule in log r for broad, skewed
+    posteriors), accurate to better than 1e-6 in log-likelihood over the
+    regimes tested (fractional parallax errors 0.1 %–100 %, depths 0.01 %–
+    30 % of the distance, negative parallaxes).
+
+    References
+    ----------
+    .. [1] Bailer-Jones, C. A. L. (2015), "Estimating distances from
+       parallaxes", PASP 127, 994.
+    .. [2] Luri, X. et al. (2018), "Gaia Data Release 2: using Gaia
+       parallaxes", A&A 616, A9.
+
+    Examples
+    --------
+    >>> from skhier import HierarchicalDistanceEstimator
+    >>> from skhier.datasets import make_cluster_parallaxes
+    >>> d = make_cluster_parallaxes(50, mean_distance=400, distance_dispersion=5,
+    ...                             parallax_error=0.1, random_state=0)
+    >>> est = HierarchicalDistanceEstimator(n_steps=400, random_state=0).fit(
+    ...     d.X, X_err=d.X_err)
+    >>> bool(abs(est.mean_distance_ - 400) < 10)
+    True
+    >>> est.distance_.shape
+    (50,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseHierarchicalEstimator._parameter_constraints,
+        "field": [StrOptions({"edsd"}), None],
+        "field_length_scale": [Interval(Real, 0, None, closed="neither"), StrOptions({"fit"})],
+        "cluster_fraction_prior": [tuple],
+        "parallax_zero_point": [Real, tuple],
+        "mean_distance_prior": [tuple],
+        "distance_dispersion_prior": [tuple],
+        "parallax_error": [Interval(Real, 0, None, closed="neither"), None],
+        "sampler": [StrOptions({"auto", "importance", "emcee"})],
+        "n_importance": [Interval(Integral, 100, None, closed="left")],
+    }
+
+    # Only X_err is meaningful here: the other error names are not requested.
+    __metadata_request__fit = {
+        "X_err": True,
+        "y_err": metadata_routing.UNUSED,
+        "X_cov": metadata_routing.UNUSED,
+        "Xy_cov": metadata_routing.UNUSED,
+    }
+    __metadata_request__score = dict(__metadata_request__fit)
+
+    def __init__(
+        self,
+        *,
+        field=None,
+        field_length_scale="fit",
+        cluster_fraction_prior=(1.0, 1.0),
+        parallax_zero_point=0.0,
+        mean_distance_prior=("uniform", 1.0, 10000.0),
+        distance_dispersion_prior=("half-cauchy", 20.0),
+        parallax_error=None,
+        sampler="auto",
+        n_importance=2000,
+        n_walkers=32,
+        n_steps="auto",
+        n_burn="auto",
+        max_steps=20000,
+        thin=1,
+        random_state=None,
+        progress=False,
+    ):
+        super().__init__(
+            n_walkers=n_walkers,
+            n_steps=n_steps,
+            n_burn=n_burn,
+            max_steps=max_steps,
+            thin=thin,
+            random_state=random_state,
+            progress=progress,
+        )
+        self.field = field
+        self.field_length_scale = field_length_scale
+        self.cluster_fraction_prior = cluster_fraction_prior
+        self.parallax_zero_point = parallax_zero_point
+        self.mean_distance_prior = mean_distance_prior
+        self.distance_dispersion_prior = distance_dispersion_prior
+        self.parallax_error = parallax_error
+        self.sampler = sampler
+        self.n_importance = n_importance
+
+    # -- input handling -----------------------------------------------------------
+    def _parallaxes(self, X, X_err, *, reset):
+        X = validate_data(self, X, reset=reset, dtype=np.float64,
+                          ensure_min_samples=2 if reset else 1)
+        if X_err is None:
+            if self.parallax_error is None:
+                raise ValueError(
+                    "X_err (parallax standard errors, mas) is required; pass X_err "
+                    "or set parallax_error to use one error for every star."
+                )
+            err = np.full(X.shape[0], float(self.parallax_error))
+        else:
+            x_err = np.asarray(X_err) if not hasattr(X_err, "to_numpy") else X_err.to_numpy()
+            if x_err.ndim == 1:
+                x_err = x_err.reshape(-1, 1)
+            if x_err.ndim == 2 and x_err.shape[1] != X.shape[1] and x_err.shape[1] == 1:
+                x_err = np.broadcast_to(x_err, (x_err.shape[0], X.shape[1]))
+            errors = check_errors(X.shape[0], X.shape[1], X_err=x_err, allow_zero=False)
+            err = np.sqrt(errors["X_cov"][:, 0, 0])
+        return X[:, 0].copy(), err
+
+    # -- fitting --------------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, X_err=None):
+        """Sample the posterior of the cluster's distance distribution.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            ``X[:, 0]``: parallaxes in mas (negative values allowed).
+        y : None
+            Ignored.
+        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+            Parallax standard errors in mas (column 0 is used). Required
+            unless ``parallax_error`` is set.
+
+        Returns
+        -------
+        self : HierarchicalDistanceEstimator
+        """
+        mean_prior = _check_mean_prior(self.mean_distance_prior)
+        disp_prior = _check_scale_prior(self.distance_dispersion_prior)
+        frac_prior = _check_beta_prior(self.cluster_fraction_prior)
+        zp, zp_prior = _check_zero_point(self.parallax_zero_point)
+        plx, err = self._parallaxes(X, X_err, reset=True)
+        field = self.field == "edsd"
+        length = None
+        if field and self.field_length_scale != "fit":
+            length = float(self.field_length_scale)
+        model = _DistanceModel(
+            plx, err, mean_prior=mean_prior, dispersion_prior=disp_prior, field=field,
+            length_scale=length, fraction_prior=frac_prior, zero_point=zp,
+            zero_point_prior=zp_prior,
+        )
+        rng = check_random_state(self.random_state)
+        self.pareto_k_ = None
+        result = None
+        if self.sampler in ("auto", "importance"):
+            result = run_importance(
+                model.log_prob, model.initial_point(), n_draws=self.n_importance,
+                random_state=rng,
+            )
+            if result is not None and not result.ok and self.sampler == "auto":
+                result = None
+        if result is None:
+            self._run_sampler(model, rng)
+            self.sampler_ = "emcee"
+        else:
+            self._store_importance(model, result)
+        self._set_summaries(plx, err)
+        return self
+
+    def _store_importance(self, model, result):
+        """Fitted attributes of an importance-sampling run (as ``_run_sampler``)."""
+        names = list(model.param_names)
+        self.model_ = model
+        self.posterior_ = model.constrain(result.samples)
+        self.log_prob_ = result.log_prob
+        self.chain_ = result.samples[:, None, :]
+        self.sampled_param_names_ = names
+        self.acceptance_fraction_ = float("nan")
+        self.autocorr_time_ = dict.fromkeys(names, 1.0)
+        self.n_effective_ = dict.fromkeys(names, result.n_effective)
+        self.converged_ = result.ok
+        self.convergence_messages_ = list(result.messages)
+        self.n_steps_ = result.n_evaluations
+        self.n_burn_ = 0
+        self.map_ = {
+            k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()
+        }
+        self.pareto_k_ = result.pareto_k
+        self.sampler_ = "importance"
+        if not result.ok:
+            warnings.warn(result.messages[-1], ConvergenceWarning, stacklevel=3)
+
+    def _set_summaries(self, plx, err):
+        model = self.model_
+        self.mean_distance_ = self._posterior_median("mean_distance")
+        self.distance_dispersion_ = self._posterior_median("distance_dispersion")
+        if model.field:
+            self.cluster_fraction_ = self._posterior_median("cluster_fraction")
+            self.field_length_scale_ = (
+                self._posterior_median("field_length_scale")
+                if model.length_scale is None
+                else model.length_scale
+            )
+        else:
+            self.cluster_fraction_ = None
+            self.field_length_scale_ = None
+        self.zero_point_ = (
+            self._posterior_median("zero_point") if model.zero_point is None else model.zero_point
+        )
+        self.membership_proba_ = self._membership(plx, err)
+        self.distance_ = self._median_distance(plx, err)
+
+    # -- per-star quantities ------------------------------------------------------
+    def _draws(self):
+        return self.model_.full_params(self._summary_draws())
+
+    def _star_table(self, plx, err, fn):
+        """Apply ``fn(lc, lf) -> (n_rows,)`` over row chunks of the star logliks."""
+        p = self._draws()
+        k = len(p["mean_distance"])
+        out = np.empty(len(plx))
+        for rows in _row_chunks(len(plx), k, _CELLS_LOGLIK):
+            lc, lf = self.model_.star_logliks(p, rows, plx, err)
+            out[rows] = fn(lc, lf)
+        return out
+
+    def _membership(self, plx, err):
+        proba = np.empty((len(plx), 2))
+        if not self.model_.field:
+            proba[:, 0], proba[:, 1] = 1.0, 0.0
+            return proba
+        pc = self._star_table(
+            plx, err, lambda lc, lf: np.exp(lc - np.logaddexp(lc, lf)).mean(axis=0)
+        )
+        proba[:, 0] = pc
+        proba[:, 1] = 1.0 - pc
+        return proba
+
+    def _median_distance(self, plx, err):
+        """Per-star posterior median distance.
+
+        One draw of each star's distance per population draw, with the same
+        stratified uniforms for every star (so a star's result does not
+        depend on the other rows), and the median over draws.
+        """
+        p = self._draws()
+        k = len(p["mean_distance"])
+        rng = np.random.RandomState(0)
+        u = (rng.permutation(k) + 0.5) / k
+        u = np.broadcast_to(u[:, None], (k, len(plx)))
+        r, _ = self.model_.conditional_distances(p, np.array(u), plx, err)
+        return np.median(r, axis=0)
+
+    def predict(self, X, X_err=None):
+        """Posterior median distance (pc) of each star under the fitted population.
+
+        Each star's distance posterior combines its own parallax with the
+        population's (shrinkage towards the cluster), averaged over the
+        population posterior and, with a field, over the star's membership.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            ``X[:, 0]``: parallaxes (mas).
+        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+            Parallax errors (mas); defaults to ``parallax_error``.
+
+        Returns
+        -------
+        distance : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "posterior_")
+        plx, err = self._parallaxes(X, X_err, reset=False)
+        return self._median_distance(plx, err)
+
+    def predict_membership_proba(self, X, X_err=None):
+        """Posterior probability that each star is a member (column 0) or field (column 1).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+            Rows sum to 1. Without a field model, column 0 is 1.
+        """
+        check_is_fitted(self, "posterior_")
+        plx, err = self._parallaxes(X, X_err, reset=False)
+        return self._membership(plx, err)
+
+    def score_samples(self, X, X_err=None):
+        """Log posterior predictive density of each star's parallax.
+
+        ``log p(parallax_i | data) = log mean_s p(parallax_i | alpha_s)``
+        over posterior draws ``alpha_s``, in log(1/mas).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "posterior_")
+        plx, err = self._parallaxes(X, X_err, reset=False)
+
+        def lpd(lc, lf):
+            ll = lc if lf is None else np.logaddexp(lc, lf)
+            return logsumexp(ll, axis=0) - np.log(ll.shape[0])
+
+        return self._star_table(plx, err, lpd)
+
+    def score(self, X, y=None, sample_weight=None, X_err=None):
+        """Mean log posterior predictive density of the parallaxes (see :meth:`score_samples`).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the per-star log densities.
+        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.average(self.score_samples(X, X_err=X_err), weights=sample_weight))
+
+    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
+        """Draw from the joint posterior, per-star distances included.
+
+        Returns a dict with the population parameters (see ``posterior_``),
+        ``"r"`` of shape (n_samples, n_stars): the training stars' true
+        distances in pc, and ``"is_member"`` (bool, same shape).
+        """
+        return super().sample_posterior(n_samples=n_samples, random_state=random_state)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        return tags
