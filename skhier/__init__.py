@@ -1,9 +1,10 @@
 """skhier: hierarchical Bayesian models with a scikit-learn face."""
 
+from ._distance import HierarchicalDistanceEstimator
 from ._gmm import BayesianGMM
 from ._line import RobustLineMixture
 from ._popmodel import PopulationModel
 
 __version__ = "0.1.0"
 
-__all__ = ["BayesianGMM", "PopulationModel", "RobustLineMixture", "__version__"]
+__all__ = ["BayesianGMM", "HierarchicalDistanceEstimator", "PopulationModel", "RobustLineMixture", "__version__"]
