@@ -24,7 +24,7 @@ drawn afterwards from its conditional probability.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
@@ -539,6 +539,43 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
         return self._membership(self._summary_draws(), X, y, errors)
+
+    def log_predictive_density(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
+        """Log posterior predictive density of each observed ``y`` given ``X``.
+
+        ``log p(y_i | X_i, training data) = log E_posterior[(1 - P_b) L_in + P_b L_out]``
+        (the mixture density, with these points' measurement errors),
+        estimated over at most 1000 posterior draws.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self, "posterior_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        y = check_finite_array(y, "y", (X.shape[0],))
+        errors = check_errors(
+            X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
+        )
+        draws = self._summary_draws()
+        coef = np.atleast_2d(draws["coef"].T).T
+        s2 = self.model_._scatter_var(  # user units; orthogonal axes share one scale
+            coef, None if self.scatter is None else np.log(draws["scatter"])
+        )
+        y_var = None if errors["y_err"] is None else errors["y_err"] ** 2
+        out = np.empty(X.shape[0])
+        n_draws = len(coef)
+        for rows in _row_chunks(X.shape[0], n_draws):
+            xc = None if errors["X_cov"] is None else errors["X_cov"][rows]
+            xyc = None if errors["Xy_cov"] is None else errors["Xy_cov"][rows]
+            yv = None if y_var is None else y_var[rows]
+            ll = _trend_loglik(coef, draws["intercept"], s2, X[rows], y[rows], yv, xc, xyc, None)
+            if self.outliers:
+                p = draws["outlier_fraction"][:, None]
+                ll_out = _outlier_loglik(draws["outlier_mean"], draws["outlier_std"], y[rows], yv)
+                ll = np.logaddexp(np.log1p(-p) + ll, np.log(p) + ll_out)
+            out[rows] = logsumexp(ll, axis=0) - np.log(n_draws)
+        return out
 
     def score(self, X, y, sample_weight=None, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
         """Coefficient of determination R² of :meth:`predict` on (X, y).

@@ -322,3 +322,25 @@ def test_hogg_mixture_result_matches_published_exercise():
     assert lo < 2.24 < hi
     assert np.all(model.membership_proba_[1:4, 1] > 0.9)
     assert np.all(model.membership_proba_[4:, 1] < 0.5)
+
+
+def test_log_predictive_density_is_posterior_predictive():
+    d = make_line_with_outliers(50, outlier_fraction=0.1, outlier_std=30, random_state=11)
+    model = RobustLineMixture(random_state=0).fit(d.X, d.y, y_err=d.y_err)
+    lpd = model.log_predictive_density(d.X, d.y, y_err=d.y_err)
+    assert lpd.shape == (50,) and np.all(np.isfinite(lpd))
+    # Independent Monte Carlo estimate from joint draws for one point.
+    from scipy.stats import norm
+
+    s = model.posterior_
+    i = 0
+    mu = s["coef"][:, 0] * d.X[i, 0] + s["intercept"]
+    dens = (1 - s["outlier_fraction"]) * norm.pdf(d.y[i], mu, np.sqrt(s["scatter"] ** 2 + d.y_err[i] ** 2))
+    dens += s["outlier_fraction"] * norm.pdf(
+        d.y[i], s["outlier_mean"], np.sqrt(s["outlier_std"] ** 2 + d.y_err[i] ** 2))
+    ref = np.log(dens.mean())
+    rel_mcse = dens.std() / dens.mean() / np.sqrt(1000)  # the estimate uses 1000 draws
+    assert abs(lpd[i] - ref) < 4 * rel_mcse + 1e-9
+    # A point far off the line has a lower predictive density than one on it.
+    far = model.log_predictive_density([[0.0], [0.0]], [model.intercept_ + 40, model.intercept_], y_err=[1, 1])
+    assert far[0] < far[1]
