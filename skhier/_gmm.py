@@ -351,21 +351,6 @@ def _stephens_relabel(X, S, log_w, mu, sigma, ref_labels, rng, max_iter=100):
         perms = new
         Q = Pt[(base + perms).ravel()].reshape(T, K, m).mean(axis=0, dtype=np.float64).T
     return perms
-    Q = P[int(np.argmax(loglik))].astype(np.float64)
-    for _ in range(max_iter):
-        logq = np.log(np.clip(Q, 1e-12, None))
-        cost = -np.einsum("tmj,mk->tjk", P, logq.astype(np.float32), optimize=True)
-        new = np.empty_like(perms)
-        for t in range(T):
-            rows, cols = linear_sum_assignment(cost[t])
-            new[t, cols] = rows
-        if np.array_equal(new, perms):
-            break
-        perms = new
-        # Q[:, k] = mean_t P[t, :, perms[t, k]], via one-hot permutation matrices.
-        onehot = (perms[:, None, :] == np.arange(K)[None, :, None]).astype(np.float32)
-        Q = np.einsum("tmj,tjk->mk", P, onehot, optimize=True).astype(np.float64) / T
-    return perms
 
 
 # ---------------------------------------------------------------------------
@@ -755,8 +740,8 @@ class BayesianGMM(DensityMixin, BaseEstimator):
             # Responsibilities of every draw, in place, then their average.
             lp -= lp.max(axis=2, keepdims=True)
             np.exp(lp, out=lp)
-            lp /= lp.sum(axis=2, keepdims=True)
-            out[rows] = lp.mean(axis=1)
+            inv = 1.0 / lp.sum(axis=2)
+            out[rows] = np.einsum("rsk,rs->rk", lp, inv) / lp.shape[1]
         return out
 
     def predict_proba(self, X, X_err=None, X_cov=None):

@@ -118,7 +118,7 @@ def _coverage_counts(gmm, data, level=0.9):
         _interval_covers(post["weights"][:, order], data.weights, level).ravel(),
         _interval_covers(post["means"][:, order], data.means, level).ravel(),
         _interval_covers(post["covariances"][:, order], data.covariances, level)[
-            :, *np.triu_indices(2)
+            (slice(None), *np.triu_indices(2))
         ].ravel(),
     ])
     return int(covered.sum()), covered.size
