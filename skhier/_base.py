@@ -206,6 +206,45 @@ class BaseHierarchicalEstimator(BaseEstimator):
         params.update(self.model_.draw_latents(params, rng))
         return params
 
+    def summary(self, quantiles=(0.05, 0.5, 0.95)):
+        """Table of posterior summaries, one row per (scalar) parameter.
+
+        Columns: ``mean``, ``sd``, the requested ``quantiles``, ``ess`` (bulk
+        effective sample size from the walkers' autocorrelation) and
+        ``r_hat`` (split R-hat over walkers). Vector parameters get one row
+        per element (``coef[0]``, ...).
+
+        Returns
+        -------
+        table : pandas.DataFrame if pandas is installed, else dict of
+            column name -> list (with a ``"parameter"`` column).
+        """
+        from .diagnostics import effective_sample_size, split_rhat
+
+        check_is_fitted(self, "posterior_")
+        chain = getattr(self, "chain_", None)
+        n_walkers = chain.shape[1] if chain is not None else 1
+        rows = []
+        for name, draws in self.posterior_.items():
+            flat = np.asarray(draws, dtype=float).reshape(len(draws), -1)
+            for j in range(flat.shape[1]):
+                label = name if flat.shape[1] == 1 and np.ndim(draws) == 1 else f"{name}[{j}]"
+                x = flat[:, j]
+                by_walker = x.reshape(-1, n_walkers)
+                q = np.quantile(x, quantiles)
+                row = {"parameter": label, "mean": x.mean(), "sd": x.std(ddof=1)}
+                row.update({f"q{100 * p:g}": v for p, v in zip(quantiles, q)})
+                row["ess"] = float(effective_sample_size(by_walker[:, :, None])[0])
+                row["r_hat"] = (
+                    float(split_rhat(by_walker[:, :, None])[0]) if n_walkers > 1 else np.nan
+                )
+                rows.append(row)
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - pandas is a test extra
+            return {k: [r[k] for r in rows] for k in rows[0]}
+        return pd.DataFrame(rows).set_index("parameter")
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False

@@ -344,3 +344,16 @@ def test_log_predictive_density_is_posterior_predictive():
     # A point far off the line has a lower predictive density than one on it.
     far = model.log_predictive_density([[0.0], [0.0]], [model.intercept_ + 40, model.intercept_], y_err=[1, 1])
     assert far[0] < far[1]
+
+
+def test_summary_table():
+    d = make_line_with_outliers(40, random_state=12)
+    model = RobustLineMixture(random_state=0).fit(d.X, d.y, y_err=d.y_err)
+    table = model.summary()
+    assert list(table.index) == ["coef[0]", "intercept", "scatter", "outlier_fraction",
+                                 "outlier_mean", "outlier_std"]
+    np.testing.assert_allclose(table.loc["intercept", "q50"], model.intercept_)
+    np.testing.assert_allclose(table.loc["coef[0]", "mean"], model.posterior_["coef"].mean())
+    # Slope and intercept are linear in the sampled coordinates: same ESS.
+    assert table.loc["coef[0]", "ess"] == pytest.approx(model.n_effective_["coef[0]"], rel=0.01)
+    assert np.all(table["r_hat"] < 1.05)
