@@ -388,9 +388,10 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         informative value whose prior mean exists).
     covariance_prior : float, default=0.3
         Scale ``c`` of the inverse-Wishart scale matrix
-        ``Psi0 = c (nu0 - d - 1) I`` in standardised units, so that the prior
-        mean of every component covariance is ``c`` times the data variance
-        along each axis (components somewhat narrower than the data).
+        ``Psi0 = c (nu0 - d - 1) I`` in standardised units (``c I`` when
+        ``nu0 <= d + 1``), so that the prior mean of every component
+        covariance is ``c`` times the data variance along each axis
+        (components somewhat narrower than the data).
     n_chains : int, default=4
         Independent chains, started from different k-means++ seeds (for
         split R-hat).
@@ -432,7 +433,8 @@ class BayesianGMM(DensityMixin, BaseEstimator):
     n_effective_ : dict
         Effective sample sizes of the same quantities.
     converged_ : bool
-        Whether every split R-hat is below 1.05.
+        Whether every split R-hat in ``rhat_`` is below 1.05 (False when
+        fewer than 4 sweeps per chain are kept).
     n_iter_ : int
         Sweeps run per chain.
     n_features_in_ : int
@@ -486,7 +488,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
     >>> from skhier import BayesianGMM
     >>> rng = np.random.default_rng(0)
     >>> X = np.concatenate([rng.normal(-3, 1, (150, 1)), rng.normal(3, 1, (100, 1))])
-    >>> gmm = BayesianGMM(n_components=4, n_chains=2, n_iter=300, n_burn=100,
+    >>> gmm = BayesianGMM(n_components=3, n_chains=2, n_iter=600, n_burn=200,
     ...                   random_state=0).fit(X)
     >>> int(np.argmax(gmm.n_components_posterior_))
     2
@@ -670,15 +672,19 @@ class BayesianGMM(DensityMixin, BaseEstimator):
                 rhat = ess = np.full(chain.shape[2] if chain.ndim == 3 else 1, np.nan)
             self.rhat_[name] = rhat.reshape(shape) if shape else float(rhat[0])
             self.n_effective_[name] = ess.reshape(shape) if shape else float(ess[0])
-        worst = max(np.nanmax(np.atleast_1d(v), initial=1.0) for v in self.rhat_.values())
-        self.converged_ = bool(np.isfinite(worst) and worst < _RHAT_MAX)
+        if n_keep < 4:
+            self.converged_ = False
+            msg = (f"BayesianGMM: only {n_keep} kept sweeps per chain, too few to assess "
+                   "convergence (split R-hat needs 4); increase n_iter.")
+        else:
+            worst_name = max(self.rhat_, key=lambda k: np.max(self.rhat_[k]))
+            worst = float(np.max(self.rhat_[worst_name]))
+            self.converged_ = bool(worst < _RHAT_MAX)
+            msg = (f"BayesianGMM: the largest split R-hat is {worst:.3f} (> {_RHAT_MAX}, for "
+                   f"{worst_name!r}); the chains disagree. Increase n_iter and n_burn, and "
+                   "check n_components_posterior_ and rhat_.")
         if not self.converged_:
-            warnings.warn(
-                f"BayesianGMM: the largest split R-hat is {worst:.3f} (> {_RHAT_MAX}); the "
-                "chains disagree. Increase n_iter/n_burn (or check n_components_posterior_).",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
 
     def _set_prediction_draws(self):
         """Evenly spaced draws for per-point averages, and their coefficients."""
