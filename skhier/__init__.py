@@ -3,8 +3,10 @@
 from ._distance import HierarchicalDistanceEstimator
 from ._gmm import BayesianGMM
 from ._line import RobustLineMixture
+from ._samples_population import CustomPopulation, PosteriorSamplesPopulation, ReweightingWarning
 from ._popmodel import PopulationModel
 
 __version__ = "0.1.0"
 
 __all__ = ["BayesianGMM", "HierarchicalDistanceEstimator", "PopulationModel", "RobustLineMixture", "__version__"]
+__all__ += ["CustomPopulation", "PosteriorSamplesPopulation", "ReweightingWarning"]

@@ -11,6 +11,7 @@ from ._population_sim import (
     make_population,
     make_velocity_dispersion,
 )
+from ._samples_sim import make_eccentricity_samples, make_stellar_age_samples
 from ._simulate import make_line_with_outliers
 
 __all__ = [
@@ -18,3 +19,4 @@ __all__ = [
     "load_eight_schools", "make_population", "make_velocity_dispersion",
     "make_eccentricities", "make_periods",
     "load_galaxy_velocities", "load_hogg2010", "make_mixture_with_errors", "make_line_with_outliers"]
+__all__ += ["make_eccentricity_samples", "make_stellar_age_samples"]
