@@ -21,9 +21,10 @@ Algorithm (:func:`run_importance`):
 2. proposal: multivariate Student-t (``df`` degrees of freedom) centred at
    the MAP with the Laplace covariance inflated by ``inflate²``;
 3. ``n_draws`` proposal draws, log-density evaluated in chunks;
-4. one adaptive refinement when k is too high: the proposal's centre and
-   covariance are replaced by the weighted moments of the first round
-   (inflated again) and the draws are redone;
+4. adaptive refinement (at most ``n_rounds - 1`` times) while k or the
+   effective sample size fail: the proposal's centre and covariance are
+   replaced by the weighted moments of the last round (inflated again) and
+   the draws are redone;
 5. Pareto-k and Kish effective sample size; the weighted draws are turned
    into equally weighted ones by systematic resampling, so that callers can
    store them exactly like MCMC draws.
@@ -60,6 +61,12 @@ class ImportanceResult:
         Normalised importance weights of ``raw_draws``.
     n_effective : float
         Kish effective sample size ``1 / sum(w²)``.
+    n_effective_params : ndarray, shape (n_params,)
+        Per-coordinate effective sample size: the smaller of those of the
+        posterior mean and of the posterior second central moment, each
+        ``Var_w(h) / sum(w² (h - E_w h)²)`` (the self-normalised importance
+        sampling variance), so that ``sd / sqrt(ESS)`` is an honest Monte
+        Carlo error for means and ``sd / sqrt(2 ESS)`` roughly for sds.
     pareto_k : float
         Pareto-k diagnostic of the weights.
     map_estimate : ndarray, shape (n_params,)
@@ -75,6 +82,7 @@ class ImportanceResult:
     raw_draws: np.ndarray
     weights: np.ndarray
     n_effective: float
+    n_effective_params: np.ndarray
     pareto_k: float
     map_estimate: np.ndarray
     proposal_cov: np.ndarray
@@ -155,6 +163,18 @@ def _evaluate(log_prob, x, chunk):
     return np.where(np.isfinite(out), out, -np.inf)
 
 
+def _ess_per_param(draws, w):
+    """min over (mean, second central moment) of the IS effective sample size."""
+    out = []
+    for h in (draws, (draws - np.sum(w[:, None] * draws, axis=0)) ** 2):
+        m = np.sum(w[:, None] * h, axis=0)
+        var = np.sum(w[:, None] * (h - m) ** 2, axis=0)
+        err = np.sum(w[:, None] ** 2 * (h - m) ** 2, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out.append(np.where(err > 0, var / err, len(w)))
+    return np.minimum(out[0], out[1])
+
+
 def _systematic_resample(weights, n, rng):
     positions = (rng.uniform() + np.arange(n)) / n
     idx = np.searchsorted(np.cumsum(weights), positions)
@@ -173,6 +193,7 @@ def run_importance(
     chunk: int = 256,
     x_map=None,
     cov=None,
+    n_rounds: int = 3,
 ) -> ImportanceResult | None:
     """Importance sampling of a vectorised log-density around its MAP.
 
@@ -190,11 +211,15 @@ def run_importance(
         Scale factor applied to the Laplace standard deviations.
     random_state : numpy RandomState
     min_ess : float, default=400
-        Smallest acceptable Kish effective sample size.
+        Smallest acceptable effective sample size (Kish, and per coordinate
+        for the mean and the second moment).
     chunk : int, default=256
         Draws per ``log_prob`` call (bounds memory).
     x_map, cov : array, optional
         A known MAP and Laplace covariance (skip the search).
+    n_rounds : int, default=3
+        Proposal rounds at most: after a round whose diagnostics fail, the
+        proposal is refitted to the weighted moments of its draws.
 
     Returns
     -------
@@ -212,7 +237,7 @@ def run_importance(
     cov = np.asarray(cov, dtype=np.float64) * inflate**2
     n_eval = 0
     messages: list[str] = []
-    for round_ in range(2):
+    for round_ in range(n_rounds):
         try:
             chol = np.linalg.cholesky(cov)
         except np.linalg.LinAlgError:
@@ -225,11 +250,15 @@ def run_importance(
             return None
         w = np.exp(lw - logsumexp(lw))
         ess = float(1.0 / np.sum(w**2))
+        ess_params = _ess_per_param(draws, w)
+        ess = min(ess, float(np.min(ess_params)))
         k = pareto_khat(lw)
-        if (k < K_THRESHOLD and ess >= min_ess) or round_ == 1:
+        if (k < K_THRESHOLD and ess >= min_ess) or round_ == n_rounds - 1:
             break
-        # Adapt: weighted moments of the first round, inflated again.
-        messages.append(f"round 1: pareto_k={k:.2f}, ess={ess:.0f}; proposal refitted")
+        # Adapt: weighted moments of this round, inflated again.
+        messages.append(
+            f"round {round_ + 1}: pareto_k={k:.2f}, ess={ess:.0f}; proposal refitted"
+        )
         mean = np.sum(w[:, None] * draws, axis=0)
         d = draws - mean
         new_cov = (w[:, None] * d).T @ d
@@ -249,7 +278,8 @@ def run_importance(
         log_prob=lp[idx],
         raw_draws=draws,
         weights=w,
-        n_effective=ess,
+        n_effective=float(1.0 / np.sum(w**2)),
+        n_effective_params=ess_params,
         pareto_k=float(k),
         map_estimate=np.asarray(x_map, dtype=np.float64),
         proposal_cov=cov,

@@ -1,0 +1,332 @@
+import math
+
+import numpy as np
+import pytest
+import sklearn
+from scipy import integrate, stats
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skhier import HierarchicalDistanceEstimator
+from skhier.datasets import make_cluster_parallaxes
+
+from .helpers import FAST, assert_error_routing, encode_ids, ignore_convergence
+
+# Contract/smoke tests: a short importance-sampling run (its ESS warning is
+# expected and filtered with ``ignore_convergence``).
+QUICK = {"sampler": "importance", "n_importance": 300, **FAST}
+
+# ---------------------------------------------------------------------------
+# Brute-force reference: 2-D grid posterior of (mu_r, sigma_r) for 20 stars,
+# each star's marginal likelihood computed with scipy.integrate.quad.
+# ---------------------------------------------------------------------------
+
+N_SMALL = 20
+HALF_CAUCHY = 20.0  # the estimator's default dispersion prior scale
+
+
+def _small_problem():
+    rng = np.random.default_rng(42)
+    r = rng.normal(200.0, 10.0, N_SMALL)
+    err = np.full(N_SMALL, 0.4 * 1000 / 200.0)  # 40 % errors ("far")
+    err[0] = 0.01 * 1000 / 200.0  # one star with a 1 % error
+    plx = 1000 / r + err * rng.standard_normal(N_SMALL)
+    plx[1] = -0.8  # a negative parallax (valid data at 2 mas errors)
+    return plx, err
+
+
+def _star_log_marginal(p, s, mu, sig):
+    """log ∫ N(p | 1000/r, s) N(r | mu, sig) dr / Phi(mu/sig), by quad."""
+    c = -math.log(2 * math.pi * s * sig)
+
+    def f(x):
+        return math.exp(c - 0.5 * ((p - 1000.0 / x) / s) ** 2 - 0.5 * ((x - mu) / sig) ** 2)
+
+    pts = [q for q in (mu - 3 * sig, mu, mu + 3 * sig) if q > 0]
+    if p > 0:
+        rl, wl = 1000 / p, 1000 * s / p**2
+        pts += [q for q in (rl - 3 * wl, rl, rl + 3 * wl) if q > 0]
+    lo, hi = max(1e-9, mu - 15 * sig), mu + 15 * sig
+    pts = sorted(q for q in pts if lo < q < hi)
+    val, _ = integrate.quad(f, lo, hi, points=pts, limit=200, epsabs=0, epsrel=1e-10)
+    return math.log(val) - math.log(0.5 * math.erfc(-mu / sig / math.sqrt(2)))
+
+
+@pytest.fixture(scope="module")
+def grid_reference():
+    plx, err = _small_problem()
+    mu = np.linspace(130.0, 300.0, 30)
+    sig = (np.arange(32) + 0.5) * 4.4  # cell centres from 0 (midpoint rule)
+    per_star = np.array(
+        [[[_star_log_marginal(plx[i], err[i], m, s) for s in sig] for m in mu]
+         for i in range(N_SMALL)]
+    )
+    # Priors: uniform mu_r (default range contains the grid), half-Cauchy sigma_r.
+    lp = per_star.sum(axis=0) - np.log1p((sig / HALF_CAUCHY) ** 2)[None, :]
+    w = np.exp(lp - lp.max())
+    w /= w.sum()
+    # The grid covers the posterior: negligible mass on its outer edges.
+    assert w[0].sum() < 1e-4 and w[-1].sum() < 1e-3 and w[:, -1].sum() < 1e-4
+    return plx, err, mu, sig, w, per_star
+
+
+@pytest.fixture(scope="module")
+def small_fit():
+    plx, err = _small_problem()
+    return HierarchicalDistanceEstimator(random_state=0).fit(plx[:, None], X_err=err)
+
+
+def _moments(x, w):
+    m = np.sum(w * x)
+    return m, np.sqrt(np.sum(w * (x - m) ** 2))
+
+
+def test_hyperparameters_match_grid_posterior(grid_reference, small_fit):
+    plx, err, mu, sig, w, _ = grid_reference
+    est = small_fit
+    M, S = np.meshgrid(mu, sig, indexing="ij")
+    ess = min(est.n_effective_.values())
+    assert ess > 300
+    for name, grid_vals in (("mean_distance", M), ("distance_dispersion", S)):
+        ref_mean, ref_sd = _moments(grid_vals, w)
+        draws = est.posterior_[name]
+        mcse_mean = draws.std() / np.sqrt(ess)
+        mcse_sd = draws.std() / np.sqrt(2 * ess)
+        assert abs(draws.mean() - ref_mean) < 3 * mcse_mean, name
+        assert abs(draws.std() - ref_sd) < 3 * mcse_sd, name
+
+
+@pytest.mark.parametrize("star", [0, 1], ids=["1pc-error", "negative-parallax"])
+def test_star_distance_draws_match_grid(grid_reference, small_fit, star):
+    plx, err, mu, sig, w, per_star = grid_reference
+    p, s = plx[star], err[star]
+    if star == 0:
+        r = np.linspace(1000 / (p + 10 * s), 1000 / (p - 10 * s), 3000)
+    else:
+        r = np.linspace(0.5, 600.0, 6000)
+    # p(r | data) = sum_g w_g N(p | 1000/r, s) N(r | mu_g, sig_g) / (Phi_g Z_g).
+    M, S = np.meshgrid(mu, sig, indexing="ij")
+    keep = w > 1e-10
+    wg, Mg, Sg, Zg = w[keep], M[keep], S[keep], per_star[star][keep]
+    log_dens = (
+        stats.norm.logpdf(p, 1000 / r[:, None], s)
+        + stats.norm.logpdf(r[:, None], Mg, Sg)
+        - stats.norm.logcdf(Mg / Sg)
+        - Zg
+    )
+    dens = np.exp(log_dens) @ wg
+    dens /= integrate.trapezoid(dens, r)
+    ref_mean = integrate.trapezoid(r * dens, r)
+    ref_sd = np.sqrt(integrate.trapezoid((r - ref_mean) ** 2 * dens, r))
+    draws = small_fit.sample_posterior(4000, random_state=1)["r"][:, star]
+    assert np.all(draws > 0)
+    # Conservative MC error: the population draws' ESS bounds that of r.
+    ess = min(small_fit.n_effective_.values())
+    assert abs(draws.mean() - ref_mean) < 3 * ref_sd / np.sqrt(ess)
+    assert abs(draws.std() - ref_sd) < 3 * ref_sd / np.sqrt(2 * ess)
+
+
+def test_emcee_and_importance_agree(small_fit):
+    plx, err = _small_problem()
+    mc = HierarchicalDistanceEstimator(sampler="emcee", n_steps=1500, random_state=0).fit(
+        plx[:, None], X_err=err
+    )
+    assert mc.sampler_ == "emcee" and small_fit.sampler_ == "importance"
+    assert small_fit.pareto_k_ < 0.7
+    for name in ("mean_distance", "distance_dispersion"):
+        a, b = mc.posterior_[name], small_fit.posterior_[name]
+        ess_a = min(mc.n_effective_.values())
+        ess_b = min(small_fit.n_effective_.values())
+        tol = 3 * np.hypot(a.std() / np.sqrt(ess_a), b.std() / np.sqrt(ess_b))
+        assert abs(a.mean() - b.mean()) < tol, name
+
+
+# ---------------------------------------------------------------------------
+# Field contamination, zero-point, predictions
+# ---------------------------------------------------------------------------
+
+
+def test_field_contamination_recovers_fraction_and_members():
+    # 300 stars at 1 kpc, 70 % members with 20 pc depth, field L = 1350 pc,
+    # 0.1 mas errors (10 % at the cluster).
+    d = make_cluster_parallaxes(
+        300, mean_distance=1000.0, distance_dispersion=20.0, cluster_fraction=0.7,
+        field_length_scale=1350.0, parallax_error=0.1, random_state=1,
+    )
+    est = HierarchicalDistanceEstimator(
+        field="edsd", field_length_scale=1350.0, random_state=0
+    ).fit(d.X, X_err=d.X_err)
+    frac = est.posterior_["cluster_fraction"]
+    lo, hi = np.quantile(frac, [0.005, 0.995])
+    assert lo < d.is_member.mean() < hi
+    assert lo < 0.7 < hi
+    assert roc_auc_score(d.is_member, est.membership_proba_[:, 0]) >= 0.9
+    np.testing.assert_allclose(est.membership_proba_.sum(axis=1), 1.0)
+    mu = est.posterior_["mean_distance"]
+    assert np.quantile(mu, 0.005) < 1000.0 < np.quantile(mu, 0.995)
+    proba = est.predict_membership_proba(d.X[:10], d.X_err[:10])
+    np.testing.assert_allclose(proba, est.membership_proba_[:10], atol=1e-12)
+    s = est.sample_posterior(5, random_state=0)
+    assert s["r"].shape == (5, 300) and s["is_member"].dtype == bool
+
+
+def test_fitted_zero_point_is_recovered():
+    d = make_cluster_parallaxes(
+        200, mean_distance=250.0, distance_dispersion=3.0, parallax_error=0.05,
+        zero_point=-0.05, random_state=3,
+    )
+    # A tight prior on the cluster distance (as from an independent
+    # measurement) makes the zero-point identifiable.
+    est = HierarchicalDistanceEstimator(
+        parallax_zero_point=(0.0, 0.1), mean_distance_prior=("normal", 250.0, 0.5),
+        random_state=0,
+    ).fit(d.X, X_err=d.X_err)
+    zp = est.posterior_["zero_point"]
+    assert abs(est.zero_point_ - (-0.05)) < 4 * zp.std()
+    assert zp.std() < 0.01
+
+
+def test_predict_shrinks_towards_cluster(small_fit):
+    plx, err = _small_problem()
+    pred = small_fit.predict(plx[:, None], err)
+    np.testing.assert_allclose(pred, small_fit.distance_, rtol=1e-10)
+    # Noisy stars are pulled to the cluster; the 1 % star keeps its own distance.
+    assert np.all(np.abs(pred[2:] - small_fit.mean_distance_) < 4 * small_fit.distance_dispersion_ + 20)
+    assert abs(pred[0] - 1000 / plx[0]) < 3 * 1000 * err[0] / plx[0] ** 2
+    assert pred[1] > 0
+    # Row order does not matter.
+    perm = np.random.default_rng(0).permutation(N_SMALL)
+    np.testing.assert_allclose(small_fit.predict(plx[perm, None], err[perm]), pred[perm])
+
+
+def test_score_is_mean_log_predictive_density(small_fit):
+    plx, err = _small_problem()
+    per_star = small_fit.score_samples(plx[:, None], err)
+    assert per_star.shape == (N_SMALL,)
+    assert small_fit.score(plx[:, None], X_err=err) == pytest.approx(per_star.mean())
+    w = np.arange(1.0, N_SMALL + 1)
+    assert small_fit.score(plx[:, None], X_err=err, sample_weight=w) == pytest.approx(
+        np.average(per_star, weights=w)
+    )
+    # A predictive density: integrates to ~1 over parallax for a fixed error.
+    grid = np.linspace(-15.0, 25.0, 801)
+    dens = np.exp(small_fit.score_samples(grid[:, None], np.full(grid.size, 2.0)))
+    assert integrate.trapezoid(dens, grid) == pytest.approx(1.0, abs=2e-3)
+
+
+# ---------------------------------------------------------------------------
+# Input validation and the scikit-learn contract
+# ---------------------------------------------------------------------------
+
+
+def test_x_err_required_and_validated():
+    X = np.array([[1.0], [2.0], [1.5]])
+    with pytest.raises(ValueError, match="X_err"):
+        HierarchicalDistanceEstimator().fit(X)
+    with pytest.raises(ValueError, match="X_err"):
+        HierarchicalDistanceEstimator().fit(X, X_err=[0.1, 0.1])
+    with pytest.raises(ValueError, match="X_err"):
+        HierarchicalDistanceEstimator().fit(X, X_err=[0.1, -0.1, 0.1])
+    with pytest.raises(ValueError, match="X_err"):
+        HierarchicalDistanceEstimator().fit(X, X_err=[0.1, 0.0, 0.1])
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"mean_distance_prior": ("uniform", 10.0, 5.0)}, "mean_distance_prior"),
+        ({"mean_distance_prior": ("lognormal", 1.0, 2.0)}, "mean_distance_prior"),
+        ({"distance_dispersion_prior": ("half-cauchy", -1.0)}, "distance_dispersion_prior"),
+        ({"cluster_fraction_prior": (1.0,)}, "cluster_fraction_prior"),
+        ({"parallax_zero_point": (0.0, -1.0)}, "parallax_zero_point"),
+    ],
+)
+def test_bad_priors_raise(params, match):
+    X, err = np.array([[1.0], [2.0], [1.5]]), np.full(3, 0.1)
+    with pytest.raises(ValueError, match=match):
+        HierarchicalDistanceEstimator(**params).fit(X, X_err=err)
+
+
+@ignore_convergence
+def test_input_not_modified():
+    d = make_cluster_parallaxes(30, random_state=0)
+    X, err = d.X.copy(), d.X_err.copy()
+    HierarchicalDistanceEstimator(random_state=0, **QUICK).fit(d.X, X_err=d.X_err)
+    np.testing.assert_array_equal(X, d.X)
+    np.testing.assert_array_equal(err, d.X_err)
+
+
+@ignore_convergence
+def test_error_routing_X_err():
+    d = make_cluster_parallaxes(30, mean_distance=100.0, parallax_error=0.4, random_state=0)
+    errors = encode_ids(30, (1,))  # 0.5 .. 0.53 mas
+    assert_error_routing(
+        HierarchicalDistanceEstimator(random_state=0, **QUICK), d.X, None, "X_err", errors
+    )
+
+
+@ignore_convergence
+def test_grid_search_scores_with_routed_errors():
+    d = make_cluster_parallaxes(40, mean_distance=100.0, parallax_error=0.5, random_state=2)
+    cv = KFold(3, shuffle=True, random_state=0)
+    with sklearn.config_context(enable_metadata_routing=True):
+        res = cross_validate(HierarchicalDistanceEstimator(random_state=0, **QUICK), d.X,
+                             cv=cv, params={"X_err": d.X_err})
+        gs = GridSearchCV(
+            HierarchicalDistanceEstimator(random_state=0, **QUICK),
+            {"distance_dispersion_prior": [("half-cauchy", 1.0), ("half-cauchy", 20.0)]},
+            cv=cv,
+        ).fit(d.X, X_err=d.X_err)
+    assert np.all(np.isfinite(res["test_score"]))
+    assert np.all(np.isfinite(gs.cv_results_["mean_test_score"]))
+
+
+@parametrize_with_checks(
+    [HierarchicalDistanceEstimator(parallax_error=1.0, random_state=0, **QUICK)],
+    expected_failed_checks=lambda est: {},
+)
+@ignore_convergence
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# ---------------------------------------------------------------------------
+# Simulation-based calibration (Talts et al. 2018)
+# ---------------------------------------------------------------------------
+
+SBC_MEAN_PRIOR = ("uniform", 100.0, 300.0)
+SBC_DISP_PRIOR = ("half-normal", 10.0)
+
+
+def _sbc_ranks(n_sims, rel_error, seed, n_stars=40, n_ranks=99):
+    rng = np.random.default_rng(seed)
+    ranks = {"mean_distance": [], "distance_dispersion": []}
+    for i in range(n_sims):
+        # Truth from the estimator's priors.
+        mu = rng.uniform(*SBC_MEAN_PRIOR[1:])
+        sig = abs(rng.normal(0.0, SBC_DISP_PRIOR[1]))
+        d = make_cluster_parallaxes(
+            n_stars, mean_distance=mu, distance_dispersion=sig,
+            parallax_error=rel_error * 1000.0 / mu, random_state=int(rng.integers(2**31)),
+        )
+        est = HierarchicalDistanceEstimator(
+            mean_distance_prior=SBC_MEAN_PRIOR, distance_dispersion_prior=SBC_DISP_PRIOR,
+            random_state=i,
+        ).fit(d.X, X_err=d.X_err)
+        # n_ranks draws, thinned from the posterior without replacement.
+        idx = np.random.default_rng(i).choice(est.n_draws_, n_ranks, replace=False)
+        for name, truth in (("mean_distance", mu), ("distance_dispersion", sig)):
+            ranks[name].append(int(np.sum(est.posterior_[name][idx] < truth)))
+    return ranks
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel_error, seed", [(0.05, 11), (0.4, 12)], ids=["near", "far"])
+def test_simulation_based_calibration(rel_error, seed):
+    n_sims = 100  # per regime: 200 simulated clusters over both
+    ranks = _sbc_ranks(n_sims, rel_error, seed)
+    for name, r in ranks.items():
+        counts = np.bincount(np.asarray(r) * 5 // 100, minlength=5)  # 5 bins of 0..99
+        p = stats.chisquare(counts).pvalue
+        assert p > 0.001, f"{name}: rank counts {counts.tolist()}, p = {p:.2g}"
