@@ -21,9 +21,8 @@ memberships are drawn afterwards, conditionally on each posterior draw.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
-
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit, log_expit, log_ndtr, logit, logsumexp
@@ -727,7 +726,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self.sampled_param_names_ = names
         self.acceptance_fraction_ = float("nan")
         self.autocorr_time_ = dict.fromkeys(names, 1.0)
-        self.n_effective_ = dict(zip(names, result.n_effective_params.tolist()))
+        self.n_effective_ = dict(zip(names, result.n_effective_params.tolist(), strict=True))
         self.converged_ = result.ok
         self.convergence_messages_ = list(result.messages)
         self.n_steps_ = result.n_evaluations

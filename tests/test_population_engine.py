@@ -57,7 +57,7 @@ def _ref_log_integral(log_f, centres, lo, hi):
     total = sum(
         integrate.quad(lambda r: np.exp(log_f(r) - top), a, b, limit=200, epsabs=0,
                        epsrel=1e-13)[0]
-        for a, b in zip(pts[:-1], pts[1:])
+        for a, b in zip(pts[:-1], pts[1:], strict=True)
     )
     return np.log(total) + top
 
@@ -138,7 +138,7 @@ def test_lognormal_population_matches_quad():
     for y, e, m, s in [(10.0, 1.0, 2.0, 0.5), (3.0, 2.0, 1.0, 1.0), (0.5, 0.1, 0.0, 0.3)]:
         val = gaussian_latent_log_marginal(y, e, m, s, np.exp, np.exp, g_inv=np.log)
         ref, _ = integrate.quad(
-            lambda t: stats.norm.pdf(y, np.exp(t), e) * stats.norm.pdf(t, m, s),
+            lambda t, y=y, e=e, m=m, s=s: stats.norm.pdf(y, np.exp(t), e) * stats.norm.pdf(t, m, s),
             m - 12 * s, m + 12 * s, epsabs=0, epsrel=1e-12, limit=200,
         )
         assert val == pytest.approx(np.log(ref), abs=1e-6)
