@@ -1,7 +1,18 @@
-"""Command line: ``python -m skhier demo`` (or the ``skhier`` script).
+"""Command line: ``python -m skhier`` (or the ``skhier`` script).
 
 ``demo`` fits the flagship estimators to bundled data, prints the results
 with their uncertainties and writes figures to an output folder.
+
+For table users, one subcommand per estimator fits a CSV file (header row,
+comma-separated) and prints posterior summaries; ``--output PREFIX`` also
+writes ``PREFIX_summary.csv`` (one row per parameter: median, 5% and 95%
+quantiles) and ``PREFIX_objects.csv`` (the input rows with per-object
+results: fitted values, membership probabilities)::
+
+    skhier line data.csv --x x --y y --y-err sigma_y
+    skhier distance stars.csv --parallax parallax --parallax-error parallax_error --field edsd
+    skhier population velocities.csv --x v --x-err v_err --distribution normal --outliers
+    skhier gmm points.csv --columns x y --n-components 5
 """
 
 from __future__ import annotations
@@ -82,6 +93,123 @@ def _run_demo(outdir: str) -> int:
     return 0
 
 
+def _read_csv(path: str, columns):
+    """Columns of a CSV file (with header) as float arrays, with clear errors."""
+    if not os.path.exists(path):
+        raise SystemExit(f"skhier: no such file: {path}")
+    table = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
+    names = table.dtype.names or ()
+    out = {}
+    for col in columns:
+        if col is None:
+            continue
+        if col not in names:
+            raise SystemExit(f"skhier: column {col!r} not in {path} (columns: {', '.join(names)})")
+        out[col] = np.atleast_1d(table[col]).astype(float)
+    return out, names
+
+
+def _summary_rows(posterior: dict):
+    rows = []
+    for name, draws in posterior.items():
+        arr = np.asarray(draws, dtype=float)
+        flat = arr.reshape(len(arr), -1)
+        if flat.shape[1] > 50:  # per-object latents: summarised elsewhere
+            continue
+        for j in range(flat.shape[1]):
+            label = name if arr.ndim == 1 else f"{name}[{j}]"
+            q05, q50, q95 = np.quantile(flat[:, j], [0.05, 0.5, 0.95])
+            rows.append((label, q50, q05, q95))
+    return rows
+
+
+def _report(estimator, per_object: dict, data_cols: dict, output: str | None) -> int:
+    rows = _summary_rows(estimator.posterior_)
+    width = max(len(r[0]) for r in rows)
+    print(f"{type(estimator).__name__}: posterior median [5%, 95%]")
+    for label, med, lo, hi in rows:
+        print(f"  {label:<{width}}  {med:.6g}  [{lo:.6g}, {hi:.6g}]")
+    if output:
+        with open(f"{output}_summary.csv", "w", encoding="utf-8") as fh:
+            fh.write("parameter,median,q05,q95\n")
+            for label, med, lo, hi in rows:
+                fh.write(f"{label},{med:.10g},{lo:.10g},{hi:.10g}\n")
+        cols = {**data_cols, **per_object}
+        names = list(cols)
+        matrix = np.column_stack([np.asarray(cols[k], dtype=float) for k in names])
+        np.savetxt(f"{output}_objects.csv", matrix, delimiter=",", header=",".join(names),
+                   comments="", fmt="%.10g")
+        print(f"wrote {output}_summary.csv and {output}_objects.csv")
+    return 0
+
+
+def _cmd_line(args) -> int:
+    from . import RobustLineMixture
+
+    cols, _ = _read_csv(args.csv, [*args.x, args.y, args.y_err, *(args.x_err or [])])
+    X = np.column_stack([cols[c] for c in args.x])
+    y = cols[args.y]
+    kwargs = {}
+    if args.y_err:
+        kwargs["y_err"] = cols[args.y_err]
+    if args.x_err:
+        kwargs["X_err"] = np.column_stack([cols[c] for c in args.x_err])
+    est = RobustLineMixture(scatter=None if args.scatter == "none" else args.scatter,
+                            outliers=not args.no_outliers, random_state=args.seed,
+                            progress=args.progress).fit(X, y, **kwargs)
+    per = {"fitted": est.predict(X), "p_outlier": est.membership_proba_[:, 1]}
+    return _report(est, per, cols, args.output)
+
+
+def _cmd_distance(args) -> int:
+    from . import HierarchicalDistanceEstimator
+
+    cols, _ = _read_csv(args.csv, [args.parallax, args.parallax_error])
+    X = cols[args.parallax][:, None]
+    X_err = cols[args.parallax_error][:, None]
+    est = HierarchicalDistanceEstimator(field=None if args.field == "none" else args.field,
+                                        random_state=args.seed).fit(X, X_err=X_err)
+    per = {"distance_pc": est.distance_}
+    if getattr(est, "membership_proba_", None) is not None:
+        per["p_member"] = est.membership_proba_[:, 0]
+    return _report(est, per, cols, args.output)
+
+
+def _cmd_population(args) -> int:
+    from . import PopulationModel
+
+    cols, _ = _read_csv(args.csv, [args.x, args.x_err])
+    X = cols[args.x][:, None]
+    kwargs = {} if args.x_err is None else {"X_err": cols[args.x_err][:, None]}
+    est = PopulationModel(distribution=args.distribution, outliers=args.outliers,
+                          random_state=args.seed).fit(X, **kwargs)
+    per = {"shrunk_value": est.predict(X, **kwargs)}
+    if args.outliers:
+        per["p_member"] = est.predict_membership_proba(X, **kwargs)[:, 0]
+    return _report(est, per, cols, args.output)
+
+
+def _cmd_gmm(args) -> int:
+    from . import BayesianGMM
+
+    cols, _ = _read_csv(args.csv, [*args.columns, *(args.errors or [])])
+    X = np.column_stack([cols[c] for c in args.columns])
+    kwargs = {}
+    if args.errors:
+        kwargs["X_err"] = np.column_stack([cols[c] for c in args.errors])
+    est = BayesianGMM(n_components=args.n_components, random_state=args.seed).fit(X, **kwargs)
+    proba = est.predict_proba(X, **kwargs)
+    per = {"label": proba.argmax(axis=1)}
+    per.update({f"p_component_{k}": proba[:, k] for k in range(proba.shape[1])})
+    return _report(est, per, cols, args.output)
+
+
+def _add_common(p):
+    p.add_argument("csv", help="CSV file with a header row")
+    p.add_argument("--output", help="prefix for the summary and per-object CSV files")
+    p.add_argument("--seed", type=int, default=0, help="random_state (default 0)")
+
+
 def main(argv=None) -> int:
     """Entry point of ``python -m skhier``."""
     parser = argparse.ArgumentParser(
@@ -91,10 +219,44 @@ def main(argv=None) -> int:
     p_demo = sub.add_parser("demo", help="fit the flagship estimators to bundled data")
     p_demo.add_argument("--outdir", default="skhier_output",
                         help="folder for the figures (default: ./skhier_output)")
+
+    p = sub.add_parser("line", help="RobustLineMixture on a CSV table")
+    _add_common(p)
+    p.add_argument("--x", nargs="+", required=True, help="column(s) of X")
+    p.add_argument("--y", required=True)
+    p.add_argument("--y-err", dest="y_err")
+    p.add_argument("--x-err", dest="x_err", nargs="+", help="error column per X column")
+    p.add_argument("--scatter", choices=["vertical", "orthogonal", "none"], default="vertical")
+    p.add_argument("--no-outliers", action="store_true")
+    p.add_argument("--progress", action="store_true")
+    p.set_defaults(func=_cmd_line)
+
+    p = sub.add_parser("distance", help="HierarchicalDistanceEstimator on a CSV table")
+    _add_common(p)
+    p.add_argument("--parallax", default="parallax", help="parallax column [mas]")
+    p.add_argument("--parallax-error", dest="parallax_error", default="parallax_error")
+    p.add_argument("--field", choices=["none", "edsd"], default="none")
+    p.set_defaults(func=_cmd_distance)
+
+    p = sub.add_parser("population", help="PopulationModel on a CSV table")
+    _add_common(p)
+    p.add_argument("--x", required=True, help="column of measured values")
+    p.add_argument("--x-err", dest="x_err", help="column of their standard errors")
+    p.add_argument("--distribution", default="normal")
+    p.add_argument("--outliers", action="store_true")
+    p.set_defaults(func=_cmd_population)
+
+    p = sub.add_parser("gmm", help="BayesianGMM on a CSV table")
+    _add_common(p)
+    p.add_argument("--columns", nargs="+", required=True)
+    p.add_argument("--errors", nargs="+", help="error column per data column")
+    p.add_argument("--n-components", dest="n_components", type=int, default=5)
+    p.set_defaults(func=_cmd_gmm)
+
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _run_demo(args.outdir)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    return args.func(args)
 
 
 if __name__ == "__main__":  # pragma: no cover
