@@ -100,7 +100,7 @@ class Prior:
 
     def __repr__(self):
         name, *args = self._spec()
-        return f"{type(self).__name__}({', '.join(repr(a) for a in args)})"
+        return f"{type(self).__name__}({', '.join(f'{a:.6g}' for a in args)})"
 
     def __eq__(self, other):
         return type(self) is type(other) and self._spec() == other._spec()
@@ -277,7 +277,7 @@ def parse_prior(spec, name="prior") -> Prior:
     --------
     >>> from skhier._distributions import parse_prior
     >>> parse_prior(("halfcauchy", 25.0))
-    HalfCauchyPrior(25.0)
+    HalfCauchyPrior(25)
     """
     if isinstance(spec, Prior):
         return spec
@@ -493,6 +493,14 @@ class PopulationFamily:
         """Approximate (mean, sd) of v = T(theta) under the population, each (...)."""
         raise NotImplementedError
 
+    def boundary_quantile(self, u, dist, side, params):
+        """Distance D to the ``side`` bound at quantile ``u`` of D given D < dist.
+
+        The inverse of the conditional CDF behind :meth:`boundary_moments`;
+        ``u`` broadcasts with ``params.shape[:-1]``.
+        """
+        raise NotImplementedError
+
     def latent_features(self, v):
         """Parameter-independent arrays computed once for fixed latent nodes ``v``."""
         return (np.asarray(v, dtype=float),)
@@ -629,6 +637,12 @@ class LogNormalFamily(PopulationFamily):
         m1 = mu + 0.5 * sigma**2 + special.log_ndtr((ld - mu - sigma**2) / sigma)
         return m0, m1
 
+    def boundary_quantile(self, u, dist, side, params):
+        params = np.asarray(params, dtype=float)
+        mu, sigma = params[..., 0], params[..., 1]
+        log_u = np.log(u) + special.log_ndtr((np.log(dist) - mu) / sigma)
+        return np.exp(mu + sigma * special.ndtri_exp(log_u))
+
     def latent_moments(self, params):
         params = np.asarray(params, dtype=float)
         return params[..., 0], params[..., 1]
@@ -719,6 +733,12 @@ class BetaFamily(PopulationFamily):
             m0 = np.log(special.betainc(a, b, dist))
             m1 = np.log(a / (a + b)) + np.log(special.betainc(a + 1.0, b, dist))
         return m0, m1
+
+    def boundary_quantile(self, u, dist, side, params):
+        a, b = self.shape_params(params)
+        if side == "upper":
+            a, b = b, a
+        return special.betaincinv(a, b, u * special.betainc(a, b, dist))
 
     def latent_moments(self, params):
         # Exact moments of logit(theta) for theta ~ Beta(a, b).

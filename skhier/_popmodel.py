@@ -21,14 +21,16 @@ posterior draw. The integral is
   where each object's likelihood is not negligible; the population mass
   next to a support bound — where a Beta density may diverge — is
   integrated exactly (incomplete Beta / normal CDF), and where the
-  population is too narrow for the fixed nodes, adaptive Gauss–Hermite
-  nodes around the mode of likelihood x population (the shared engine
-  :mod:`skhier._population`) are used instead (see
+  population is too narrow for the fixed nodes, Gauss–Legendre nodes on a
+  window of +-20 Laplace widths around the mode of likelihood x population
+  are used instead (see
   :class:`_BoundedMarginal`). Accuracy is tested against
   ``scipy.integrate.quad``.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
@@ -50,7 +52,6 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
-from ._population import adaptive_gauss_hermite, sample_log_density
 from .utils.validation import check_errors
 
 __all__ = ["PopulationModel"]
@@ -69,6 +70,28 @@ def _logsumexp_last(t):
     np.exp(t, out=t)
     with np.errstate(divide="ignore"):
         return np.log(t.sum(axis=-1)) + m[..., 0]
+
+
+@lru_cache(maxsize=8)
+def _gauss_legendre(n):
+    """Gauss–Legendre nodes and weights on [-1, 1] (cached, read-only)."""
+    z, w = np.polynomial.legendre.leggauss(n)
+    z.setflags(write=False)
+    w.setflags(write=False)
+    return z, w
+
+
+def _find_mode(newton_terms, t0, n_iter):
+    """Damped Gauss–Newton ascent (steps capped at 3 local widths): (mode, precision)."""
+    t = np.array(t0, dtype=float)
+    for _ in range(n_iter):
+        grad, prec = newton_terms(t)
+        prec = np.maximum(prec, 1e-12)
+        width = 1.0 / np.sqrt(prec)
+        step = np.clip(grad / prec, -3.0 * width, 3.0 * width)
+        t = np.where(np.isfinite(step), t + step, t)
+    _, prec = newton_terms(t)
+    return t, np.maximum(prec, 1e-12)
 
 
 def _log_norm(x, mu, var):
@@ -171,18 +194,25 @@ class _BoundedMarginal(_Marginal):
     of a bound the likelihood is replaced by its first-order expansion and
     integrated against the exact population mass and first moment there
     (:meth:`PopulationFamily.boundary_moments`), which handles Beta
-    densities that diverge at 0 or 1. Where the population is too narrow
-    for the fixed nodes, adaptive Gauss–Hermite quadrature around the mode
-    of likelihood x population (:mod:`skhier._population`) is used instead.
+    densities that diverge at 0 or 1. (The region ignores population mass
+    where the likelihood is below ``exp(-R)``: for a measurement more than
+    ~10 widths away from a population much narrower than the measurement
+    error allows, the log-likelihood is then only good to ~1e-4.) Where the
+    population is too narrow for the fixed nodes, Gauss–Legendre nodes on a window of ``WINDOW``
+    Laplace widths either side of the mode of likelihood x population
+    (found by damped Gauss–Newton steps) are used instead.
     """
 
     R = 40.0  # likelihood region: log L > log L_max - R
     EPS_FACTOR = 3e-3  # boundary layer: eps <= EPS_FACTOR e^2 / |x - bound|_e
     PANEL_NODES = 8
+    NARROW = 2.0  # population width (in s) below which adaptive nodes are used
+    GH_ITER = 10  # Gauss-Newton steps from the likelihood x population Gaussian guess
+    N_WINDOW = 96  # nodes of the window around the mode (narrow populations)
+    WINDOW = 20.0  # its half-width in Laplace widths of likelihood x population
 
-    def __init__(self, family, x, e, n_nodes=48, n_gh=24):
+    def __init__(self, family, x, e, n_nodes=48):
         super().__init__(family, x, e)
-        self.n_gh = n_gh
         self.lo, self.hi = family.support
         self._setup(self.x[self.noisy], self.e[self.noisy], n_nodes)
 
@@ -237,6 +267,7 @@ class _BoundedMarginal(_Marginal):
             # Latent value of hi - eps without rounding 1 - eps.
             vb = np.where(touch_hi, -fam.to_latent(lo + self.eps_hi), vb) if lo == 0 and hi == 1 else vb
         sa, sb = self._s(va, es)[0], self._s(vb, es)[0]
+        self.va, self.vb, self.sa, self.sb = va, vb, sa, sb
         g = self.PANEL_NODES
         n_panels = max(1, int(round(n_nodes / g)))
         z, w = np.polynomial.legendre.leggauss(g)
@@ -276,11 +307,15 @@ class _BoundedMarginal(_Marginal):
         self.xs, self.es = xs, es
 
     def _narrow(self, params):
-        """(k, n) mask: population too narrow (in s) for the fixed nodes."""
+        """(k, n) mask: population too narrow (in s) for the fixed nodes, and
+        narrower (in v) than the likelihood where the population lives, so that
+        a population-centred window resolves both."""
         mp, sp = self.family.latent_moments(params)
         _, logjac = self.family.from_latent(mp)
-        sp_s = sp[:, None] * (1.0 + np.exp(logjac)[:, None] / self.es[None, :])
-        return sp_s < np.maximum(2.0, 4.0 * self.spacing)[None, :]
+        ratio = np.exp(logjac)[:, None] / self.es[None, :]  # 1 / likelihood width in v
+        sp_s = sp[:, None] * (1.0 + ratio)
+        too_narrow = sp_s < np.maximum(self.NARROW, 4.0 * self.spacing)[None, :]
+        return too_narrow & (sp[:, None] * ratio < 1.0)
 
     # -- pieces ------------------------------------------------------------
     def _check(self, xs):
@@ -307,7 +342,7 @@ class _BoundedMarginal(_Marginal):
         return out
 
     def _gh_pieces(self, params, mask):
-        """Adaptive Gauss–Hermite log-integrand pieces for the masked entries."""
+        """Log-integrand, Gauss–Newton terms and start for the masked entries."""
         wi, ni = np.nonzero(mask)
         fam = self.family
         pw = params[wi]
@@ -329,6 +364,28 @@ class _BoundedMarginal(_Marginal):
             return g1 + (x - theta) * dg / e2, h1 + dg**2 / e2
 
         return wi, ni, log_f, newton_terms, t0
+
+    def _window_integral(self, params, mask, weight=None):
+        """log ∫ f over a window around the mode for the masked (narrow) entries.
+
+        ``N_WINDOW`` Gauss–Legendre nodes on mode ± ``WINDOW`` Laplace widths
+        (in v) of likelihood x population: the population, narrower than the
+        likelihood here, is resolved. ``weight(v)`` (optional) adds a
+        log-factor, e.g. log theta for posterior means.
+        Returns (wi, ni, log-integral).
+        """
+        wi, ni, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
+        with np.errstate(all="ignore"):
+            mode, prec = _find_mode(newton_terms, t0, self.GH_ITER)
+            z, w = _gauss_legendre(self.N_WINDOW)
+            half = self.WINDOW / np.sqrt(prec)
+            v = mode[:, None] + half[:, None] * z
+            lf = log_f(v)
+            if weight is not None:
+                lf = lf + weight(v)
+            lf = np.where(np.isfinite(lf), lf, -np.inf) + np.log(w) + np.log(half)[:, None]
+            val = _logsumexp_last(lf)
+        return wi, ni, val
 
     def _fixed_terms(self, params, rows=slice(None)):
         feats = tuple(f[rows][None] for f in self.features)
@@ -353,9 +410,7 @@ class _BoundedMarginal(_Marginal):
                 out = np.logaddexp(out, piece)
         mask = self._narrow(params)
         if mask.any():
-            wi, ni, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
-            with np.errstate(all="ignore"):
-                val, _, _ = adaptive_gauss_hermite(log_f, newton_terms, t0, n_nodes=self.n_gh)
+            wi, ni, val = self._window_integral(params, mask)
             # A failed mode search (only for measurements hundreds of errors
             # away from a narrow population) keeps the fixed-node value.
             out[wi, ni] = np.where(np.isfinite(val), val, out[wi, ni])
@@ -376,45 +431,68 @@ class _BoundedMarginal(_Marginal):
         out = np.exp(log_num - log_den)
         mask = self._narrow(params)
         if mask.any():
-            wi, ni, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
-            den, mode, prec = adaptive_gauss_hermite(log_f, newton_terms, t0, n_nodes=self.n_gh)
-
-            def log_f_theta(v):
-                return log_f(v) + np.log(self.family.from_latent(v)[0])
-
-            num, _, _ = adaptive_gauss_hermite(
-                log_f_theta, newton_terms, mode, n_nodes=self.n_gh, n_iter=0
+            wi, ni, den = self._window_integral(params, mask)
+            _, _, num = self._window_integral(
+                params, mask, weight=lambda v: np.log(self.family.from_latent(v)[0])
             )
-            out[wi, ni] = np.exp(num - den)
+            out[wi, ni] = np.where(np.isfinite(num - den), np.exp(num - den), out[wi, ni])
         return out
 
+    SAMPLE_CELLS = 1024
+
     def _sample(self, params, xs, es, rng):
-        # Inverse CDF on a grid in v spanning the fixed region and the mode of
-        # likelihood x population; the boundary layers (mass q) are sampled
-        # as points next to the bound.
+        # Inverse CDF over cells uniform in s on each object's likelihood region
+        # (~0.04 measurement errors wide; parameter-free edges); the boundary
+        # layers (probability q) are sampled as points next to the bound.
         self._check(xs)
         k, n = params.shape[0], xs.size
         fam = self.family
-        wi, ni = np.divmod(np.arange(k * n), n)
-        mask = np.ones((k, n), dtype=bool)
-        _, _, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
-        with np.errstate(all="ignore"):
-            _, mode, prec = adaptive_gauss_hermite(log_f, newton_terms, t0, n_nodes=1)
-        lo_v = np.minimum(self.nodes[ni, 0], mode - 12 / np.sqrt(prec))
-        hi_v = np.maximum(self.nodes[ni, -1], mode + 12 / np.sqrt(prec))
-        v = sample_log_density(log_f, mode, prec, rng=rng, bounds=(lo_v, hi_v), n_grid=513)
-        theta = fam.from_latent(v)[0].reshape(k, n)
+        g = self.SAMPLE_CELLS
+        frac = np.linspace(0.0, 1.0, g + 1)
+        target = self.sa[:, None] + (self.sb - self.sa)[:, None] * frac
+        edges = self._solve_v(
+            target.ravel(), np.repeat(self.va, g + 1), np.repeat(self.vb, g + 1),
+            np.repeat(es, g + 1),
+        ).reshape(n, g + 1)
+        mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
+        theta_mid, _ = fam.from_latent(mids)
+        with np.errstate(divide="ignore"):
+            log_cell = _log_norm(xs[:, None], theta_mid, es[:, None] ** 2) + np.log(np.diff(edges, axis=1))
+        feats = fam.latent_features(mids)
+        obj = np.arange(n)[None, :]
+        v = np.empty((k, n))
+        step = max(1, _CHUNK_CELLS // (n * g))
+        for start in range(0, k, step):
+            rows = slice(start, min(start + step, k))
+            with np.errstate(all="ignore"):
+                lf = fam.latent_logpdf_features(tuple(f[None] for f in feats), params[rows])
+                lf = lf + log_cell[None]
+            lf = np.where(np.isfinite(lf), lf, -np.inf)
+            cdf = np.cumsum(np.exp(lf - lf.max(axis=-1, keepdims=True)), axis=-1)
+            t = rng.uniform(size=cdf.shape[:2]) * cdf[..., -1]
+            j = np.minimum(np.sum(cdf < t[..., None], axis=-1), g - 1)
+            left, right = edges[obj, j], edges[obj, j + 1]
+            v[rows] = left + (right - left) * rng.uniform(size=left.shape)
+        theta = fam.from_latent(v)[0]
         # Boundary layers: replace by a point in the layer with their probability.
         total = self._loglik(params, xs, es)
         lo_p, hi_p = self._boundary_terms(params)
         u = rng.uniform(size=(k, n))
-        if lo_p is not None:
-            q = np.exp(lo_p - total)
-            theta = np.where(u < q, self.lo + self.eps_lo * rng.uniform(size=(k, n)), theta)
+        for piece, side, eps in ((lo_p, "lower", self.eps_lo), (hi_p, "upper", self.eps_hi)):
+            if piece is None:
+                continue
+            q = np.exp(piece - total)
+            inside = (u >= 0) & (u < q)
+            if inside.any():
+                # Within the layer the likelihood is flat: draw the distance to
+                # the bound from the population restricted to the layer.
+                with np.errstate(all="ignore"):
+                    d = fam.boundary_quantile(
+                        rng.uniform(size=(k, n)), eps, side, params[:, None, :]
+                    )
+                d = np.clip(np.nan_to_num(d, nan=0.5 * eps), 0.0, eps)
+                theta = np.where(inside, self.lo + d if side == "lower" else self.hi - d, theta)
             u = u - q
-        if hi_p is not None:
-            q = np.exp(hi_p - total)
-            theta = np.where((u >= 0) & (u < q), self.hi - self.eps_hi * rng.uniform(size=(k, n)), theta)
         return theta
 
 

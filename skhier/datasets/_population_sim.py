@@ -51,7 +51,11 @@ def make_population(
     err : float or (low, high), default=(0.5, 1.0)
         Measurement standard deviations, fixed or drawn uniformly per object.
     relative_err : bool, default=False
-        Multiply the errors by each true value (fractional errors).
+        Multiply the errors by each true value (fractional errors). The
+        errors then carry information about the true values, which a model
+        that conditions on the quoted errors (as
+        :class:`~skhier.PopulationModel` does) ignores; keep the default for
+        calibration studies.
     outlier_fraction : float in [0, 1), default=0
     outlier_mean, outlier_std : float
     random_state : int, RandomState instance or None
@@ -178,10 +182,13 @@ def make_periods(
     n_samples: int = 200, *, log_median: float = np.log(30.0), sigma: float = 1.0,
     err=(0.02, 0.2), random_state=None,
 ) -> Bunch:
-    """Periods from a log-normal population, with fractional Gaussian errors.
+    """Periods from a log-normal population, with Gaussian errors.
 
     ``log P ~ N(log_median, sigma^2)``; each measurement has a standard
-    deviation of ``err`` (fixed or drawn uniformly) times the true period.
+    deviation of ``err`` (fixed or drawn uniformly) times the population
+    median ``exp(log_median)``, independently of the object's own period
+    (errors that scale with the true value would tell the model more than
+    it is told).
 
     Examples
     --------
@@ -189,7 +196,9 @@ def make_periods(
     >>> make_periods(10, random_state=0).X.shape
     (10, 1)
     """
+    scale = float(np.exp(log_median))
+    err = err * scale if np.ndim(err) == 0 else (err[0] * scale, err[1] * scale)
     return make_population(
         n_samples, distribution="lognormal", params=(log_median, sigma), err=err,
-        relative_err=True, random_state=random_state,
+        random_state=random_state,
     )
