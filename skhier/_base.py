@@ -245,6 +245,40 @@ class BaseHierarchicalEstimator(BaseEstimator):
             return {k: [r[k] for r in rows] for k in rows[0]}
         return pd.DataFrame(rows).set_index("parameter")
 
+    def to_inference_data(self):
+        """Posterior draws and sampler statistics as an ArviZ ``InferenceData``.
+
+        Walkers become ArviZ chains (``chain`` = walker, ``draw`` = kept
+        step); after importance sampling there is one chain of independent
+        draws. ``sample_stats`` holds the log posterior (``lp``) of every
+        draw. Needs the optional dependency ``arviz``
+        (``pip install skhier[arviz]``).
+
+        Returns
+        -------
+        arviz.InferenceData
+        """
+        check_is_fitted(self, "posterior_")
+        try:
+            import arviz as az
+        except ImportError as exc:
+            raise ImportError(
+                "to_inference_data needs ArviZ: pip install arviz (or skhier[arviz])."
+            ) from exc
+        chain = getattr(self, "chain_", None)
+        n_chains = chain.shape[1] if chain is not None else 1
+
+        def by_chain(draws):
+            draws = np.asarray(draws)
+            shaped = draws.reshape((-1, n_chains) + draws.shape[1:])
+            return np.swapaxes(shaped, 0, 1)
+
+        posterior = {name: by_chain(v) for name, v in self.posterior_.items()}
+        stats = {}
+        if getattr(self, "log_prob_", None) is not None:
+            stats["lp"] = by_chain(self.log_prob_)
+        return az.from_dict(posterior=posterior, sample_stats=stats or None)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False

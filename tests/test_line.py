@@ -357,3 +357,25 @@ def test_summary_table():
     # Slope and intercept are linear in the sampled coordinates: same ESS.
     assert table.loc["coef[0]", "ess"] == pytest.approx(model.n_effective_["coef[0]"], rel=0.01)
     assert np.all(table["r_hat"] < 1.05)
+
+
+def test_to_inference_data_round_trips_draws():
+    az = pytest.importorskip("arviz")
+    d = make_line_with_outliers(30, random_state=13)
+    model = RobustLineMixture(random_state=0).fit(d.X, d.y, y_err=d.y_err)
+    idata = model.to_inference_data()
+    post = idata.posterior
+    n_walkers = model.chain_.shape[1]
+    assert post.sizes["chain"] == n_walkers
+    # Draw (step s, walker w) of the flattened storage is chain w, draw s.
+    np.testing.assert_array_equal(
+        post["intercept"].values[3, 5], model.posterior_["intercept"][5 * n_walkers + 3]
+    )
+    np.testing.assert_array_equal(
+        np.sort(post["coef"].values.reshape(-1)), np.sort(model.posterior_["coef"].ravel())
+    )
+    assert "lp" in idata.sample_stats
+    summary = az.summary(idata, var_names=["intercept"])
+    # ArviZ rounds its summary table to 3 decimals.
+    assert summary.loc["intercept", "mean"] == pytest.approx(
+        model.posterior_["intercept"].mean(), abs=5e-4)
