@@ -69,6 +69,7 @@ _CHUNK_CELLS = 250_000
 #: Bound on the (draws x points x components) classification array used by
 #: the relabelling (float32, ~32 MB).
 _RELABEL_CELLS = 8_000_000
+_RELABEL_MAX_POINTS = 4000
 #: Split R-hat above this flags a fit as not converged.
 _RHAT_MAX = 1.05
 
@@ -235,18 +236,16 @@ class _GibbsChain:
         X, K, rng = self.X, self.K, self.rng
         n = X.shape[0]
         if n >= K:
-            centres, _ = kmeans_plusplus(X, K, random_state=rng.integers(2**31 - 1))
+            # k-means++ on at most 20 000 points: a start, not a fit.
+            sub = X if n <= 20_000 else X[rng.choice(n, 20_000, replace=False)]
+            centres, _ = kmeans_plusplus(sub, K, random_state=rng.integers(2**31 - 1))
         else:
             centres = X[rng.choice(n, K, replace=True)]
-        d2 = ((X[:, None, :] - centres[None, :, :]) ** 2).sum(-1) if n * K < 5e6 else None
-        if d2 is None:
-            z = np.empty(n, dtype=np.intp)
-            step = max(1, int(5e6 // K))
-            for s in range(0, n, step):
-                blk = X[s : s + step]
-                z[s : s + step] = ((blk[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-        else:
-            z = d2.argmin(1)
+        z = np.empty(n, dtype=np.intp)
+        step = max(1, 250_000 // K)
+        for s in range(0, n, step):
+            blk = X[s : s + step]
+            z[s : s + step] = ((blk[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
         self.V = X
         return self.draw_theta(z)
 
@@ -310,7 +309,8 @@ def _stephens_relabel(X, S, log_w, mu, sigma, ref_labels, rng, max_iter=100):
     """
     T, K, _ = mu.shape
     n = X.shape[0]
-    m_max = max(K, _RELABEL_CELLS // max(T * K, 1))
+    # A few thousand points pin the classification down; more only cost memory.
+    m_max = max(K, min(_RELABEL_MAX_POINTS, _RELABEL_CELLS // max(T * K, 1)))
     if n <= m_max:
         idx = np.arange(n)
     else:
@@ -704,22 +704,25 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         check_is_fitted(self, "posterior_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
         errors = check_errors(X.shape[0], X.shape[1], X_err=X_err, X_cov=X_cov)
-        return self._standardise(X, errors["X_cov"])
+        return X, errors["X_cov"]
 
-    def _log_joint_chunks(self, Xs, S):
-        """Yield (rows, log w_k N(x | mu_k, Sigma_k + S_i)) of shape (rows, S, K)."""
-        n, d = Xs.shape
+    def _log_joint_chunks(self, X, X_cov):
+        """Yield (rows, log w_k N(x | mu_k, Sigma_k + S_i)) of shape (rows, S, K).
+
+        Rows are standardised chunk by chunk, so the working memory does not
+        grow with the number of rows.
+        """
+        n = X.shape[0]
         Sd, K = self._pred_log_w.shape
         step = max(1, _CHUNK_CELLS // (Sd * K))
-        a, b = np.triu_indices(d)
         for start in range(0, n, step):
             rows = slice(start, min(start + step, n))
-            x = Xs[rows]
+            x, S = self._standardise(X[rows], None if X_cov is None else X_cov[rows])
             if S is None:
                 lp = (_quad_features(x).T @ self._pred_coef).reshape(len(x), Sd, K)
             else:
                 r = x[:, None, None, :] - self._pred_mu[None]
-                A = self._pred_sigma[None] + S[rows][:, None, None]
+                A = self._pred_sigma[None] + S[:, None, None]
                 lp = _logpdf_stack(r, A) + self._pred_log_w[None]
             yield rows, lp
 
