@@ -161,6 +161,7 @@ def test_separated_mixture_interval_coverage():
     # 18 correlated quantities per data set: a conservative binomial bound on
     # the number of independent-ish data sets, applied to the pooled rate.
     rate = hits / total
+    print(f"separated mixture: pooled 90% coverage {rate:.3f} over {M} data sets")
     assert abs(rate - 0.9) < 3 * np.sqrt(0.9 * 0.1 / M), rate
 
 
@@ -210,6 +211,30 @@ def test_deconvolution_recovers_intrinsic_covariances():
     p_noisy = deconv.predict_membership_proba(data.X[:50], X_cov=data.X_cov[:50])
     np.testing.assert_allclose(p_noisy.sum(1), 1.0)
     assert deconv.score(data.X, X_cov=data.X_cov) > deconv.score(data.X)
+
+
+@pytest.mark.slow
+def test_deconvolution_interval_coverage():
+    """90 % intervals of the deconvolved covariances over M = 20 noisy data sets.
+
+    Errors as large as the intrinsic widths; the pooled coverage of the six
+    covariance entries must be within 3 sd of 0.9 (sd computed as if only the
+    M data sets were independent: conservative).
+    """
+    M = 20
+    iu = np.triu_indices(2)
+    hits = []
+    for rep in range(M):
+        data = make_mixture_with_errors(500, **DECONV, error_scale=(0.7, 1.3),
+                                        full_error_cov=True, random_state=200 + rep)
+        gmm = BayesianGMM(n_components=2, weight_concentration=1.0, n_chains=2, n_iter=800,
+                          n_burn=200, random_state=rep).fit(data.X, X_cov=data.X_cov)
+        order = _match(gmm.means_, data.means)
+        cov = gmm.posterior_["covariances"][:, order][:, :, iu[0], iu[1]]
+        hits.append(_interval_covers(cov, data.covariances[:, iu[0], iu[1]], 0.9).mean())
+    rate = float(np.mean(hits))
+    print(f"deconvolution: pooled 90% coverage {rate:.3f} over {M} data sets")
+    assert abs(rate - 0.9) < 3 * np.sqrt(0.9 * 0.1 / M), rate
 
 
 def test_x_err_equals_diagonal_x_cov():
