@@ -96,8 +96,8 @@ def main():
         P = model._unpack(x)[0]
         params = P[:, 0]
         with threadpool_limits(limits=1, user_api="blas"):  # as in fit
-            t_ours = timeit(lambda: model._pop_loglik_train(P))
-        t_base = timeit(lambda: baseline_loglik(kind, X, params), repeat=1)
+            t_ours = timeit(lambda m=model, p=P: m._pop_loglik_train(p))
+        t_base = timeit(lambda k=kind, x=X, p=params: baseline_loglik(k, x, p), repeat=1)
         diff = np.max(np.abs(model._pop_loglik_train(P).sum(1) - baseline_loglik(kind, X, params)))
         model.release()
         ess = est.n_effective_

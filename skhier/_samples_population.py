@@ -60,7 +60,6 @@ from ._distributions import (
     _split,
     density_band,
     get_family,
-    parse_prior,
 )
 from .utils.validation import check_finite_array
 
@@ -781,7 +780,7 @@ class _HistogramModel(_ReweightingModel):
         ok = idx >= 0
         np.add.at(M, (rows[ok], idx[ok]), w[ok])
         M /= samples.k * self.hist.width
-        return M, H - 0.0
+        return M, H
 
     def _unpack(self, x):
         x = np.atleast_2d(x)
@@ -800,9 +799,8 @@ class _HistogramModel(_ReweightingModel):
 
     def initial_point(self):
         # Start from the histogram of the reweighted samples (plus one count per bin).
-        m = self.M * np.exp(np.where(np.isfinite(self.H), 0.0, -np.inf))[:, None]
-        tot = m.sum(axis=1, keepdims=True)
-        share = np.divide(m, tot, out=np.zeros_like(m), where=tot > 0).sum(0) + 1.0
+        tot = self.M.sum(axis=1, keepdims=True)
+        share = np.divide(self.M, tot, out=np.zeros_like(self.M), where=tot > 0).sum(0) + 1.0
         w = share / share.sum()
         x = np.log(w[:-1]) - np.log(w[-1])
         if self.outliers:
@@ -1423,7 +1421,3 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                 raise ValueError(f"dim must be in [0, {P.shape[1]}), got {dim}.")
             params = P[:, dim]
         return density_band(self.family_, grid, params, level=level)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        return tags
