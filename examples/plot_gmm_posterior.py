@@ -35,7 +35,7 @@ X = load_galaxy_velocities().X  # thousands of km/s
 gmm = BayesianGMM(n_components=10, n_chains=4, n_iter=3000, n_burn=1000, random_state=0)
 gmm.fit(X)
 
-print("P(K+ = k):", {k: round(p, 3) for k, p in enumerate(gmm.n_components_posterior_) if p > 0.005})
+print("P(K+ = k):", {k: round(float(p), 3) for k, p in enumerate(gmm.n_components_posterior_) if p > 0.005})
 for k in np.flatnonzero(gmm.weights_ > 0.02):
     print(f"component {k}: weight {gmm.weights_[k]:.3f}, mean {gmm.means_[k, 0]:.2f}, "
           f"sd {np.sqrt(gmm.covariances_[k, 0, 0]):.2f} (posterior means), "

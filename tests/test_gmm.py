@@ -548,7 +548,7 @@ def test_deconvolution_single_component_matches_grid_posterior():
     # Inverse-gamma(nu0/2, psi0/2) on V, N(0, V/kappa0) on mu, Jacobian V for log V.
     lp = -(nu0 / 2 + 1) * LV - psi0 / (2 * V) + LV
     lp += -0.5 * np.log(V / kappa0) - 0.5 * kappa0 * M**2 / V
-    for zi, si in zip(z, sz):
+    for zi, si in zip(z, sz, strict=True):
         var = V + si**2
         lp += -0.5 * np.log(var) - 0.5 * (zi - M) ** 2 / var
     p = np.exp(lp - lp.max())
