@@ -362,7 +362,7 @@ class PopulationFamily:
     @property
     def unconstrained_names(self) -> list[str]:
         pre = {"identity": "", "log": "log_", "logit": "logit_"}
-        return [pre[t] + n for n, t in zip(self.param_names, self.transforms)]
+        return [pre[t] + n for n, t in zip(self.param_names, self.transforms, strict=False)]
 
     def __repr__(self):
         return f"{type(self).__name__}()"

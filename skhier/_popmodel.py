@@ -30,22 +30,20 @@ posterior draw. The integral is
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import warnings
+from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.utils import Bunch, check_random_state
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
-from ._importance import run_importance
 from ._distributions import (
     BetaFamily,
     BetaPrior,
@@ -57,6 +55,7 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
+from ._importance import run_importance
 from .utils.validation import check_errors
 
 __all__ = ["PopulationModel"]
@@ -978,7 +977,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         self.sampled_param_names_ = names
         self.acceptance_fraction_ = float("nan")
         self.autocorr_time_ = dict.fromkeys(names, 1.0)
-        self.n_effective_ = dict(zip(names, result.n_effective_params.tolist()))
+        self.n_effective_ = dict(zip(names, result.n_effective_params.tolist(), strict=False))
         self.converged_ = bool(result.ok)
         self.convergence_messages_ = list(result.messages)
         self.n_steps_ = result.n_evaluations

@@ -95,7 +95,7 @@ def test_rvs_follow_the_density(family, params, ref):
     edges[0], edges[-1] = lo if np.isfinite(lo) else -np.inf, hi if np.isfinite(hi) else np.inf
     probs = np.array([
         integrate.quad(lambda t: np.exp(ref(t, params)), a, b, limit=200)[0]
-        for a, b in zip(edges[:-1], edges[1:])
+        for a, b in zip(edges[:-1], edges[1:], strict=False)
     ])
     counts = np.histogram(draws, edges)[0]
     assert stats.chisquare(counts, probs / probs.sum() * counts.sum()).pvalue > 1e-3

@@ -94,7 +94,7 @@ def _quad_log_marginal(logpdf, lo, hi, x, e):
     ref_grid = np.linspace(max(lo, x - 12 * e), min(x + 12 * e, hi if np.isfinite(hi) else x + 12 * e), 2001)
     c = max(np.max(lf(ref_grid[(ref_grid > lo) & (ref_grid < hi)])), np.max(lf(np.linspace(lo + 1e-9, min(hi, 50.0) - 1e-9, 20001))))
     total = 0.0
-    segs = list(zip(pts[:-1], pts[1:])) + ([] if np.isfinite(hi) else [(pts[-1], np.inf)])
+    segs = list(zip(pts[:-1], pts[1:], strict=False)) + ([] if np.isfinite(hi) else [(pts[-1], np.inf)])
     for a, b in segs:
         if b > a:
             total += integrate.quad(lambda t: np.exp(lf(t) - c), a, b, limit=500,
@@ -129,7 +129,7 @@ def test_collapsed_likelihood_matches_quad(family, params, logpdf, extra):
         x = np.r_[theta + err * rng.standard_normal(5), extra]
         e = np.full(x.size, err)
         got = make_marginal(family, x, e).loglik(params[None])[0]
-        ref = np.array([_quad_log_marginal(logpdf, lo, hi, xi, ei) for xi, ei in zip(x, e)])
+        ref = np.array([_quad_log_marginal(logpdf, lo, hi, xi, ei) for xi, ei in zip(x, e, strict=False)])
         np.testing.assert_allclose(got, ref, rtol=0, atol=2e-5)
 
 
@@ -139,9 +139,11 @@ def test_collapsed_posterior_mean_matches_quad():
     x = np.array([-0.05, 0.1, 0.4, 0.97])
     e = np.array([0.05, 0.1, 0.02, 0.08])
     got = make_marginal(fam, x, e).posterior_mean(params[None])[0]
-    for xi, ei, g in zip(x, e, got):
-        f = lambda t: stats.norm.pdf(xi, t, ei) * stats.beta.pdf(t, 0.75, 2.25)  # noqa: E731
-        num = integrate.quad(lambda t: t * f(t), 0, 1, limit=200)[0]
+    for xi, ei, g in zip(x, e, got, strict=False):
+        def f(t, xi=xi, ei=ei):
+            return stats.norm.pdf(xi, t, ei) * stats.beta.pdf(t, 0.75, 2.25)
+
+        num = integrate.quad(lambda t, f=f: t * f(t), 0, 1, limit=200)[0]
         den = integrate.quad(f, 0, 1, limit=200)[0]
         assert abs(g - num / den) < 1e-4
 
@@ -310,7 +312,7 @@ def test_posterior_matches_brute_force_grid(distribution):
 
     model = PopulationModel(distribution, priors=priors, random_state=0).fit(d.X, X_err=d.X_err)
     assert model.converged_
-    for name, grid_u, f in zip(names, (U1, U2), to_c):
+    for name, grid_u, f in zip(names, (U1, U2), to_c, strict=False):
         c = f(grid_u)
         ref_mean = np.sum(w * c)
         ref_sd = np.sqrt(np.sum(w * c**2) - ref_mean**2)

@@ -98,7 +98,7 @@ def make_population(
         X_err=e[:, None],
         theta=theta,
         is_outlier=is_outlier,
-        params=dict(zip(family.param_names, params.tolist())),
+        params=dict(zip(family.param_names, params.tolist(), strict=False)),
         distribution=distribution,
     )
 
