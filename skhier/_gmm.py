@@ -39,6 +39,7 @@ posterior mean weight.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import warnings
 from numbers import Integral, Real
@@ -56,6 +57,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .diagnostics import effective_sample_size, split_rhat
 from .utils.validation import check_errors
 
+try:  # a dependency of scikit-learn
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
 __all__ = ["BayesianGMM"]
 
 _LOG2PI = np.log(2.0 * np.pi)
@@ -72,6 +78,17 @@ _RELABEL_CELLS = 8_000_000
 _RELABEL_MAX_POINTS = 4000
 #: Split R-hat above this flags a fit as not converged.
 _RHAT_MAX = 1.05
+
+
+def _single_threaded_blas():
+    """Limit BLAS to one thread (as scikit-learn's KMeans does).
+
+    The products here are skinny (inner dimension 1 + d + d(d+1)/2): threads
+    gain nothing and, on a busy machine, oversubscription slows them ~6x.
+    """
+    if threadpool_limits is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # ---------------------------------------------------------------------------
@@ -602,29 +619,30 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         sigma = np.empty((C, n_keep, K, d, d))
         occupied = np.empty((C, n_keep), dtype=np.intp)
         last_labels = None
-        for c in range(C):
-            chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, self.weight_concentration,
-                                np.random.default_rng(seeds[c]))
-            chain.initialise()
-            j = 0
-            for it in range(self.n_iter):
-                counts = chain.sweep()
-                if it >= self.n_burn and (it - self.n_burn) % self.thin == 0:
-                    log_w[c, j], mu[c, j], sigma[c, j] = chain.log_w, chain.mu, chain.sigma
-                    occupied[c, j] = np.count_nonzero(counts)
-                    j += 1
-                if self.progress and (it + 1) % max(1, self.n_iter // 10) == 0:
-                    print(f"BayesianGMM: chain {c + 1}/{C}, sweep {it + 1}/{self.n_iter}",
-                          file=sys.stderr)
-            if c == 0:
-                last_labels = chain.draw_latents()
+        with _single_threaded_blas():
+            for c in range(C):
+                chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, self.weight_concentration,
+                                    np.random.default_rng(seeds[c]))
+                chain.initialise()
+                j = 0
+                for it in range(self.n_iter):
+                    counts = chain.sweep()
+                    if it >= self.n_burn and (it - self.n_burn) % self.thin == 0:
+                        log_w[c, j], mu[c, j], sigma[c, j] = chain.log_w, chain.mu, chain.sigma
+                        occupied[c, j] = np.count_nonzero(counts)
+                        j += 1
+                    if self.progress and (it + 1) % max(1, self.n_iter // 10) == 0:
+                        print(f"BayesianGMM: chain {c + 1}/{C}, sweep {it + 1}/{self.n_iter}",
+                              file=sys.stderr)
+                if c == 0:
+                    last_labels = chain.draw_latents()
 
-        # -- relabel, pooled over chains ----------------------------------
-        T = C * n_keep
-        log_w, mu, sigma = log_w.reshape(T, K), mu.reshape(T, K, d), sigma.reshape(T, K, d, d)
-        perms = _stephens_relabel(
-            Xs, S, log_w, mu, sigma, last_labels, np.random.default_rng(seeds[-1])
-        )
+            # -- relabel, pooled over chains ----------------------------------
+            T = C * n_keep
+            log_w, mu, sigma = log_w.reshape(T, K), mu.reshape(T, K, d), sigma.reshape(T, K, d, d)
+            perms = _stephens_relabel(
+                Xs, S, log_w, mu, sigma, last_labels, np.random.default_rng(seeds[-1])
+            )
         log_w = np.take_along_axis(log_w, perms, axis=1)
         mu = np.take_along_axis(mu, perms[:, :, None], axis=1)
         sigma = np.take_along_axis(sigma, perms[:, :, None, None], axis=1)
@@ -715,6 +733,10 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         n = X.shape[0]
         Sd, K = self._pred_log_w.shape
         step = max(1, _CHUNK_CELLS // (Sd * K))
+        with _single_threaded_blas():
+            yield from self._chunks(X, X_cov, n, Sd, K, step)
+
+    def _chunks(self, X, X_cov, n, Sd, K, step):
         for start in range(0, n, step):
             rows = slice(start, min(start + step, n))
             x, S = self._standardise(X[rows], None if X_cov is None else X_cov[rows])
