@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from numbers import Integral
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._importance import run_importance
 from ._sampling import run_emcee
 
 __all__ = ["BaseHierarchicalEstimator", "PosteriorModel", "ERROR_ARGS"]
@@ -152,6 +156,63 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.map_ = {
             k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()
         }
+
+    def _sample(self, model: PosteriorModel, random_state) -> None:
+        """Draw the posterior with the sampler chosen by ``self.sampler``.
+
+        ``"emcee"``: the ensemble sampler. ``"importance"``: independent
+        draws from a Student-t fitted at the MAP, reweighted (warns when the
+        Pareto-k diagnostic says the draws are unreliable). ``"auto"``:
+        importance sampling when its diagnostics pass (Pareto-k < 0.7 and
+        enough effective draws), else emcee. Estimators without a
+        ``sampler`` parameter use emcee.
+        """
+        sampler = getattr(self, "sampler", "emcee")
+        if sampler in ("auto", "importance"):
+            result = run_importance(
+                model.log_prob, model.initial_point(),
+                n_draws=getattr(self, "n_importance", 2000), random_state=random_state,
+            )
+            if result is not None and (result.ok or sampler == "importance"):
+                self._store_importance(model, result)
+                return
+            if sampler == "importance":
+                raise ValueError(
+                    "sampler='importance' needs a Laplace approximation, but the "
+                    "Hessian at the posterior maximum is not negative definite; "
+                    "use sampler='emcee' or 'auto'."
+                )
+        self._run_sampler(model, random_state)
+        self.sampler_ = "emcee"
+        self.pareto_k_ = None
+
+    def _store_importance(self, model: PosteriorModel, result) -> None:
+        """Fitted attributes of an importance-sampling run (as ``_run_sampler``).
+
+        The equally weighted (resampled) draws are stored like one chain;
+        ``n_effective_`` holds each coordinate's importance-sampling effective
+        sample size and ``pareto_k_`` the weights' Pareto-k.
+        """
+        names = list(model.param_names)
+        self.model_ = model
+        self.posterior_ = model.constrain(result.samples)
+        self.log_prob_ = result.log_prob
+        self.chain_ = result.samples[:, None, :]
+        self.sampled_param_names_ = names
+        self.acceptance_fraction_ = float("nan")
+        self.autocorr_time_ = dict.fromkeys(names, 1.0)
+        self.n_effective_ = dict(zip(names, np.asarray(result.n_effective_params).tolist()))
+        self.converged_ = bool(result.ok)
+        self.convergence_messages_ = list(result.messages)
+        self.n_steps_ = int(result.n_evaluations)
+        self.n_burn_ = 0
+        self.map_ = {
+            k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()
+        }
+        self.pareto_k_ = float(result.pareto_k)
+        self.sampler_ = "importance"
+        if not result.ok:
+            warnings.warn(result.messages[-1], ConvergenceWarning, stacklevel=3)
 
     # -- posterior access ---------------------------------------------------
     @property

@@ -64,12 +64,14 @@ def _assert_within_mcse(model, name, idx, ref_mean, ref_sd, ess):
     assert abs(sd - ref_sd) < 3 * mcse_sd, (name, sd, ref_sd, mcse_sd)
 
 
-def test_slope_intercept_match_grid_posterior_y_errors_only():
+@pytest.mark.parametrize("sampler", ["emcee", "importance"])
+def test_slope_intercept_match_grid_posterior_y_errors_only(sampler):
     # Hogg et al. (2010) points 5-20: the straight-line exercise without outliers.
     data = load_hogg2010()
     X, y, ey = data.X[4:], data.y[4:], data.y_err[4:]
-    model = RobustLineMixture(scatter=None, outliers=False, random_state=1).fit(X, y, y_err=ey)
-    assert model.converged_
+    model = RobustLineMixture(scatter=None, outliers=False, sampler=sampler,
+                              random_state=1).fit(X, y, y_err=ey)
+    assert model.converged_ and model.sampler_ == sampler
     x = X[:, 0]
     m_grid = np.linspace(1.2, 3.3, 401)
     b_grid = np.linspace(-200, 260, 401)
@@ -86,13 +88,15 @@ def test_slope_intercept_match_grid_posterior_y_errors_only():
     _assert_within_mcse(model, "intercept", None, b_mean, b_sd, ess)
 
 
-def test_slope_intercept_match_grid_posterior_with_xy_errors_and_scatter():
+@pytest.mark.parametrize("sampler", ["emcee", "auto"])
+def test_slope_intercept_match_grid_posterior_with_xy_errors_and_scatter(sampler):
     # x and y errors with x-y correlations (Hogg et al. 2010, section 7), plus
     # vertical intrinsic scatter, marginalised on a 3-D grid.
     data = load_hogg2010()
     sl = slice(4, None)
     X, y, ey, ex, cxy = data.X[sl], data.y[sl], data.y_err[sl], data.X_err[sl, 0], data.Xy_cov[sl, 0]
-    model = RobustLineMixture(scatter="vertical", outliers=False, random_state=2).fit(
+    model = RobustLineMixture(scatter="vertical", outliers=False, sampler=sampler,
+                              random_state=2).fit(
         X, y, y_err=ey, X_err=ex[:, None], Xy_cov=cxy[:, None]
     )
     assert model.converged_
