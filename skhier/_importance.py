@@ -107,7 +107,8 @@ def _gpd_fit(x: np.ndarray) -> float:
         len_scale = n * (np.log(-(b / k)) - k - 1.0)
     ok = np.isfinite(len_scale)
     b, len_scale = b[ok], len_scale[ok]
-    w = 1.0 / np.exp(len_scale - len_scale[:, None]).sum(axis=1)
+    with np.errstate(over="ignore"):
+        w = 1.0 / np.exp(len_scale - len_scale[:, None]).sum(axis=1)
     keep = w >= 10 * np.finfo(float).eps
     w, b = w[keep], b[keep]
     w = w / w.sum()

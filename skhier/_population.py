@@ -50,6 +50,8 @@ from scipy.special import log_ndtr
 
 __all__ = [
     "DEFAULT_NODES",
+    "apply_quadrature_rules",
+    "quadrature_rules",
     "adaptive_gauss_hermite",
     "adaptive_log_integral",
     "adaptive_sample",
@@ -255,13 +257,15 @@ def sample_log_density(
     h = np.take_along_axis(dt, j, axis=-1)[..., 0]
     g0 = np.take_along_axis(grid, j, axis=-1)[..., 0]
     rem = target[..., 0] - c0
-    # Solve p0 x + (p1 - p0) x² / (2h) = rem for x in [0, h].
-    a = 0.5 * (p1 - p0) / h
+    # Solve p0 x + (p1 - p0) x² / (2h) = rem for x in [0, h] (h = 0 only for a
+    # degenerate, zero-width grid: the draw is then its single point).
     with np.errstate(divide="ignore", invalid="ignore"):
+        a = 0.5 * (p1 - p0) / h
         disc = np.sqrt(np.maximum(p0**2 + 4.0 * a * rem, 0.0))
         x_quad = 2.0 * rem / (p0 + disc)  # stable root of the quadratic
     x_lin = np.where(p0 > 0, rem / np.where(p0 > 0, p0, 1.0), 0.0)
-    x = np.where(np.abs(a) * h > 1e-12 * np.maximum(p0, 1e-300), x_quad, x_lin)
+    with np.errstate(invalid="ignore"):
+        x = np.where(np.abs(a) * h > 1e-12 * np.maximum(p0, 1e-300), x_quad, x_lin)
     x = np.where(np.isfinite(x), np.clip(x, 0.0, h), 0.5 * h)
     return g0 + x
 
@@ -383,7 +387,7 @@ def adaptive_sample(
     the population's bulk ``span`` to 12 widths. ``u`` (shape ``S``)
     replaces the uniforms from ``rng``.
     """
-    (modes, precs, broad), mode, prec = _multimodal_gauss_hermite(
+    (modes, precs, broad, _, _), mode, prec = _multimodal_gauss_hermite(
         make_log_f, newton_terms, starts, lower, upper, 0, n_iter, span
     )
     half = 12.0 / np.sqrt(precs)
@@ -399,6 +403,111 @@ def adaptive_sample(
         make_log_f(None), mode, prec, lower=lower, upper=upper, rng=rng, u=u,
         bounds=(lo, hi), n_grid=n_grid,
     )
+
+
+def quadrature_rules(
+    make_log_f,
+    newton_terms,
+    starts,
+    *,
+    lower=-np.inf,
+    upper=np.inf,
+    span=None,
+    n_nodes: int = DEFAULT_NODES,
+    n_iter: int = DEFAULT_ITER,
+):
+    """The quadrature rules :func:`adaptive_log_integral` would use, as data.
+
+    For a 1-D table of integrands (shape ``(n,)``) returns a list of groups
+    ``(index, nodes, log_weights)`` — ``index`` an integer array of entries,
+    ``nodes`` and ``log_weights`` of shape ``(len(index), K)`` — such that
+    ``log ∫ f_j ≈ logsumexp(log f_j(nodes[j]) + log_weights[j])``. Groups:
+    single-mode Gauss–Hermite (``K = n_nodes``), two-mode partition of unity
+    (``K = 2 n_nodes``, the partition weights folded into ``log_weights``)
+    and trapezoid (``K = N_TRAPEZOID``). Nodes outside the domain carry
+    weight ``-inf``.
+
+    Frozen at one integrand (e.g. one population draw), the same rule
+    integrates nearby integrands (other draws) with an accuracy that decays
+    smoothly with their distance — the basis of a fast likelihood for
+    importance sampling, checked against the exact one by the caller. At
+    the integrand it was built for, :func:`apply_quadrature_rules` returns
+    :func:`adaptive_log_integral`'s value.
+    """
+    (mode, prec, broad, two, fm), m1, h1 = _multimodal_gauss_hermite(
+        make_log_f, newton_terms, starts, lower, upper, 0, n_iter, span
+    )
+    if m1.ndim != 1:
+        raise ValueError("quadrature_rules needs a 1-D table of integrands.")
+    x, lw = gauss_hermite(n_nodes)
+    groups = []
+
+    def gh_nodes(center, p):
+        scale = np.sqrt(2.0 / p)
+        nodes = center[:, None] + scale[:, None] * x
+        inside = (nodes > lower) & (nodes < upper)
+        logw = np.where(inside, lw + np.log(scale)[:, None], -np.inf)
+        return np.where(inside, nodes, center[:, None]), logw
+
+    two = two & ~broad
+    simple = ~two & ~broad
+    if np.any(simple):
+        idx = np.flatnonzero(simple)
+        groups.append((idx, *gh_nodes(m1[idx], h1[idx])))
+    if np.any(broad):
+        idx = np.flatnonzero(broad)
+        ms, ws = mode[:, idx], 1.0 / np.sqrt(prec[:, idx])
+        finite = np.isfinite(lower)
+        p_loc = p_scale = None
+        if span is not None:
+            p_loc, p_scale = (np.broadcast_to(a, m1.shape)[idx] for a in span)
+        with np.errstate(all="ignore"):
+            if finite:
+                lo = np.min(np.log(ms - lower) - 12.0 * ws / (ms - lower), axis=0)
+                hi = np.max(np.log(ms + 12.0 * ws - lower), axis=0)
+                if p_loc is not None:
+                    hi = np.maximum(hi, np.log(np.maximum(p_loc + 12.0 * p_scale - lower, 1e-300)))
+            else:
+                lo = np.minimum(np.min(ms - 12.0 * ws, axis=0), p_loc - 12.0 * p_scale)
+                hi = np.maximum(np.max(ms + 12.0 * ws, axis=0), p_loc + 12.0 * p_scale)
+        v = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, N_TRAPEZOID)
+        logdv = np.log((hi - lo) / (N_TRAPEZOID - 1))[:, None]
+        if finite:
+            groups.append((idx, lower + np.exp(v), v + logdv))
+        else:
+            groups.append((idx, v, np.broadcast_to(logdv, v.shape).copy()))
+    if np.any(two):
+        idx = np.flatnonzero(two)
+        ma, mb, ha, hb = mode[0][idx], mode[1][idx], prec[0][idx], prec[1][idx]
+        la = fm[0][idx] + 0.5 * np.log(2 * np.pi / ha)
+        lb = fm[1][idx] + 0.5 * np.log(2 * np.pi / hb)
+        na, wa = gh_nodes(ma, ha)
+        nb, wb = gh_nodes(mb, hb)
+        nodes = np.concatenate([na, nb], axis=1)
+
+        def log_aq(t, m, h, la_):
+            return (la_[:, None] - 0.5 * h[:, None] * (t - m[:, None]) ** 2
+                    + 0.5 * np.log(h[:, None] / (2 * np.pi)))
+
+        qa, qb = log_aq(nodes, ma, ha, la), log_aq(nodes, mb, hb, lb)
+        part = np.concatenate([(qa - np.logaddexp(qa, qb))[:, : len(x)],
+                               (qb - np.logaddexp(qa, qb))[:, len(x):]], axis=1)
+        groups.append((idx, nodes, np.concatenate([wa, wb], axis=1) + part))
+    return groups
+
+
+def apply_quadrature_rules(groups, make_log_f, n):
+    """log-integrals (n,) of ``make_log_f``'s integrands with frozen ``groups``.
+
+    ``make_log_f(index)`` must accept an integer index array (see
+    :func:`quadrature_rules`).
+    """
+    out = np.full(n, -np.inf)
+    for idx, nodes, logw in groups:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            lf = make_log_f(idx)(nodes) + logw
+        out[idx] = logsumexp(np.where(np.isnan(lf), -np.inf, lf), axis=-1)
+    return out
 
 
 def _multimodal_gauss_hermite(
@@ -470,7 +579,7 @@ def _multimodal_gauss_hermite(
         broad = ((np.abs(m1 - p_loc) > 3.0 * w1) & (p_scale > w1)) | (w1 > 0.2 * p_scale)
         broad &= (hi_ - lo_) / (N_TRAPEZOID - 1) <= 0.8 * w_min
     if n_nodes == 0:
-        return (mode, prec, broad), m1, h1
+        return (mode, prec, broad, two, fm), m1, h1
     if np.any(broad):
         sel = broad
         ms, ws = mode[:, sel], 1.0 / np.sqrt(prec[:, sel])

@@ -330,3 +330,26 @@ def test_simulation_based_calibration(rel_error, seed):
         counts = np.bincount(np.asarray(r) * 5 // 100, minlength=5)  # 5 bins of 0..99
         p = stats.chisquare(counts).pvalue
         assert p > 0.001, f"{name}: rank counts {counts.tolist()}, p = {p:.2g}"
+
+
+def test_frozen_rules_likelihood():
+    from skhier._distance import _DistanceModel
+
+    d = make_cluster_parallaxes(
+        300, mean_distance=800.0, distance_dispersion=20.0, cluster_fraction=0.8,
+        parallax_error=0.2, random_state=5,
+    )
+    model = _DistanceModel(
+        d.X[:, 0], d.X_err[:, 0], mean_prior=("uniform", 1.0, 10000.0),
+        dispersion_prior=("half-cauchy", 20.0), field=True, length_scale=None,
+        fraction_prior=(1.0, 1.0), zero_point=None, zero_point_prior=(0.0, 0.05),
+    )
+    theta0 = model.initial_point()
+    model.freeze(theta0)
+    # Exact at the draw the rules were built for ...
+    assert model.log_prob_frozen(theta0[None])[0] == pytest.approx(
+        model.log_prob(theta0[None])[0], abs=1e-8
+    )
+    # ... and close nearby (the estimator checks this on its draws).
+    near = theta0 + 0.01 * np.random.default_rng(0).standard_normal((4, theta0.size))
+    np.testing.assert_allclose(model.log_prob_frozen(near), model.log_prob(near), atol=0.05)

@@ -198,3 +198,25 @@ def test_conditional_draws_match_quad_cdf(plx, err, mu, sig):
     emp = np.searchsorted(np.sort(draws), grid, side="right") / n
     d = np.max(np.abs(emp - cgrid))
     assert d < 1.63 / np.sqrt(n), f"KS distance {d:.4f}"  # alpha = 1 %
+
+
+def test_quadrature_rules_reproduce_adaptive_integral():
+    from skhier._distance import _cluster_rules
+    from skhier._population import apply_quadrature_rules
+
+    cases = np.array(_cases(FAST_DEPTHS, FAST_FRACS) + _cases([0.1], [0.2]))
+    plx, err, mu, sig = cases.T
+    groups = _cluster_rules(plx, err, mu, sig)
+    # Gauss-Hermite and trapezoid rules both occur (two-mode ones are rare).
+    assert len(groups) >= 2
+    from skhier._population import _gaussian_latent_pieces
+
+    _, _, make_log_f, _ = _gaussian_latent_pieces(
+        plx, err, mu, sig, lambda r: 1000 / r, lambda r: -1000 / r**2
+    )
+    frozen = apply_quadrature_rules(groups, make_log_f, len(plx))
+    exact = gaussian_latent_log_marginal(
+        plx, err, mu, sig, lambda r: 1000 / r, lambda r: -1000 / r**2,
+        g_inv=lambda p: 1000 / p, lower=0.0,
+    )
+    np.testing.assert_allclose(frozen, exact, atol=1e-9)

@@ -64,7 +64,7 @@ def make_cluster_parallaxes(
     >>> from skhier.datasets import make_cluster_parallaxes
     >>> d = make_cluster_parallaxes(100, cluster_fraction=0.7, random_state=0)
     >>> d.X.shape, d.X_err.shape, int(d.is_member.sum())
-    ((100, 1), (100, 1), 68)
+    ((100, 1), (100, 1), 77)
     """
     if not 0 < cluster_fraction <= 1:
         raise ValueError(f"cluster_fraction must be in (0, 1], got {cluster_fraction}.")
