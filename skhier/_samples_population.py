@@ -920,6 +920,18 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         theta of shape (n_objects, n_samples) (or (n_objects, n_samples, d))
         returning (n_objects, n_samples) values. ``None`` with no
         ``interim_log_prior`` in :meth:`fit` means a flat interim prior.
+    sampler : {"auto", "emcee", "importance"}, default="auto"
+        ``"auto"``: independent draws from a Student-t fitted at the
+        posterior maximum, reweighted to the exact posterior, when the
+        Pareto-k diagnostic of the weights is below 0.7 and every
+        coordinate has enough effective draws (typical: the posterior of a
+        few population parameters from many objects is near Gaussian);
+        emcee otherwise. ``"emcee"`` and ``"importance"`` force one method;
+        ``sampler_`` tells which one ran. Each importance draw costs one
+        likelihood evaluation, so with many objects it is several times
+        cheaper per effective draw than emcee.
+    n_importance : int, default=2000
+        Proposal draws per importance-sampling round.
     n_walkers, n_steps, n_burn, max_steps, thin, random_state, progress
         Sampler settings, see :class:`~skhier.RobustLineMixture`.
 
@@ -1025,6 +1037,8 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         "outliers": ["boolean"],
         "outlier_fraction_prior": [tuple],
         "interim_prior": [callable, None],
+        "sampler": [StrOptions({"auto", "emcee", "importance"})],
+        "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
     # The interim prior values are per-object metadata, routed like the
@@ -1045,6 +1059,8 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         outliers=False,
         outlier_fraction_prior=(1.0, 4.0),
         interim_prior=None,
+        sampler="auto",
+        n_importance=2000,
         n_walkers=32,
         n_steps="auto",
         n_burn="auto",
@@ -1067,6 +1083,8 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         self.outliers = outliers
         self.outlier_fraction_prior = outlier_fraction_prior
         self.interim_prior = interim_prior
+        self.sampler = sampler
+        self.n_importance = n_importance
 
     # -- input handling -----------------------------------------------------
     def _samples(self, X, interim_log_prior, *, reset):
@@ -1220,7 +1238,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         # The hot path is a (walkers x features) @ (features x cells) product
         # with 3-5 features: memory bound, so BLAS threads only add contention.
         with threadpool_limits(limits=1, user_api="blas"):
-            self._run_sampler(model, rng)
+            self._sample(model, rng)
         if hasattr(model, "release"):
             model.release()
         self.family_ = family

@@ -532,8 +532,8 @@ def test_simulation_based_calibration_beta_population():
             n_planets, n_samples, a=mean * conc, b=(1 - mean) * conc, err=(0.05, 0.15),
             random_state=int(rng.integers(2**31)),
         )
-        est = PosteriorSamplesPopulation("beta", priors=BETA_PRIORS, n_walkers=16, n_steps=400,
-                                         n_burn=150, random_state=s)
+        est = PosteriorSamplesPopulation("beta", priors=BETA_PRIORS, sampler="emcee", n_walkers=16,
+                                         n_steps=400, n_burn=150, random_state=s)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(data.X)
