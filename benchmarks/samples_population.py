@@ -10,12 +10,13 @@ for a normal and a Beta population:
   (double precision, ``scipy.stats`` log-density and ``logsumexp`` over
   each object's samples, same vectorisation over walkers and objects),
   and their ratio, measured one after the other in the same process;
-* the wall time of a complete ``fit`` (MAP search, walker start, emcee,
-  diagnostics: setup included), the effective sample size of each
-  population parameter and the minimum effective samples per second.
+* the wall time of a complete ``fit`` (MAP search, then importance
+  sampling or emcee as chosen by ``--sampler``, diagnostics: setup
+  included), the effective sample size of each population parameter and
+  the minimum effective samples per second.
 
 Usage: python benchmarks/samples_population.py [--objects 10000] [--samples 1000]
-       [--walkers 16] [--steps 400] [--seed 0]
+       [--sampler auto|emcee|importance] [--walkers 16] [--steps 300] [--seed 0]
 """
 
 from __future__ import annotations
@@ -75,15 +76,17 @@ def main():
     ap.add_argument("--objects", type=int, default=10_000)
     ap.add_argument("--samples", type=int, default=1_000)
     ap.add_argument("--walkers", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=400)
+    ap.add_argument("--steps", type=int, default=300)
+    ap.add_argument("--sampler", default="auto", choices=["auto", "emcee", "importance"])
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
-    print(f"{args.objects} objects x {args.samples} samples, {args.walkers} walkers, "
-          f"{args.steps} steps\n")
+    print(f"{args.objects} objects x {args.samples} samples, sampler={args.sampler} "
+          f"(emcee: {args.walkers} walkers, {args.steps} steps)\n")
     for kind in ("normal", "beta"):
         X, truth = make_data(kind, args.objects, args.samples, rng)
-        est = PosteriorSamplesPopulation(kind, n_walkers=args.walkers, n_steps=args.steps,
+        est = PosteriorSamplesPopulation(kind, sampler=args.sampler, n_walkers=args.walkers,
+                                         n_steps=args.steps,
                                          n_burn=args.steps // 4, random_state=args.seed)
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
@@ -107,7 +110,7 @@ def main():
         print(f"  one log-likelihood evaluation ({args.walkers} walkers): skhier {t_ours:.3f} s, "
               f"baseline {t_base:.3f} s, speed-up x{t_base / t_ours:.1f} "
               f"(max |difference| of the summed log-likelihood {diff:.2g})")
-        print(f"  fit: {t_fit:.1f} s, ESS " + ", ".join(f"{k}={v:.0f}" for k, v in ess.items())
+        print(f"  fit ({est.sampler_}): {t_fit:.1f} s, ESS " + ", ".join(f"{k}={v:.0f}" for k, v in ess.items())
               + f", min ESS/s = {min(ess.values()) / t_fit:.1f}; parameters {names}")
         print(f"  warnings: {sorted({type(w.message).__name__ for w in caught}) or 'none'}\n")
 
