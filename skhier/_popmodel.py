@@ -30,14 +30,12 @@ posterior draw. The integral is
 
 from __future__ import annotations
 
-import warnings
 from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metadata_routing import UNUSED
@@ -55,7 +53,6 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
-from ._importance import run_importance
 from .utils.validation import check_errors
 
 __all__ = ["PopulationModel"]
@@ -951,43 +948,6 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         self.membership_proba_ = self._membership(x, e)
         self.theta_mean_ = self._posterior_mean_theta(x, e)
         return self
-
-    def _sample(self, model, rng):
-        """Importance sampling (with its diagnostics) or emcee, per ``sampler``."""
-        self.pareto_k_ = None
-        result = None
-        if self.sampler in ("auto", "importance"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                result = run_importance(
-                    model.log_prob, model.initial_point(), n_draws=self.n_importance,
-                    random_state=rng,
-                )
-            if result is not None and not result.ok and self.sampler == "auto":
-                result = None
-        if result is None:
-            self._run_sampler(model, rng)
-            self.sampler_ = "emcee"
-            return
-        names = list(model.param_names)
-        self.model_ = model
-        self.posterior_ = model.constrain(result.samples)
-        self.log_prob_ = result.log_prob
-        self.chain_ = result.samples[:, None, :]
-        self.sampled_param_names_ = names
-        self.acceptance_fraction_ = float("nan")
-        self.autocorr_time_ = dict.fromkeys(names, 1.0)
-        self.n_effective_ = dict(zip(names, result.n_effective_params.tolist(), strict=False))
-        self.converged_ = bool(result.ok)
-        self.convergence_messages_ = list(result.messages)
-        self.n_steps_ = result.n_evaluations
-        self.n_burn_ = 0
-        self.map_ = {k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()}
-        self.pareto_k_ = float(result.pareto_k)
-        self.sampler_ = "importance"
-        if not result.ok:
-            msg = result.messages[-1] if result.messages else "importance sampling diagnostics failed"
-            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
 
     # -- per-object quantities ------------------------------------------------
     def _draws_u(self):
