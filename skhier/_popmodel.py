@@ -10,7 +10,8 @@ and the member/outlier labels are integrated out of the likelihood,
     p(x_i | alpha) = (1 - f) ∫ N(x_i | theta, e_i^2) p(theta | alpha) dtheta
                      + f N(x_i | mu_b, sigma_b^2 + e_i^2),
 
-so the sampler (emcee) only sees the 2–5 population parameters; each
+so the sampler (importance sampling or emcee, chosen by the base class)
+only sees the 2–5 population parameters; each
 object's true value and label are drawn afterwards, conditionally on every
 posterior draw. The integral is
 
@@ -23,9 +24,8 @@ posterior draw. The integral is
   integrated exactly (incomplete Beta / normal CDF), and where the
   population is too narrow for the fixed nodes, Gauss–Legendre nodes on a
   window of +-20 Laplace widths around the mode of likelihood x population
-  are used instead (see
-  :class:`_BoundedMarginal`). Accuracy is tested against
-  ``scipy.integrate.quad``.
+  are used instead (see :class:`_BoundedMarginal`). Accuracy is tested
+  against ``scipy.integrate.quad``.
 """
 
 from __future__ import annotations
@@ -684,8 +684,8 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
     is pulled towards the population ("shrinkage"). Optionally a fraction of
     the objects are outliers (e.g. interlopers in a galaxy cluster's
     velocity list) drawn from a broad Gaussian background. True values and
-    labels are integrated out of the likelihood, so the sampler (emcee)
-    only sees the 2–5 population parameters; see the module docstring of
+    labels are integrated out of the likelihood, so the sampler only sees
+    the 2–5 population parameters; see the module docstring of
     ``skhier._popmodel`` for the integrals.
 
     Parameters
