@@ -404,3 +404,45 @@ def test_df2_dispersion_matches_grid(interlopers):
         fine = _df2_reference(v, e, **sub)[1]
         finer = _df2_reference(v, e, **sub, n_bg=(97, 49))[1]
         np.testing.assert_allclose(fine, finer, rtol=1e-3)
+
+
+# ===========================================================================
+# 4. Eight schools (Rubin 1981; Gelman et al., BDA3 section 5.5)
+# ===========================================================================
+#: BDA3's noninformative prior p(mu, tau) ∝ 1, made proper by wide bounds.
+EIGHT_BDA3_PRIORS = {"mu": ("uniform", -100.0, 100.0), "tau": ("uniform", 0.0, 200.0)}
+
+
+def test_eight_schools_bda3_priors_match_grid():
+    """Eight schools with BDA3's uniform prior on tau (their figures 5.5-5.7
+    and table 5.3): mu, tau and each school's shrunken effect against a grid
+    over (mu, tau) with the schools' effects integrated analytically.
+    (tests/test_popmodel.py checks a half-Cauchy prior by 1-D integration.)"""
+    from skhier.datasets import load_eight_schools
+
+    data = load_eight_schools()
+    y, s = data.y, data.sigma
+    model = PopulationModel(priors=EIGHT_BDA3_PRIORS, random_state=0).fit(data.X, X_err=data.X_err)
+    mu_grid = np.linspace(-60.0, 80.0, 281)
+    tau_grid = np.linspace(0.0, 200.0, 801)
+    M, T = np.meshgrid(mu_grid, tau_grid, indexing="ij")
+    sd = np.sqrt(T[..., None] ** 2 + s**2)
+    logp = stats.norm.logpdf(y, M[..., None], sd).sum(axis=-1)
+    ((m_mean, m_sd), (t_mean, t_sd)), w = _grid_moments(logp, [mu_grid, tau_grid])
+    assert mu_grid[0] < m_mean - 6 * m_sd and mu_grid[-1] > m_mean + 6 * m_sd
+    ess = min(model.n_effective_.values())
+    _assert_moments(model.posterior_["mu"], m_mean, m_sd, ess, "mu")
+    _assert_moments(model.posterior_["tau"], t_mean, t_sd, ess, "tau")
+    # Each school's posterior mean effect: E[mu + tau^2/(tau^2+s^2) (y - mu)].
+    shrink = T[..., None] ** 2 / (T[..., None] ** 2 + s**2)
+    theta_ref = np.einsum("ij,ijk->k", w, M[..., None] + shrink * (y - M[..., None]))
+    post = model.posterior_
+    ws = post["tau"][:, None] ** 2 / (post["tau"][:, None] ** 2 + s**2)
+    cond = post["mu"][:, None] + ws * (y - post["mu"][:, None])
+    n_eff = 1 / (1 / min(1000, len(post["mu"])) + 1 / ess)  # theta_mean_ uses <= 1000 draws
+    assert np.all(np.abs(model.theta_mean_ - theta_ref) < 3 * cond.std(axis=0) / np.sqrt(n_eff))
+    # BDA3: the marginal posterior of tau is largest at tau = 0, and school A's
+    # effect shrinks from 28 to about 10.
+    marg_tau = w.sum(axis=0)
+    assert np.argmax(marg_tau) == 0
+    assert 7 < theta_ref[0] < 13
