@@ -10,7 +10,9 @@ cluster at 1 kpc of 15 pc depth, this prints for skhier's default fit
   sigma_r (the smaller of the two);
 - peak memory traced by ``tracemalloc`` during the fit;
 - where the time goes: collapsed-likelihood evaluations (number x measured
-  cost of one batch) vs. the rest (MAP search, per-star summaries).
+  cost of one batch) vs. the rest (MAP search, per-star summaries, and a
+  failed frozen-rule attempt where there is one). ``importance*`` marks fits
+  whose importance draws used the frozen per-star quadrature rules.
 
 Baselines measured in the same process, on the same data:
 
@@ -31,6 +33,7 @@ import time
 import tracemalloc
 
 from skhier import HierarchicalDistanceEstimator
+from skhier._distance import FROZEN_TOL
 from skhier.datasets import make_cluster_parallaxes
 
 MU, SIGMA = 1000.0, 15.0
@@ -51,8 +54,11 @@ def fit_skhier(d, **params):
     # importance draws per call, or one call per emcee step over the walkers).
     size = 256 if est.sampler_ == "importance" else est.chain_.shape[1]
     batch = est.chain_.reshape(-1, est.chain_.shape[-1])[:size]
+    # The frozen-rule likelihood when the fit used it (see frozen_check_).
+    frozen = est.frozen_check_ is not None and est.frozen_check_ <= FROZEN_TOL
+    log_prob = est.model_.log_prob_frozen if frozen else est.model_.log_prob
     t1 = time.perf_counter()
-    est.model_.log_prob(batch)
+    log_prob(batch)
     per_eval = (time.perf_counter() - t1) / len(batch)
     ess = min(est.n_effective_.values())
     return est, wall, peak, ess, per_eval
@@ -104,7 +110,8 @@ def main():
         have_pymc = True
     except ImportError:
         have_pymc = False
-        print("PyMC not installed (pip install 'skhier[bench]'): NUTS comparison skipped.")
+        if not args.no_pymc:
+            print("PyMC not installed (pip install 'skhier[bench]'): NUTS comparison skipped.")
     header = (f"{'regime':6s} {'N':>7s} | {'sampler':10s} {'wall s':>7s} {'ESS':>6s} "
               f"{'ESS/s':>8s} {'peak MB':>8s} {'evals':>6s} {'lik s':>7s} {'other s':>7s}")
     print(header)
@@ -118,7 +125,9 @@ def main():
             est, wall, peak, ess, per_eval = fit_skhier(d)
             lik = per_eval * est.n_steps_ * (1 if est.sampler_ == "importance"
                                              else est.chain_.shape[1])
-            print(f"{regime:6s} {n:7d} | {est.sampler_:10s} {wall:7.2f} {ess:6.0f} "
+            label = est.sampler_ + ("*" if est.frozen_check_ is not None
+                                    and est.frozen_check_ <= FROZEN_TOL else "")
+            print(f"{regime:6s} {n:7d} | {label:10s} {wall:7.2f} {ess:6.0f} "
                   f"{ess / wall:8.1f} {peak / 2**20:8.1f} {est.n_steps_:6d} {lik:7.2f} "
                   f"{wall - lik:7.2f}")
             s_is = summary(est)

@@ -42,7 +42,7 @@ from ._population import (
     logsumexp,
     quadrature_rules,
 )
-from ._sampling import find_map
+from ._sampling import find_map, laplace_covariance
 from .utils.validation import check_errors
 
 __all__ = ["HierarchicalDistanceEstimator"]
@@ -832,18 +832,32 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         refrozen at the optimum and polished), the importance draws use the
         frozen likelihood, and the result is accepted only when the exact
         log-posterior agrees within ``FROZEN_TOL`` on the 8 heaviest and 8
-        random draws; otherwise None (the caller then uses the exact one).
+        random draws (and, before sampling, on 8 points 2.5 Laplace widths
+        from the MAP); otherwise None (the caller then uses the exact one).
         """
         x = model.initial_point()
         for _ in range(2):
             model.freeze(x)
             x = find_map(model.log_prob_frozen, x)
         model.freeze(x)
-        result = run_importance(
-            model.log_prob_frozen, x, x_map=find_map(model.log_prob_frozen, x),
-            n_draws=self.n_importance, random_state=rng,
-        )
+        x = find_map(model.log_prob_frozen, x)
+        cov = laplace_covariance(model.log_prob_frozen, x)
         self.frozen_check_ = None
+        if cov is None:
+            return None
+        # Cheap pre-check on 8 points spread over 2.5 Laplace widths: where
+        # the population posterior is wide compared with the stars'
+        # integrands (noisy parallaxes, few stars), frozen rules fail at once.
+        z = rng.standard_normal((8, x.size))
+        pre = x + 2.5 * z / np.linalg.norm(z, axis=1, keepdims=True) @ np.linalg.cholesky(cov).T
+        diff = np.abs(model.log_prob(pre) - model.log_prob_frozen(pre))
+        if not np.all(np.isfinite(diff)) or np.max(diff) > FROZEN_TOL:
+            self.frozen_check_ = float(np.max(diff))
+            return None
+        result = run_importance(
+            model.log_prob_frozen, x, x_map=x, cov=cov, n_draws=self.n_importance,
+            random_state=rng,
+        )
         if result is None:
             return None
         heavy = np.argsort(result.weights)[-8:]
