@@ -262,15 +262,14 @@ def _cluster_reference(plx, err, zp, mu_grid, sig_grid, sig_scale=20.0):
     M, S = np.meshgrid(mu_grid, sig_grid, indexing="ij")
     ll = _cluster_log_lik(plx, err, M.ravel(), S.ravel(), zp).reshape(M.shape)
     logp = ll - np.log1p((S / sig_scale) ** 2)
-    moments, _ = _grid_moments(logp, [mu_grid, sig_grid])
-    return moments
+    return _grid_moments(logp, [mu_grid, sig_grid])
 
 
 def _check_cluster(est, plx, err, zp, n=31):
     mu, sig = est.posterior_["mean_distance"], est.posterior_["distance_dispersion"]
     mu_grid = np.linspace(mu.mean() - 7 * mu.std(), mu.mean() + 7 * mu.std(), n)
     sig_grid = np.linspace(max(sig.mean() - 7 * sig.std(), 1e-3), sig.mean() + 7 * sig.std(), n)
-    (m_mean, m_sd), (s_mean, s_sd) = _cluster_reference(plx, err, zp, mu_grid, sig_grid)
+    ((m_mean, m_sd), (s_mean, s_sd)), w = _cluster_reference(plx, err, zp, mu_grid, sig_grid)
     assert mu_grid[0] < m_mean - 5 * m_sd and mu_grid[-1] > m_mean + 5 * m_sd
     assert sig_grid[-1] > s_mean + 5 * s_sd
     assert sig_grid[0] < 1e-2 or sig_grid[0] < s_mean - 5 * s_sd
@@ -279,7 +278,7 @@ def _check_cluster(est, plx, err, zp, n=31):
     ess = min(est.n_effective_.values())
     _assert_moments(mu, m_mean, m_sd, ess, "mean_distance")
     _assert_moments(sig, s_mean, s_sd, ess, "distance_dispersion")
-    return (m_mean, m_sd), (s_mean, s_sd)
+    return (m_mean, m_sd), (s_mean, s_sd), (mu_grid, sig_grid, w)
 
 
 def test_cluster_trapezoid_reference_matches_quad():
@@ -306,8 +305,29 @@ def test_pleiades_tgas_distance_matches_grid(zero_point):
     assert len(plx) == 164
     est = HierarchicalDistanceEstimator(parallax_zero_point=zero_point, random_state=0)
     est.fit(plx[:, None], X_err=err[:, None])
-    (m_mean, _), _ = _check_cluster(est, plx, err, zero_point)
+    (m_mean, _), _, (mu_grid, sig_grid, w) = _check_cluster(est, plx, err, zero_point)
     assert 125 < m_mean < 145  # about 134 pc, as published
+    # Per-star posterior median distances (figure of the example: against
+    # 1000 / parallax) for the nearest, a typical and the farthest star by
+    # 1/parallax: the marginal posterior p(r_i | data) = sum over the grid of
+    # w(mu, sigma) p(r_i | plx_i, mu, sigma), normalised per grid cell.
+    inv = 1000.0 / plx
+    stars = [int(np.argmax(plx)), int(np.argsort(inv)[len(inv) // 2]), int(np.argmin(plx))]
+    r = np.linspace(1.0, 600.0, 24_000)
+    M, S = np.meshgrid(mu_grid, sig_grid, indexing="ij")
+    keep = w.ravel() > 1e-9
+    cm, cs, cw = M.ravel()[keep], S.ravel()[keep], w.ravel()[keep]
+    ess = min(min(est.n_effective_.values()), 200)  # distance_ uses 200 draws
+    for i in stars:
+        z_i = np.exp(_cluster_log_lik(plx[i:i + 1], err[i:i + 1], cm, cs, zero_point)
+                     + special.log_ndtr(cm / cs))  # per-cell normaliser (no truncation factor)
+        dens = (cw / z_i) @ (stats.norm.pdf(r[None, :], cm[:, None], cs[:, None]))
+        dens *= stats.norm.pdf(plx[i], 1000.0 / r + zero_point, err[i])
+        dens /= np.trapezoid(dens, r)
+        cdf = np.cumsum(dens) * (r[1] - r[0])
+        med = np.interp(0.5, cdf, r)
+        mcse = np.sqrt(0.25 / ess) / np.interp(med, r, dens)
+        assert _within(est.distance_[i], med, mcse), (i, est.distance_[i], med, mcse)
 
 
 @needs_shared_data
@@ -319,7 +339,7 @@ def test_ruprecht147_gdr2_distance_matches_grid():
     assert len(plx) == 218
     est = HierarchicalDistanceEstimator(parallax_zero_point=-0.029, random_state=0)
     est.fit(plx[:, None], X_err=err[:, None])
-    (m_mean, _), _ = _check_cluster(est, plx, err, -0.029)
+    (m_mean, _), _, _ = _check_cluster(est, plx, err, -0.029)
     assert 290 < m_mean < 320  # about 305 pc, as published
 
 
