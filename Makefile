@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow -p no:doctest tests
+	$(PY) -m pytest -q -m slow tests
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
