@@ -338,7 +338,13 @@ class BaseHierarchicalEstimator(BaseEstimator):
         stats = {}
         if getattr(self, "log_prob_", None) is not None:
             stats["lp"] = by_chain(self.log_prob_)
-        return az.from_dict(posterior=posterior, sample_stats=stats or None)
+        try:  # ArviZ < 1.0: groups as keyword arguments
+            return az.from_dict(posterior=posterior, sample_stats=stats or None)
+        except TypeError:  # ArviZ >= 1.0: one dict of groups, returns a DataTree
+            groups = {"posterior": posterior}
+            if stats:
+                groups["sample_stats"] = stats
+            return az.from_dict(groups)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
