@@ -52,12 +52,13 @@ for j, name in enumerate(data.schools):
 fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.5))
 for j, name in enumerate(data.schools):
     ax0.plot([y[j], model.theta_mean_[j]], [1, 0], "-o", color=f"C{j}")
-    ax0.annotate(f"{name} (σ={s[j]:.0f})", (y[j], 1), xytext=(0, 6), textcoords="offset points",
+    ax0.annotate(f"{name} (σ={s[j]:.0f})", (y[j], 1), xytext=(0, 6 + 11 * (j % 3)),
+                 textcoords="offset points",
                  ha="center", fontsize=8)
 ax0.axvline(post["mu"].mean(), color="k", ls=":", lw=1, label="posterior mean of μ")
 ax0.set_yticks([0, 1], ["posterior mean", "measured"])
 ax0.set_xlabel("coaching effect")
-ax0.set_ylim(-0.2, 1.25)
+ax0.set_ylim(-0.2, 1.4)
 ax0.legend(fontsize=8)
 ax0.set_title("Shrinkage of the eight schools")
 
