@@ -21,13 +21,11 @@ memberships are drawn afterwards, conditionally on each posterior draw.
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit, log_expit, log_ndtr, logit
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -868,29 +866,6 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         if not np.all(np.isfinite(diff)) or self.frozen_check_ > FROZEN_TOL:
             return None
         return result
-
-    def _store_importance(self, model, result):
-        """Fitted attributes of an importance-sampling run (as ``_run_sampler``)."""
-        names = list(model.param_names)
-        self.model_ = model
-        self.posterior_ = model.constrain(result.samples)
-        self.log_prob_ = result.log_prob
-        self.chain_ = result.samples[:, None, :]
-        self.sampled_param_names_ = names
-        self.acceptance_fraction_ = float("nan")
-        self.autocorr_time_ = dict.fromkeys(names, 1.0)
-        self.n_effective_ = dict(zip(names, result.n_effective_params.tolist(), strict=True))
-        self.converged_ = result.ok
-        self.convergence_messages_ = list(result.messages)
-        self.n_steps_ = result.n_evaluations
-        self.n_burn_ = 0
-        self.map_ = {
-            k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()
-        }
-        self.pareto_k_ = result.pareto_k
-        self.sampler_ = "importance"
-        if not result.ok:
-            warnings.warn(result.messages[-1], ConvergenceWarning, stacklevel=3)
 
     def _set_summaries(self, plx, err):
         model = self.model_
