@@ -190,8 +190,9 @@ class BaseHierarchicalEstimator(BaseEstimator):
         """Fitted attributes of an importance-sampling run (as ``_run_sampler``).
 
         The equally weighted (resampled) draws are stored like one chain;
-        ``n_effective_`` holds each coordinate's importance-sampling effective
-        sample size and ``pareto_k_`` the weights' Pareto-k.
+        ``n_effective_`` holds each coordinate's effective sample size of those
+        stored draws (importance-sampling ESS combined with the resampling
+        noise) and ``pareto_k_`` the weights' Pareto-k.
         """
         names = list(model.param_names)
         self.model_ = model
@@ -201,7 +202,12 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.sampled_param_names_ = names
         self.acceptance_fraction_ = float("nan")
         self.autocorr_time_ = dict.fromkeys(names, 1.0)
-        self.n_effective_ = dict(zip(names, np.asarray(result.n_effective_params).tolist()))
+        # The stored draws are a resample of the weighted ones: resampling adds
+        # roughly var/N of noise on top of the importance-sampling error var/ESS,
+        # so the stored draws are worth about 1 / (1/ESS + 1/N) independent ones.
+        n_stored = len(result.samples)
+        ess = np.asarray(result.n_effective_params, dtype=float)
+        self.n_effective_ = dict(zip(names, (1.0 / (1.0 / ess + 1.0 / n_stored)).tolist()))
         self.converged_ = bool(result.ok)
         self.convergence_messages_ = list(result.messages)
         self.n_steps_ = int(result.n_evaluations)
