@@ -1,7 +1,12 @@
-"""scikit-learn's estimator checks for every public estimator.
+"""scikit-learn's estimator checks.
 
 Sampler settings come from ``helpers.FAST`` (short chains): these checks test
-the API contract, not the statistics.
+the API contract, not the statistics. The other estimators run the same
+``parametrize_with_checks`` in their own modules, next to the one-column or
+configuration-specific variants they need: ``test_distance.py``,
+``test_popmodel.py`` (with justified expected failures: it models one column),
+``test_samples_population.py`` and ``test_gmm.py``. The bad-input table
+across all estimators is ``test_reliability.py``.
 """
 
 import pytest
