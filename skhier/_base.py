@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._importance import run_importance
-from ._sampling import run_emcee
+from ._sampling import find_map, laplace_covariance, run_emcee
 
 __all__ = ["BaseHierarchicalEstimator", "PosteriorModel", "ERROR_ARGS"]
 
@@ -126,11 +126,17 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.progress = progress
 
     # -- sampling ---------------------------------------------------------
-    def _run_sampler(self, model: PosteriorModel, random_state) -> None:
-        """Sample ``model``'s posterior and store draws and diagnostics."""
+    def _run_sampler(self, model: PosteriorModel, random_state, *, x_map=None, cov=None) -> None:
+        """Sample ``model``'s posterior with emcee and store draws and diagnostics.
+
+        ``x_map``/``cov``: a posterior maximum and Laplace covariance found
+        already (the MAP search is then skipped).
+        """
         result = run_emcee(
             model.log_prob,
             model.initial_point(),
+            x_map=x_map,
+            cov=cov,
             n_walkers=self.n_walkers,
             n_steps=self.n_steps,
             n_burn=self.n_burn,
@@ -168,9 +174,13 @@ class BaseHierarchicalEstimator(BaseEstimator):
         ``sampler`` parameter use emcee.
         """
         sampler = getattr(self, "sampler", "emcee")
+        x_map = cov = None
         if sampler in ("auto", "importance"):
+            # One MAP search serves both the importance attempt and emcee.
+            x_map = find_map(model.log_prob, model.initial_point())
+            cov = laplace_covariance(model.log_prob, x_map)
             result = run_importance(
-                model.log_prob, model.initial_point(),
+                model.log_prob, model.initial_point(), x_map=x_map, cov=cov,
                 n_draws=getattr(self, "n_importance", 2000), random_state=random_state,
             )
             if result is not None and (result.ok or sampler == "importance"):
@@ -182,7 +192,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
                     "Hessian at the posterior maximum is not negative definite; "
                     "use sampler='emcee' or 'auto'."
                 )
-        self._run_sampler(model, random_state)
+        self._run_sampler(model, random_state, x_map=x_map, cov=cov)
         self.sampler_ = "emcee"
         self.pareto_k_ = None
 

@@ -199,6 +199,8 @@ def run_emcee(
     progress: bool = False,
     param_names: list[str] | None = None,
     check_every: int = 250,
+    x_map=None,
+    cov=None,
 ) -> SamplerResult:
     """Run emcee on a vectorised log-density started around its MAP.
 
@@ -226,6 +228,9 @@ def run_emcee(
         Show emcee's progress bar (needs tqdm).
     param_names : list of str, optional
         Used in warning messages.
+    x_map, cov : array, optional
+        A MAP (and its Laplace covariance) found already, e.g. by an
+        importance-sampling attempt: the search is then skipped.
 
     Returns
     -------
@@ -237,8 +242,10 @@ def run_emcee(
     n_walkers = max(int(n_walkers), 2 * p + 2)
     n_walkers += n_walkers % 2
 
-    x_map = find_map(log_prob, x0)
-    cov = laplace_covariance(log_prob, x_map)
+    if x_map is None:
+        x_map = find_map(log_prob, x0)
+        cov = laplace_covariance(log_prob, x_map)
+    x_map = np.asarray(x_map, dtype=np.float64)
     pos = _initial_walkers(log_prob, x_map, cov, n_walkers, random_state)
 
     sampler = emcee.EnsembleSampler(
