@@ -19,7 +19,7 @@ import time
 
 import emcee
 import numpy as np
-from scipy.special import expit, log_expit
+from scipy.special import log_expit
 
 from skhier import RobustLineMixture
 from skhier.datasets import make_line_with_outliers

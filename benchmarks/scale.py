@@ -59,10 +59,10 @@ def _make(name):
     return BayesianGMM(n_components=5, n_iter=100, n_burn=20, n_chains=2, random_state=0)
 
 
-def _measure(func):
+def _measure(func, *args, **kwargs):
     tracemalloc.start()
     t0 = time.perf_counter()
-    out = func()
+    out = func(*args, **kwargs)
     elapsed = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
@@ -85,9 +85,9 @@ def main():
         prev = None
         for n in args.sizes:
             data, errors = _data(name, n, rng)
-            est, t_fit, m_fit = _measure(lambda: _make(name).fit(*data, **errors))
-            _, t_pred, m_pred = _measure(lambda: est.predict(data[0], **(
-                {} if name == "line" else errors)))
+            est, t_fit, m_fit = _measure(_make(name).fit, *data, **errors)
+            _, t_pred, m_pred = _measure(est.predict, data[0],
+                                         **({} if name == "line" else errors))
             gf = "" if prev is None else f"{t_fit / prev[0]:5.1f}"
             gp = "" if prev is None else f"{t_pred / prev[1]:5.1f}"
             print(f"{name:>10} {n:>9} {t_fit:>8.2f} {gf:>5} {m_fit:>8.1f} {t_pred:>11.3f} "
@@ -100,7 +100,7 @@ def main():
         kwargs = {} if name == "line" else errors
         methods = ["predict"] + (["predict_membership_proba"] if name != "line" else [])
         for method in methods:
-            _, t, m = _measure(lambda: getattr(est, method)(data[0], **kwargs))
+            _, t, m = _measure(getattr(est, method), data[0], **kwargs)
             input_mib = sum(a.nbytes for a in data) / 2**20 + sum(
                 a.nbytes for a in errors.values()) / 2**20
             print(f"{name:>10} {method:>26}: {t:7.1f} s, peak {m:7.1f} MiB "

@@ -3,8 +3,8 @@
 from ._distance import HierarchicalDistanceEstimator
 from ._gmm import BayesianGMM
 from ._line import RobustLineMixture
-from ._samples_population import CustomPopulation, PosteriorSamplesPopulation, ReweightingWarning
 from ._popmodel import PopulationModel
+from ._samples_population import CustomPopulation, PosteriorSamplesPopulation, ReweightingWarning
 
 __version__ = "0.1.0"
 

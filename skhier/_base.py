@@ -9,9 +9,8 @@ small *model object* (see :class:`PosteriorModel`).
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import warnings
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -153,8 +152,8 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.chain_ = result.chain
         self.sampled_param_names_ = names
         self.acceptance_fraction_ = float(np.mean(result.acceptance_fraction))
-        self.autocorr_time_ = dict(zip(names, result.autocorr_time.tolist()))
-        self.n_effective_ = dict(zip(names, result.n_effective.tolist()))
+        self.autocorr_time_ = dict(zip(names, result.autocorr_time.tolist(), strict=True))
+        self.n_effective_ = dict(zip(names, result.n_effective.tolist(), strict=True))
         self.converged_ = result.converged
         self.convergence_messages_ = result.messages
         self.n_steps_ = result.n_steps
@@ -217,7 +216,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
         # so the stored draws are worth about 1 / (1/ESS + 1/N) independent ones.
         n_stored = len(result.samples)
         ess = np.asarray(result.n_effective_params, dtype=float)
-        self.n_effective_ = dict(zip(names, (1.0 / (1.0 / ess + 1.0 / n_stored)).tolist()))
+        self.n_effective_ = dict(zip(names, (1.0 / (1.0 / ess + 1.0 / n_stored)).tolist(), strict=True))
         self.converged_ = bool(result.ok)
         self.convergence_messages_ = list(result.messages)
         self.n_steps_ = int(result.n_evaluations)
@@ -310,7 +309,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
                 by_walker = x.reshape(-1, n_walkers)
                 q = np.quantile(x, quantiles)
                 row = {"parameter": label, "mean": x.mean(), "sd": x.std(ddof=1)}
-                row.update({f"q{100 * p:g}": v for p, v in zip(quantiles, q)})
+                row.update({f"q{100 * p:g}": v for p, v in zip(quantiles, q, strict=True)})
                 row["ess"] = float(effective_sample_size(by_walker[:, :, None])[0])
                 row["r_hat"] = (
                     float(split_rhat(by_walker[:, :, None])[0]) if n_walkers > 1 else np.nan

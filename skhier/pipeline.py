@@ -89,4 +89,4 @@ def make_pipeline(*steps, memory=None, transform_input=None, verbose=False):
     kwargs = {"memory": memory, "verbose": verbose}
     if transform_input is not None:
         kwargs["transform_input"] = transform_input
-    return Pipeline(list(zip(names, steps)), **kwargs)
+    return Pipeline(list(zip(names, steps, strict=True)), **kwargs)

@@ -78,7 +78,7 @@ def plot_line_fit(
                     edgecolor="k", zorder=2)
     fig.colorbar(sc, ax=ax, label="posterior outlier probability")
     if labels is not None:
-        for xi, yi, lab in zip(x, y, labels):
+        for xi, yi, lab in zip(x, y, labels, strict=True):
             ax.annotate(str(lab), (xi, yi), xytext=(4, 4), textcoords="offset points",
                         fontsize=7)
     ax.set_xlabel("x")

@@ -101,7 +101,7 @@ class SBCResult:
         axes = fig.subplots(1, len(names), squeeze=False)[0]
         m = len(next(iter(self.ranks.values())))
         edges = np.unique(np.floor(np.linspace(0, self.n_draws + 1, self.n_bins + 1)).astype(int))
-        for ax, name in zip(axes, names):
+        for ax, name in zip(axes, names, strict=True):
             ax.hist(self.ranks[name], bins=edges, color="C0", alpha=0.7)
             p_bin = np.diff(edges) / (self.n_draws + 1)
             lo = stats.binom.ppf(0.005, m, p_bin.mean())

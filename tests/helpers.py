@@ -91,7 +91,7 @@ def assert_error_routing(estimator, X, y, error_name: str, errors, *, param_grid
         fits = [c[1] for c in cls.calls if c[0] == "fit"]
         scores = [c[1] for c in cls.calls if c[0] == "score"]
         assert len(fits) == len(scores) == 3
-        for (train, test), f, s in zip(folds, fits, scores):
+        for (train, test), f, s in zip(folds, fits, scores, strict=True):
             np.testing.assert_array_equal(f, train)
             np.testing.assert_array_equal(s, test)
 
@@ -105,9 +105,9 @@ def assert_error_routing(estimator, X, y, error_name: str, errors, *, param_grid
         assert len(fits) == 3 * n_cand + 1 and len(scores) == 3 * n_cand
         expected_train = [train for _ in range(n_cand) for train, _ in folds]
         expected_test = [test for _ in range(n_cand) for _, test in folds]
-        for f, t in zip(sorted(map(tuple, fits[:-1])), sorted(map(tuple, expected_train))):
+        for f, t in zip(sorted(map(tuple, fits[:-1])), sorted(map(tuple, expected_train)), strict=True):
             assert f == t
-        for s, t in zip(sorted(map(tuple, scores)), sorted(map(tuple, expected_test))):
+        for s, t in zip(sorted(map(tuple, scores)), sorted(map(tuple, expected_test)), strict=True):
             assert s == t
         np.testing.assert_array_equal(fits[-1], np.arange(n))
 

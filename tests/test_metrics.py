@@ -32,7 +32,7 @@ def test_scorer_receives_each_folds_errors_and_uses_full_posterior():
                              scoring=log_predictive_density_scorer, params={"y_err": err},
                              return_estimator=True)
     for (_, test), seen, est, score in zip(cv.split(d.X), SEEN, res["estimator"],
-                                           res["test_score"]):
+                                           res["test_score"], strict=True):
         np.testing.assert_array_equal(seen, test)
         expected = est.log_predictive_density(d.X[test], d.y[test], y_err=err[test]).mean()
         assert score == pytest.approx(expected)

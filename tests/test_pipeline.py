@@ -38,4 +38,4 @@ def test_methods_absent_when_final_step_lacks_them():
     assert not hasattr(pipe, "predict_membership_proba")
     assert not hasattr(pipe, "sample_posterior")
     with pytest.raises(AttributeError):
-        pipe.sample_posterior
+        pipe.sample_posterior(1)

@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .test_reliability import SPECS, SPEC_IDS, _call, _fit, _fitted
+from .test_reliability import SPEC_IDS, SPECS, _call, _fit, _fitted
 
 PROPS = settings(max_examples=8, deadline=None,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
