@@ -461,15 +461,7 @@ def quadrature_rules(
         p_loc = p_scale = None
         if span is not None:
             p_loc, p_scale = (np.broadcast_to(a, m1.shape)[idx] for a in span)
-        with np.errstate(all="ignore"):
-            if finite:
-                lo = np.min(np.log(ms - lower) - 12.0 * ws / (ms - lower), axis=0)
-                hi = np.max(np.log(ms + 12.0 * ws - lower), axis=0)
-                if p_loc is not None:
-                    hi = np.maximum(hi, np.log(np.maximum(p_loc + 12.0 * p_scale - lower, 1e-300)))
-            else:
-                lo = np.minimum(np.min(ms - 12.0 * ws, axis=0), p_loc - 12.0 * p_scale)
-                hi = np.maximum(np.max(ms + 12.0 * ws, axis=0), p_loc + 12.0 * p_scale)
+        lo, hi = _trapezoid_window(ms, ws, lower, finite, p_loc, p_scale)
         v = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, N_TRAPEZOID)
         logdv = np.log((hi - lo) / (N_TRAPEZOID - 1))[:, None]
         if finite:
@@ -586,15 +578,7 @@ def _multimodal_gauss_hermite(
         p_loc = p_scale = None
         if prior is not None:
             p_loc, p_scale = (np.broadcast_to(a, m1.shape)[sel] for a in prior)
-        with np.errstate(all="ignore"):
-            if finite:
-                lo = np.min(np.log(ms - lower) - 12.0 * ws / (ms - lower), axis=0)
-                hi = np.max(np.log(ms + 12.0 * ws - lower), axis=0)
-                if p_loc is not None:
-                    hi = np.maximum(hi, np.log(np.maximum(p_loc + 12.0 * p_scale - lower, 1e-300)))
-            else:
-                lo = np.minimum(np.min(ms - 12.0 * ws, axis=0), p_loc - 12.0 * p_scale)
-                hi = np.maximum(np.max(ms + 12.0 * ws, axis=0), p_loc + 12.0 * p_scale)
+        lo, hi = _trapezoid_window(ms, ws, lower, finite, p_loc, p_scale)
         z = np.linspace(0.0, 1.0, N_TRAPEZOID)
         v = lo[:, None] + (hi - lo)[:, None] * z
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -766,3 +750,19 @@ def gaussian_latent_sample(
         n_iter=n_iter, n_grid=n_grid,
     )
     return np.reshape(draws, shape)
+
+
+def _trapezoid_window(ms, ws, lower, finite, p_loc, p_scale):
+    """Range (lo, hi) of the trapezoid grid covering every integrand mode
+    +-12 widths (and the population +-12 scales when given): in log(r - lower)
+    for a finite lower bound, in the variable itself otherwise."""
+    with np.errstate(all="ignore"):
+        if finite:
+            lo = np.min(np.log(ms - lower) - 12.0 * ws / (ms - lower), axis=0)
+            hi = np.max(np.log(ms + 12.0 * ws - lower), axis=0)
+            if p_loc is not None:
+                hi = np.maximum(hi, np.log(np.maximum(p_loc + 12.0 * p_scale - lower, 1e-300)))
+        else:
+            lo = np.minimum(np.min(ms - 12.0 * ws, axis=0), p_loc - 12.0 * p_scale)
+            hi = np.maximum(np.max(ms + 12.0 * ws, axis=0), p_loc + 12.0 * p_scale)
+    return lo, hi
