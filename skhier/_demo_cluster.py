@@ -16,47 +16,18 @@ __all__ = ["demo_cluster", "plot_cluster_fit"]
 def plot_cluster_fit(est, X, X_err, *, truth=None, n_draws=300, random_state=0):
     """Figure of a fitted :class:`~skhier.HierarchicalDistanceEstimator`.
 
-    Left: posterior draws of (mean distance, depth). Right: each training
-    star's posterior median distance with its 16–84 % interval against the
-    naive ``1000 / parallax``, coloured by membership probability.
-
-    Returns the matplotlib figure.
+    Kept for scripts that import it from here; it draws
+    :func:`skhier.plotting.plot_cluster_distance` (non-interactive backend)
+    and returns the matplotlib figure.
     """
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
         matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from .plotting import plot_cluster_distance
 
-    plx = np.asarray(X)[:, 0]
-    draws = est.sample_posterior(n_draws, random_state=random_state)
-    lo, hi = np.quantile(draws["r"], [0.16, 0.84], axis=0)
-    member = est.membership_proba_[:, 0]
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4.2))
-    ax0.plot(est.posterior_["mean_distance"], est.posterior_["distance_dispersion"],
-             ".", ms=2, alpha=0.3, color="tab:blue")
-    if truth is not None:
-        ax0.plot(truth[0], truth[1], "x", color="k", ms=10, label="truth")
-        ax0.legend(loc="upper right")
-    ax0.set_xlabel(r"mean distance $\mu_r$ [pc]")
-    ax0.set_ylabel(r"depth $\sigma_r$ [pc]")
-    ax0.set_title("population posterior")
-    naive = np.where(plx > 0, 1000.0 / np.where(plx > 0, plx, 1.0), np.nan)
-    order = np.argsort(member)
-    ax1.errorbar(naive[order], est.distance_[order],
-                 yerr=[est.distance_[order] - lo[order], hi[order] - est.distance_[order]],
-                 fmt="none", ecolor="0.7", lw=0.6, zorder=1)
-    sc = ax1.scatter(naive[order], est.distance_[order], c=member[order], cmap="viridis",
-                     vmin=0, vmax=1, s=12, zorder=2)
-    fig.colorbar(sc, ax=ax1, label="membership probability")
-    ax1.axhline(est.mean_distance_, color="k", lw=0.8, ls="--")
-    ax1.set_xscale("log")
-    ax1.set_yscale("log")
-    ax1.set_xlabel(r"$1000 / \varpi$ [pc] (positive parallaxes)")
-    ax1.set_ylabel("posterior median distance [pc]")
-    ax1.set_title("per-star distances (shrinkage)")
-    fig.tight_layout()
-    return fig
+    return plot_cluster_distance(est, X, X_err, truth=truth, n_draws=n_draws,
+                                 random_state=random_state)
 
 
 def demo_cluster(outdir=".", print_fn=print) -> str:

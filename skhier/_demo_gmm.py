@@ -17,7 +17,8 @@ def demo_gmm(outdir: str, print_fn=print) -> str:
     Prints the posterior of the number of occupied components and, for the
     components that carry weight, their weight, mean and width with 68 %
     intervals; draws the data, the posterior density with its 90 % band and
-    the posterior of the number of components.
+    the posterior of the number of components
+    (:func:`skhier.plotting.plot_gmm_density`).
     """
     import matplotlib
 
@@ -58,21 +59,11 @@ def demo_gmm(outdir: str, print_fn=print) -> str:
         print_fn(f"    {fmt(post['weights'][:, k], 3):<20} {fmt(post['means'][:, k, 0], 2):<21} "
                  f"{fmt(sd, 2)}")
 
-    grid = np.linspace(5, 40, 400)
-    idx = np.random.default_rng(0).choice(gmm.n_draws_, 500, replace=False)
-    w, mu = post["weights"][idx], post["means"][idx, :, 0]
-    sd = np.sqrt(post["covariances"][idx, :, 0, 0])
-    z = (grid[None, None, :] - mu[:, :, None]) / sd[:, :, None]
-    dens = np.sum(w[:, :, None] * np.exp(-0.5 * z**2) / (sd[:, :, None] * np.sqrt(2 * np.pi)), 1)
-    lo, med, hi = np.quantile(dens, [0.05, 0.5, 0.95], axis=0)
+    from .plotting import plot_gmm_density
 
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]})
-    ax0.hist(X[:, 0], bins=40, density=True, color="0.8", label="82 galaxies")
-    ax0.fill_between(grid, lo, hi, color="C0", alpha=0.3, label="90 % credible band")
-    ax0.plot(grid, med, color="C0", label="posterior median density")
+    plot_gmm_density(gmm, X, grid=np.linspace(5, 40, 400), n_draws=500, bins=40, ax=ax0)
     ax0.set_xlabel("velocity (1000 km/s)")
-    ax0.set_ylabel("density")
-    ax0.legend(frameon=False)
     ks = np.arange(len(gmm.n_components_posterior_))
     ax1.bar(ks, gmm.n_components_posterior_, color="C0")
     ax1.set_xlabel("occupied components K+")

@@ -20,7 +20,8 @@ def demo_population(outdir: str, print_fn=print) -> str:
 
     Prints the population mean and scale with 68 % intervals and each
     school's measured and shrunk effect, and draws the measurements, the
-    shrunk estimates and the posterior population density.
+    shrunk estimates, the posterior of the population scale and the posterior
+    population density (:func:`skhier.plotting.plot_population_density`).
     """
     import matplotlib
 
@@ -49,7 +50,9 @@ def demo_population(outdir: str, print_fn=print) -> str:
     for j, name in enumerate(data.schools):
         print_fn(f"  {name:>6} {data.y[j]:4.0f} {data.sigma[j]:6.0f}     {_fmt(theta[:, j])}")
 
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 4))
+    from .plotting import plot_population_density
+
+    fig, (ax0, ax1, ax2) = plt.subplots(1, 3, figsize=(15, 4))
     order = np.arange(len(data.y))
     ax0.errorbar(data.y, order + 0.15, xerr=data.sigma, fmt="o", color="0.5", label="measured y_j ± σ_j")
     lo, med, hi = np.quantile(theta, [0.16, 0.5, 0.84], axis=0)
@@ -64,6 +67,9 @@ def demo_population(outdir: str, print_fn=print) -> str:
     ax1.set_xlabel("population scale τ")
     ax1.set_ylabel("posterior density")
     ax1.set_title("Between-school scale")
+    plot_population_density(model, data.X, ax=ax2)
+    ax2.set_xlabel("true coaching effect θ (SAT points)")
+    ax2.set_title("Population of effects")
     fig.tight_layout()
     path = os.path.join(outdir, "population_eight_schools.png")
     fig.savefig(path, dpi=120)

@@ -9,8 +9,16 @@ and methods.
 from __future__ import annotations
 
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["plot_line_fit", "plot_corner", "plot_trace"]
+__all__ = [
+    "plot_line_fit",
+    "plot_corner",
+    "plot_trace",
+    "plot_cluster_distance",
+    "plot_gmm_density",
+    "plot_population_density",
+]
 
 
 def _new_axes(ax, figsize=(6, 4.5)):
@@ -21,6 +29,17 @@ def _new_axes(ax, figsize=(6, 4.5)):
     else:
         fig = ax.figure
     return fig, ax
+
+
+def _check_fitted(estimator, params, func, expected):
+    """NotFittedError (a ValueError) if unfitted, TypeError if of the wrong kind."""
+    check_is_fitted(estimator, "posterior_")
+    missing = [p for p in params if p not in estimator.posterior_]
+    if missing:
+        raise TypeError(
+            f"{func} needs a fitted {expected}; {type(estimator).__name__} has no "
+            f"posterior draws of {missing}."
+        )
 
 
 def plot_line_fit(
@@ -55,6 +74,7 @@ def plot_line_fit(
     >>> model = RobustLineMixture(random_state=0, n_steps=400).fit(d.X, d.y, y_err=d.y_err)
     >>> fig = plot_line_fit(model, d.X, d.y, y_err=d.y_err)
     """
+    _check_fitted(estimator, ("coef", "intercept"), "plot_line_fit", "RobustLineMixture")
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     if X.ndim != 2 or X.shape[1] != 1:
@@ -131,8 +151,14 @@ def plot_corner(samples, params=None, *, truths=None, bins=40, fig=None):
     """
     import matplotlib.pyplot as plt
 
-    if hasattr(samples, "posterior_"):
+    if hasattr(samples, "get_params"):  # an estimator
+        check_is_fitted(samples, "posterior_")
         samples = samples.posterior_
+    if not isinstance(samples, dict):
+        raise TypeError(
+            "samples must be a dict of posterior draws or a fitted estimator, got "
+            f"{type(samples).__name__}."
+        )
     params = list(samples) if params is None else list(params)
     data, names = _as_columns(samples, params)
     truth_vals = None
@@ -189,6 +215,12 @@ def plot_trace(estimator, *, fig=None):
     """
     import matplotlib.pyplot as plt
 
+    check_is_fitted(estimator, "posterior_")
+    if not hasattr(estimator, "chain_"):
+        raise TypeError(
+            f"plot_trace needs an emcee-based estimator (with chain_); "
+            f"{type(estimator).__name__} has none."
+        )
     chain = np.asarray(estimator.chain_)
     names = list(estimator.sampled_param_names_)
     k = chain.shape[2]
@@ -202,3 +234,433 @@ def plot_trace(estimator, *, fig=None):
         ax.set_title(f"tau = {tau:.1f} steps", fontsize=7, loc="right")
     axes[-1].set_xlabel("kept step")
     return fig
+
+
+def _feature_label(estimator, j, default):
+    names = getattr(estimator, "feature_names_in_", None)
+    return str(names[j]) if names is not None else default
+
+
+def plot_cluster_distance(
+    estimator, X, X_err=None, *, truth=None, interval=(0.16, 0.84), n_draws=300,
+    random_state=0, fig=None,
+):
+    """Cluster distance posterior and every star's posterior distance.
+
+    Left panel: posterior draws of the cluster's mean distance ``mu_r`` and
+    depth ``sigma_r``. Right panel: each training star's posterior median
+    distance (``distance_``) with its posterior interval, against the naive
+    ``1000 / parallax``, with the posterior median ``mu_r`` as a dashed
+    line. Members are pulled towards the cluster (shrinkage). When the
+    estimator models field stars, the points are coloured by their
+    membership probability (with a colour bar).
+
+    Parameters
+    ----------
+    estimator : fitted HierarchicalDistanceEstimator
+    X : array-like of shape (n_samples, n_features)
+        The parallaxes (mas, column 0) the estimator was fitted on; stars
+        with a non-positive parallax have no ``1000 / parallax`` and are
+        left out of the right panel (their number is given in its title).
+    X_err : array-like of shape (n_samples,) or (n_samples, n_features), optional
+        Parallax errors (mas, column 0). When given, horizontal bars show
+        the image ``1000 / (parallax ± error)`` of each star's 1-sigma
+        parallax interval (only where ``parallax - error > 0``): the
+        distance a star's own parallax allows, against the vertical
+        posterior interval that the population narrows.
+    truth : (float, float), optional
+        True ``(mu_r, sigma_r)`` of a simulation, marked with a cross.
+    interval : (float, float), default=(0.16, 0.84)
+        Quantiles of each star's posterior distance drawn as error bars.
+    n_draws : int, default=300
+        Joint posterior draws (``sample_posterior``) used for the per-star
+        intervals.
+    random_state : int, default=0
+        Seeds the choice of those draws (the figure is deterministic).
+    fig : matplotlib Figure, optional
+        Figure to draw the two panels on.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> from skhier import HierarchicalDistanceEstimator
+    >>> from skhier.datasets import make_cluster_parallaxes
+    >>> from skhier.plotting import plot_cluster_distance
+    >>> d = make_cluster_parallaxes(40, mean_distance=500, distance_dispersion=8,
+    ...                             cluster_fraction=0.8, field_length_scale=1350,
+    ...                             parallax_error=0.1, random_state=0)
+    >>> est = HierarchicalDistanceEstimator(field="edsd", field_length_scale=1350,
+    ...                                     random_state=0).fit(d.X, X_err=d.X_err)
+    >>> fig = plot_cluster_distance(est, d.X, d.X_err, n_draws=100)
+    >>> len(fig.axes)  # two panels and the membership colour bar
+    3
+    """
+    import matplotlib.pyplot as plt
+
+    _check_fitted(estimator, ("mean_distance", "distance_dispersion"),
+                  "plot_cluster_distance", "HierarchicalDistanceEstimator")
+    n_train = len(estimator.distance_)
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    if X.ndim != 2 or X.shape[0] != n_train:
+        raise ValueError(
+            "X must be the parallaxes the estimator was fitted on, shape "
+            f"({n_train}, n_features); got {X.shape}."
+        )
+    plx = X[:, 0]
+    err = None
+    if X_err is not None:
+        err = np.asarray(X_err, dtype=float)
+        err = err[:, 0] if err.ndim == 2 else err
+        if err.shape != (n_train,):
+            raise ValueError(
+                f"X_err must have shape ({n_train},) or ({n_train}, n_features), "
+                f"got {np.shape(X_err)}."
+            )
+    post = estimator.posterior_
+    with_field = "cluster_fraction" in post
+
+    if fig is None:
+        fig = plt.figure(figsize=(10, 4.2), layout="constrained")
+    ax0, ax1 = fig.subplots(1, 2)
+
+    # Left: the population posterior (at most 2000 points).
+    mu, sd = np.asarray(post["mean_distance"]), np.asarray(post["distance_dispersion"])
+    step = max(1, len(mu) // 2000)
+    ax0.plot(mu[::step], sd[::step], ".", ms=2, alpha=0.3, color="C0")
+    if truth is not None:
+        ax0.plot(truth[0], truth[1], "x", color="k", ms=10, mew=2, label="truth")
+        ax0.legend(loc="upper right", fontsize=8)
+    ax0.set_xlabel(r"mean distance $\mu_r$ [pc]")
+    ax0.set_ylabel(r"depth $\sigma_r$ [pc]")
+    ax0.set_title("cluster posterior", fontsize=10)
+
+    # Right: per-star posterior distances against 1000 / parallax.
+    r = estimator.sample_posterior(n_draws, random_state=random_state)["r"]
+    lo, hi = np.quantile(r, interval, axis=0)
+    med = np.asarray(estimator.distance_)
+    shown = plx > 0
+    naive = 1000.0 / plx[shown]
+    if with_field:
+        member = estimator.membership_proba_[shown, 0]
+        order = np.argsort(member)  # members drawn on top
+    else:
+        member = None
+        order = np.arange(shown.sum())
+    m, low, high, x = med[shown][order], lo[shown][order], hi[shown][order], naive[order]
+    xerr = None
+    if err is not None:
+        p, e = plx[shown][order], err[shown][order]
+        ok = p - e > 0
+        xerr = np.zeros((2, len(p)))
+        xerr[0, ok] = x[ok] - 1000.0 / (p[ok] + e[ok])
+        xerr[1, ok] = 1000.0 / (p[ok] - e[ok]) - x[ok]
+    ax1.errorbar(x, m, yerr=[np.clip(m - low, 0, None), np.clip(high - m, 0, None)], xerr=xerr,
+                 fmt="none", ecolor="0.7", lw=0.6, zorder=1)
+    if with_field:
+        sc = ax1.scatter(x, m, c=member[order], cmap="viridis", vmin=0, vmax=1, s=14,
+                         zorder=2)
+        fig.colorbar(sc, ax=ax1, label="membership probability")
+    else:
+        ax1.scatter(x, m, color="C0", s=14, zorder=2)
+    ax1.axhline(np.median(mu), color="k", lw=0.8, ls="--",
+                label=r"posterior median $\mu_r$")
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlabel(r"1000 / parallax [pc]")
+    ax1.set_ylabel("posterior distance [pc]")
+    n_hidden = int(np.sum(~shown))
+    title = f"per-star distances, {round(100 * (interval[1] - interval[0]))}% intervals"
+    if n_hidden:
+        title += f"\n({n_hidden} stars with parallax <= 0 not shown)"
+    ax1.set_title(title, fontsize=9)
+    ax1.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def _gmm_dims(estimator, dims):
+    d = estimator.n_features_in_
+    if dims is None:
+        dims = (0,) if d == 1 else (0, 1)
+    dims = tuple(int(j) for j in np.atleast_1d(dims))
+    if len(dims) not in (1, 2) or len(set(dims)) != len(dims) or not all(0 <= j < d for j in dims):
+        raise ValueError(
+            f"dims must be one or two distinct feature indices in [0, {d}), got {dims}."
+        )
+    return dims
+
+
+def _ellipse(mean, cov, n_sigma, **kw):
+    """Patch of the contour (x - mean)^T cov^-1 (x - mean) = n_sigma^2."""
+    from matplotlib.patches import Ellipse
+
+    evals, evecs = np.linalg.eigh(cov)
+    angle = np.degrees(np.arctan2(evecs[1, 1], evecs[0, 1]))
+    width, height = 2.0 * n_sigma * np.sqrt(np.clip(evals[::-1], 0.0, None))
+    return Ellipse(tuple(mean), width, height, angle=angle, **kw)
+
+
+def plot_gmm_density(
+    estimator, X, *, X_err=None, X_cov=None, dims=None, grid=None, level=0.9, n_draws=300,
+    bins="auto", n_sigma=(1.0, 2.0), n_ellipse_draws=0, min_weight=0.01, random_state=0,
+    ax=None,
+):
+    """Posterior density of a fitted BayesianGMM, over the data.
+
+    One feature (``dims`` of length 1): a histogram of the data, the
+    posterior predictive density (the posterior mean of the mixture
+    density) and a pointwise credible band of the density over a grid.
+    Two features: the data points coloured by their most probable component
+    and, for every component with posterior mean weight at least
+    ``min_weight``, the ``n_sigma`` contours of its posterior-mean Gaussian
+    (optionally also the 1-sigma contours of ``n_ellipse_draws`` posterior
+    draws, which show the uncertainty of each component). For more
+    features, ``dims`` selects the marginal that is drawn.
+
+    Parameters
+    ----------
+    estimator : fitted BayesianGMM
+    X : array-like of shape (n_samples, n_features)
+        Data to draw (usually the training data).
+    X_err, X_cov : array-like, optional
+        Measurement errors of X, used to assign each point to a component
+        (2-D plot). When the model was fitted with errors, its components
+        (and the 1-D density) describe the error-free distribution, which
+        is narrower than the histogram of the noisy data.
+    dims : int or (int, int), optional
+        Features to draw: default ``(0,)`` for one feature, ``(0, 1)``
+        otherwise. Marginals of a Gaussian mixture are mixtures of the
+        marginal Gaussians, so any one or two features can be drawn.
+    grid : array-like, optional
+        Grid of the 1-D density (default: 300 points over the data range,
+        widened by 10 %).
+    level : float, default=0.9
+        Probability content of the pointwise credible band (1-D).
+    n_draws : int, default=300
+        Posterior draws used for the 1-D density and band.
+    bins : int or str, default="auto"
+        Histogram bins (1-D).
+    n_sigma : sequence of float, default=(1, 2)
+        Mahalanobis radii of the contours of each component (2-D).
+    n_ellipse_draws : int, default=0
+        Posterior draws whose 1-sigma contours are also drawn, thin (2-D).
+    min_weight : float, default=0.01
+        Components with a smaller posterior mean weight are not drawn (2-D):
+        with a sparse prior they are empty, and their draws are prior draws.
+    random_state : int, default=0
+        Seeds the choice of posterior draws.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skhier import BayesianGMM
+    >>> from skhier.plotting import plot_gmm_density
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.concatenate([rng.normal(-3, 1, (100, 2)), rng.normal(3, 1, (80, 2))])
+    >>> gmm = BayesianGMM(n_components=4, n_chains=2, n_iter=200, n_burn=100,
+    ...                   random_state=0).fit(X)
+    >>> fig = plot_gmm_density(gmm, X)
+    >>> len(fig.axes[0].patches)  # two occupied components x (1, 2) sigma
+    4
+    >>> fig = plot_gmm_density(gmm, X, dims=0)  # marginal density of feature 0
+    >>> fig.axes[0].get_ylabel()
+    'density'
+    """
+    _check_fitted(estimator, ("weights", "means", "covariances"), "plot_gmm_density",
+                  "BayesianGMM")
+    dims = _gmm_dims(estimator, dims)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != estimator.n_features_in_:
+        raise ValueError(
+            f"X must have shape (n_samples, {estimator.n_features_in_}), got {X.shape}."
+        )
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}.")
+    fig, ax = _new_axes(ax)
+    post = estimator.posterior_
+    rng = np.random.default_rng(random_state)
+    T = len(post["weights"])
+
+    if len(dims) == 1:
+        j = dims[0]
+        x = X[:, j]
+        if grid is None:
+            pad = 0.1 * (np.ptp(x) or 1.0)
+            grid = np.linspace(x.min() - pad, x.max() + pad, 300)
+        grid = np.asarray(grid, dtype=float).ravel()
+        idx = rng.choice(T, min(n_draws, T), replace=False)
+        w = post["weights"][idx]
+        mu = post["means"][idx, :, j]
+        var = post["covariances"][idx, :, j, j]
+        # Mixture density of every draw on the grid, (draws, grid), summed
+        # over components one at a time to bound the memory.
+        dens = np.zeros((len(idx), len(grid)))
+        for k in range(w.shape[1]):
+            z = (grid[None, :] - mu[:, k, None]) ** 2 / var[:, k, None]
+            dens += w[:, k, None] * np.exp(-0.5 * z) / np.sqrt(2.0 * np.pi * var[:, k, None])
+        q = 0.5 * (1.0 - level)
+        lower, upper = np.quantile(dens, [q, 1.0 - q], axis=0)
+        ax.hist(x, bins=bins, density=True, color="0.82", label=f"data ({len(x)} points)")
+        ax.fill_between(grid, lower, upper, color="C0", alpha=0.3,
+                        label=f"{round(100 * level)}% credible band")
+        ax.plot(grid, dens.mean(axis=0), color="C0", lw=2,
+                label="posterior predictive density")
+        ax.set_xlabel(_feature_label(estimator, j, f"feature {j}"))
+        ax.set_ylabel("density")
+        ax.legend(loc="best", fontsize=8)
+        return fig
+
+    a, b = dims
+    labels = estimator.predict(X, X_err=X_err, X_cov=X_cov)
+    colors = np.array([f"C{k % 10}" for k in range(estimator.n_components)])
+    ax.scatter(X[:, a], X[:, b], c=colors[labels], s=8, alpha=0.6, lw=0)
+    sub = np.ix_(dims, dims)
+    shown = np.flatnonzero(estimator.weights_ >= min_weight)
+    draw_idx = rng.choice(T, min(n_ellipse_draws, T), replace=False) if n_ellipse_draws else []
+    for k in shown:
+        col = colors[k]
+        for t in draw_idx:
+            ax.add_patch(_ellipse(post["means"][t, k, list(dims)], post["covariances"][t, k][sub],
+                                  1.0, fill=False, ec=col, lw=0.4, alpha=0.3))
+        for s in n_sigma:
+            ax.add_patch(_ellipse(estimator.means_[k, list(dims)], estimator.covariances_[k][sub],
+                                  s, fill=False, ec=col, lw=1.5))
+        ax.plot(*estimator.means_[k, list(dims)], "x", color="k", ms=7,
+                label=f"component {k}: weight {estimator.weights_[k]:.2f}")
+    ax.set_xlabel(_feature_label(estimator, a, f"feature {a}"))
+    ax.set_ylabel(_feature_label(estimator, b, f"feature {b}"))
+    ax.set_title(
+        "posterior-mean components, " + "/".join(f"{s:g}" for s in n_sigma) + " sigma",
+        fontsize=9,
+    )
+    ax.legend(loc="best", fontsize=7)
+    ax.autoscale_view()
+    return fig
+
+
+def plot_population_density(
+    estimator, X=None, *, grid=None, level=0.9, dim=0, bins="auto", ax=None
+):
+    """Posterior population density with its credible band.
+
+    Draws the pointwise posterior median of the population density
+    ``p(theta | alpha)`` and its credible band, computed by the estimator's
+    ``population_density`` method, optionally over a histogram of the
+    measurements (``PopulationModel``) or of each object's posterior median
+    (``PosteriorSamplesPopulation``). The histogram is of noisy values, so
+    it is wider than the population when the errors are not small: that
+    difference is what the model deconvolves.
+
+    Parameters
+    ----------
+    estimator : fitted PopulationModel or PosteriorSamplesPopulation
+    X : array-like, optional
+        The data (as passed to ``fit``) to histogram.
+    grid : array-like of shape (n_grid,), optional
+        Values of theta. Default: the estimator's default grid
+        (``PopulationModel``); for ``PosteriorSamplesPopulation`` the range
+        of the samples in X widened by 10 % (or the histogram's bins).
+    level : float, default=0.9
+        Probability content of the pointwise band.
+    dim : int, default=0
+        Coordinate of theta (``PosteriorSamplesPopulation`` with
+        ``n_dims > 1``).
+    bins : int or str, default="auto"
+        Histogram bins.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> from skhier import PopulationModel
+    >>> from skhier.datasets import load_eight_schools
+    >>> from skhier.plotting import plot_population_density
+    >>> data = load_eight_schools()
+    >>> model = PopulationModel(random_state=0).fit(data.X, X_err=data.X_err)
+    >>> fig = plot_population_density(model, data.X)
+    >>> len(fig.axes[0].lines), len(fig.axes[0].collections)
+    (1, 1)
+    """
+    from ._samples_population import PosteriorSamplesPopulation
+
+    check_is_fitted(estimator, "posterior_")
+    if not hasattr(estimator, "population_density"):
+        raise TypeError(
+            "plot_population_density needs a fitted PopulationModel or "
+            f"PosteriorSamplesPopulation; {type(estimator).__name__} has no "
+            "population_density method."
+        )
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}.")
+    values = None
+    if X is not None:
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2 or X.shape[1] != estimator.n_features_in_:
+            raise ValueError(
+                f"X must have shape (n_samples, {estimator.n_features_in_}), got {X.shape}."
+            )
+    if isinstance(estimator, PosteriorSamplesPopulation):
+        n_dims = estimator.n_dims
+        if not 0 <= dim < n_dims:
+            raise ValueError(f"dim must be in [0, {n_dims}), got {dim}.")
+        samples = None if X is None else X[:, dim::n_dims]
+        if samples is not None:
+            values = np.median(samples, axis=1)
+        if grid is None:
+            if samples is not None:
+                lo, hi = float(samples.min()), float(samples.max())
+                pad = 0.1 * (hi - lo or 1.0)
+                grid = np.linspace(lo - pad, hi + pad, 300)
+            elif hasattr(estimator, "bin_edges_"):
+                grid = np.linspace(estimator.bin_edges_[0], estimator.bin_edges_[-1], 300)
+            else:
+                raise ValueError(
+                    "plot_population_density needs grid= or X for a PosteriorSamplesPopulation."
+                )
+            grid = _inside_support(grid, estimator.family_)
+        grid = np.asarray(grid, dtype=float).ravel()
+        median, lower, upper = estimator.population_density(grid, level=level, dim=dim)
+        hist_label = f"per-object posterior medians ({len(values) if values is not None else 0})"
+    else:
+        band = estimator.population_density(grid, level=level)
+        grid, median, lower, upper = band.grid, band.median, band.lower, band.upper
+        if X is not None:
+            values = X[:, 0]
+        hist_label = f"measurements ({len(values) if values is not None else 0})"
+    fig, ax = _new_axes(ax)
+    if values is not None:
+        ax.hist(values, bins=bins, density=True, color="0.82", label=hist_label)
+    ax.fill_between(grid, lower, upper, color="C0", alpha=0.3,
+                    label=f"{round(100 * level)}% credible band")
+    ax.plot(grid, median, color="C0", lw=2, label="posterior median density")
+    if isinstance(estimator, PosteriorSamplesPopulation):
+        ax.set_xlabel("true value" if estimator.n_dims == 1 else f"true value [{dim}]")
+    else:
+        ax.set_xlabel(f"true {_feature_label(estimator, 0, 'value')}")
+    ax.set_ylabel("population density")
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def _inside_support(grid, family):
+    """Clip a grid to the open support of a population family."""
+    low, high = getattr(family, "support", (-np.inf, np.inf))
+    grid = np.asarray(grid, dtype=float)
+    lo, hi = max(grid.min(), low), min(grid.max(), high)
+    eps = 1e-6 * (hi - lo)
+    return np.linspace(lo + (eps if np.isfinite(low) and lo == low else 0.0),
+                       hi - (eps if np.isfinite(high) and hi == high else 0.0), len(grid))
