@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-test
+DOCS_STAMP := $(VENV)/.installed-docs
 export MPLBACKEND := Agg
 
-.PHONY: demo test test-slow test-all lint bench clean
+.PHONY: demo test test-slow test-all lint bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +32,15 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/line_mixture.py
 
+$(DOCS_STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+# HTML in docs/_build/html; runs every examples/plot_*.py for the gallery.
+# Warnings are errors. SKHIER_DOCS_GALLERY=REGEX runs only matching examples.
+docs: $(DOCS_STAMP)
+	$(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache skhier_output
+	rm -rf docs/_build docs/auto_examples docs/gen_modules docs/generated docs/sg_execution_times.rst

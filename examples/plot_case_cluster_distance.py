@@ -34,10 +34,12 @@ import numpy as np  # noqa: E402
 
 from skhier import HierarchicalDistanceEstimator  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# sphinx-gallery runs the examples from their own folder, without __file__
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.getcwd()
+ROOT = os.path.dirname(HERE)
 DEFAULT = os.path.join(ROOT, "..", "shared", "data", "pleiades_tgas_gdr1set03.csv")
 
-parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+parser = argparse.ArgumentParser(description=(__doc__ or "").strip().split("\n")[0])
 parser.add_argument("csv", nargs="?", default=DEFAULT,
                     help="CSV with parallax and parallax_error columns (mas)")
 parser.add_argument("--zp-prior", nargs=2, type=float, default=(0.0, 0.1),

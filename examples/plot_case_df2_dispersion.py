@@ -33,7 +33,9 @@ import numpy as np  # noqa: E402
 
 from skhier import PopulationModel  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# sphinx-gallery runs the examples from their own folder, without __file__
+HERE = os.path.dirname(os.path.abspath(__file__)) if "__file__" in globals() else os.getcwd()
+ROOT = os.path.dirname(HERE)
 PATH = os.path.join(ROOT, "..", "shared", "data", "df2_gc_velocities_vandokkum2018.txt")
 outdir = sys.argv[1] if len(sys.argv) > 1 else "skhier_output"
 os.makedirs(outdir, exist_ok=True)
