@@ -1,5 +1,6 @@
 """skhier: hierarchical Bayesian models with a scikit-learn face."""
 
+from ._base import PriorBoundWarning
 from ._distance import HierarchicalDistanceEstimator
 from ._gmm import BayesianGMM
 from ._line import RobustLineMixture
@@ -9,4 +10,4 @@ from ._samples_population import CustomPopulation, PosteriorSamplesPopulation, R
 __version__ = "0.1.0"
 
 __all__ = ["BayesianGMM", "HierarchicalDistanceEstimator", "PopulationModel", "RobustLineMixture", "__version__"]
-__all__ += ["CustomPopulation", "PosteriorSamplesPopulation", "ReweightingWarning"]
+__all__ += ["CustomPopulation", "PosteriorSamplesPopulation", "PriorBoundWarning", "ReweightingWarning"]

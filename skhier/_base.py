@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._importance import run_importance
 from ._sampling import find_map, laplace_covariance, run_emcee
 
-__all__ = ["BaseHierarchicalEstimator", "PosteriorModel", "ERROR_ARGS"]
+__all__ = ["BaseHierarchicalEstimator", "PosteriorModel", "PriorBoundWarning", "ERROR_ARGS"]
 
 #: Measurement-error keyword arguments shared by every estimator.
 ERROR_ARGS = ("y_err", "X_err", "X_cov", "Xy_cov")
@@ -31,6 +31,90 @@ ERROR_ARGS = ("y_err", "X_err", "X_cov", "Xy_cov")
 # draws (the Monte Carlo error of such an average, <= 0.5/sqrt(1000) ~ 0.016
 # for a probability, is far below the posterior spread it summarises).
 MAX_SUMMARY_DRAWS = 1000
+
+# A posterior "hits" a hard prior bound when more than BOUND_MASS of its draws
+# lie within BOUND_BAND posterior standard deviations of the bound. For a
+# Gaussian-shaped posterior that is the case once the bound is within about
+# one standard deviation of the mode (at two, the mass in the band is 0.5 %).
+BOUND_BAND = 0.1
+BOUND_MASS = 0.02
+
+
+class PriorBoundWarning(UserWarning):
+    """The posterior of a parameter is piled up against a hard prior bound.
+
+    Raised after a fit when a bound that the prior imposes (a uniform
+    prior's edge, not a parameter's natural range such as a dispersion's 0)
+    cuts into the posterior: the result then reflects the prior's range as
+    much as the data. Widen the prior, or report the result as a limit.
+    """
+
+
+def hard_prior_bounds(support, domain) -> tuple[float, float]:
+    """The bounds of a prior ``support`` that lie inside the parameter's ``domain``.
+
+    Returns ``(low, high)`` with ``-inf``/``inf`` for a side where the prior
+    adds no bound of its own.
+
+    Examples
+    --------
+    >>> hard_prior_bounds((0.0, 50.0), (0.0, float("inf")))
+    (-inf, 50.0)
+    """
+    low = float(support[0]) if support[0] > domain[0] else -np.inf
+    high = float(support[1]) if support[1] < domain[1] else np.inf
+    return low, high
+
+
+def prior_bound_messages(posterior: dict, bounds: dict) -> list[str]:
+    """Messages for each parameter whose draws pile up against a hard prior bound.
+
+    Parameters
+    ----------
+    posterior : dict of str to ndarray
+        Posterior draws of each named parameter (draws on axis 0).
+    bounds : dict of str to (float, float)
+        Hard prior bounds ``(low, high)`` per parameter (infinite: none);
+        for a parameter with several columns (draws of shape (n, d)),
+        ``low``/``high`` may be arrays of length d.
+
+    Returns
+    -------
+    list of str
+        One message per parameter and bound that the posterior hits.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> draws = {"mu": np.abs(rng.normal(size=4000))}  # piled up against 0
+    >>> prior_bound_messages(draws, {"mu": (0.0, 10.0)})[0][:40]
+    'the posterior of mu is piled up against '
+    >>> prior_bound_messages({"mu": rng.normal(5.0, 1.0, 4000)}, {"mu": (0.0, 10.0)})
+    []
+    """
+    messages = []
+    for name, (low, high) in bounds.items():
+        if name not in posterior:
+            continue
+        x = np.asarray(posterior[name], dtype=float).reshape(len(posterior[name]), -1)
+        lows = np.broadcast_to(np.asarray(low, dtype=float), x.shape[1:])
+        highs = np.broadcast_to(np.asarray(high, dtype=float), x.shape[1:])
+        for j in range(x.shape[1]):
+            label = name if x.shape[1] == 1 else f"{name}[{j}]"
+            col = x[:, j]
+            band = BOUND_BAND * float(np.std(col))
+            for side, edge, mass in (
+                ("lower", lows[j], np.mean(col <= lows[j] + band)),
+                ("upper", highs[j], np.mean(col >= highs[j] - band)),
+            ):
+                if np.isfinite(edge) and mass > BOUND_MASS:
+                    messages.append(
+                        f"the posterior of {label} is piled up against the {side} bound "
+                        f"{edge:g} of its prior ({100 * mass:.1f}% of the draws within "
+                        f"{BOUND_BAND:g} posterior sd of it): the result depends on that "
+                        "bound; widen the prior or report a limit."
+                    )
+    return messages
 
 
 class PosteriorModel:
@@ -63,6 +147,15 @@ class PosteriorModel:
 
     def draw_latents(self, params: dict[str, np.ndarray], rng) -> dict[str, np.ndarray]:
         """Per-object latent draws, one per parameter draw (axis 0)."""
+        return {}
+
+    def prior_bounds(self) -> dict[str, tuple[float, float]]:
+        """Hard bounds ``(low, high)`` that the priors put on named parameters.
+
+        Only bounds inside a parameter's natural range count (a uniform
+        prior's edges, not a dispersion's 0); the fit warns with
+        :class:`PriorBoundWarning` when the posterior piles up against one.
+        """
         return {}
 
     def __call__(self, theta):
@@ -161,6 +254,13 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.map_ = {
             k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()
         }
+        self._warn_prior_bounds(model)
+
+    def _warn_prior_bounds(self, model: PosteriorModel) -> None:
+        """Warn (:class:`PriorBoundWarning`) when the posterior hits a prior bound."""
+        self.prior_bound_messages_ = prior_bound_messages(self.posterior_, model.prior_bounds())
+        for msg in self.prior_bound_messages_:
+            warnings.warn(msg, PriorBoundWarning, stacklevel=4)
 
     def _sample(self, model: PosteriorModel, random_state) -> None:
         """Draw the posterior with the sampler chosen by ``self.sampler``.
@@ -226,6 +326,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
         }
         self.pareto_k_ = float(result.pareto_k)
         self.sampler_ = "importance"
+        self._warn_prior_bounds(model)
         if not result.ok:
             warnings.warn(result.messages[-1], ConvergenceWarning, stacklevel=3)
 

@@ -480,6 +480,16 @@ class _DistanceModel(PosteriorModel):
             out["zero_point"] = p["zero_point"]
         return out
 
+    def prior_bounds(self):
+        """The uniform prior's range of mu_r and the log-uniform range of L."""
+        kind, a, b = self.mean_prior
+        bounds = {}
+        if kind == "uniform":
+            bounds["mean_distance"] = (a if a > 0 else -np.inf, b)
+        if self.field and self.length_scale is None:
+            bounds["field_length_scale"] = _L_RANGE
+        return bounds
+
     def full_params(self, params):
         """Constrained draws completed with the fixed parameters."""
         k = len(params["mean_distance"])

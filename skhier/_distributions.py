@@ -343,6 +343,27 @@ def _split(params, ndim: int):
 # ---------------------------------------------------------------------------
 # Families
 # ---------------------------------------------------------------------------
+def clip_into_priors(params, names, priors):
+    """Copy of ``params`` (one value per name) moved just inside each prior's range.
+
+    Values already inside are kept; a value outside (or on the edge of) a
+    prior's support moves 1 % of the range inside it. Used for starting
+    points, which must have a finite log-prior.
+
+    Examples
+    --------
+    >>> clip_into_priors(np.array([3.0]), ["mu"], {"mu": UniformPrior(-10.0, 2.8)})
+    array([2.672])
+    """
+    params = np.array(params, dtype=float)
+    for k, name in enumerate(names):
+        lo, hi = priors[name].support
+        if not lo < params[k] < hi:
+            width = (hi - lo) if np.isfinite(hi - lo) else abs(params[k]) + 1.0
+            params[k] = np.clip(params[k], lo + 0.01 * width, hi - 0.01 * width)
+    return params
+
+
 class PopulationFamily:
     """Base class of the population distributions p(theta | alpha).
 

@@ -41,8 +41,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseHierarchicalEstimator, PosteriorModel
+from ._base import BaseHierarchicalEstimator, PosteriorModel, hard_prior_bounds
 from ._distributions import (
+    _TRANSFORM_DOMAIN,
     BetaFamily,
     BetaPrior,
     LogNormalFamily,
@@ -50,6 +51,7 @@ from ._distributions import (
     NormalFamily,
     NormalPrior,
     PopulationFamily,
+    clip_into_priors,
     density_band,
     parse_prior,
 )
@@ -616,9 +618,25 @@ class _PopulationPosterior(PosteriorModel):
             v = float(np.var(np.clip(x, 0, 1))) - float(np.mean(e**2))
             k = m * (1 - m) / v - 1 if v > 0 else 50.0
             start = [np.log(m / (1 - m)), np.log(np.clip(k, 1.0, 100.0))]
+        # Move a start outside a user prior's range just inside it.
+        params = clip_into_priors(
+            fam.constrain(np.asarray(start, dtype=float)[None, :])[0], fam.param_names, self.priors
+        )
+        start = list(fam.unconstrain(params[None, :])[0])
         if self.outliers:
             start += [np.log(0.1 / 0.9), float(np.mean(x)), np.log(float(np.std(x)) or 1.0)]
         return np.asarray(start, dtype=float)
+
+    def prior_bounds(self):
+        """Edges of the priors that lie inside each parameter's natural range."""
+        fam = self.family
+        domains = {
+            n: _TRANSFORM_DOMAIN[t] for n, t in zip(fam.param_names, fam.transforms, strict=True)
+        }
+        if self.outliers:
+            domains.update(outlier_fraction=(0.0, 1.0), outlier_mean=(-np.inf, np.inf),
+                           outlier_std=(0.0, np.inf))
+        return {n: hard_prior_bounds(self.priors[n].support, d) for n, d in domains.items()}
 
     def constrain(self, theta):
         u = np.atleast_2d(theta)

@@ -49,8 +49,9 @@ from sklearn.utils._metadata_requests import UNUSED
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import ERROR_ARGS, BaseHierarchicalEstimator, PosteriorModel
+from ._base import ERROR_ARGS, BaseHierarchicalEstimator, PosteriorModel, hard_prior_bounds
 from ._distributions import (
+    _TRANSFORM_DOMAIN,
     BetaFamily,
     LogNormalFamily,
     NormalFamily,
@@ -58,6 +59,7 @@ from ._distributions import (
     TruncatedNormalFamily,
     _location_spread,
     _split,
+    clip_into_priors,
     density_band,
     get_family,
 )
@@ -636,7 +638,15 @@ class _ParametricModel(_ReweightingModel):
         return P, lp, z
 
     def initial_point(self):
-        return np.zeros(self.u0.size)
+        # The moment-matched u0, moved just inside any user prior's range it lies outside.
+        u = self.u0.copy()
+        for j in range(self.d):
+            uj = u[j * self.p : (j + 1) * self.p]
+            params = clip_into_priors(
+                self.family.constrain(uj[None, :])[0], self.family.param_names, self.priors[j]
+            )
+            uj[:] = self.family.unconstrain(params[None, :])[0]
+        return (u - self.u0) / self.c
 
     def constrain(self, x):
         P, _, z = self._unpack(x)
@@ -645,6 +655,14 @@ class _ParametricModel(_ReweightingModel):
             out[name] = P[:, 0, k] if self.d == 1 else P[:, :, k]
         if self.outliers:
             out["outlier_fraction"] = special.expit(z)
+        return out
+
+    def prior_bounds(self):
+        """Edges of the priors inside each parameter's natural range, per coordinate."""
+        out = {}
+        for name, t in zip(self.family.param_names, self.family.transforms, strict=True):
+            edges = [hard_prior_bounds(pr[name].support, _TRANSFORM_DOMAIN[t]) for pr in self.priors]
+            out[name] = tuple(np.array(e) for e in zip(*edges, strict=True))
         return out
 
     def params_from_dict(self, params):
