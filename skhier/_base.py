@@ -396,31 +396,19 @@ class BaseHierarchicalEstimator(BaseEstimator):
         table : pandas.DataFrame if pandas is installed, else dict of
             column name -> list (with a ``"parameter"`` column).
         """
-        from .diagnostics import effective_sample_size, split_rhat
-
         check_is_fitted(self, "posterior_")
+        return posterior_table(self.posterior_, self._draws_by_chain, quantiles)
+
+    def _draws_by_chain(self, draws) -> np.ndarray:
+        """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...); walkers are chains.
+
+        emcee's flattened storage is step-major (all walkers of step 0, then
+        step 1, ...); after importance sampling there is one chain.
+        """
         chain = getattr(self, "chain_", None)
-        n_walkers = chain.shape[1] if chain is not None else 1
-        rows = []
-        for name, draws in self.posterior_.items():
-            flat = np.asarray(draws, dtype=float).reshape(len(draws), -1)
-            for j in range(flat.shape[1]):
-                label = name if flat.shape[1] == 1 and np.ndim(draws) == 1 else f"{name}[{j}]"
-                x = flat[:, j]
-                by_walker = x.reshape(-1, n_walkers)
-                q = np.quantile(x, quantiles)
-                row = {"parameter": label, "mean": x.mean(), "sd": x.std(ddof=1)}
-                row.update({f"q{100 * p:g}": v for p, v in zip(quantiles, q, strict=True)})
-                row["ess"] = float(effective_sample_size(by_walker[:, :, None])[0])
-                row["r_hat"] = (
-                    float(split_rhat(by_walker[:, :, None])[0]) if n_walkers > 1 else np.nan
-                )
-                rows.append(row)
-        try:
-            import pandas as pd
-        except ImportError:  # pragma: no cover - pandas is a test extra
-            return {k: [r[k] for r in rows] for k in rows[0]}
-        return pd.DataFrame(rows).set_index("parameter")
+        n_chains = chain.shape[1] if chain is not None else 1
+        draws = np.asarray(draws)
+        return np.swapaxes(draws.reshape((-1, n_chains) + draws.shape[1:]), 0, 1)
 
     def to_inference_data(self):
         """Posterior draws and sampler statistics as an ArviZ ``InferenceData``.
@@ -436,31 +424,10 @@ class BaseHierarchicalEstimator(BaseEstimator):
         arviz.InferenceData
         """
         check_is_fitted(self, "posterior_")
-        try:
-            import arviz as az
-        except ImportError as exc:
-            raise ImportError(
-                "to_inference_data needs ArviZ: pip install arviz (or skhier[arviz])."
-            ) from exc
-        chain = getattr(self, "chain_", None)
-        n_chains = chain.shape[1] if chain is not None else 1
-
-        def by_chain(draws):
-            draws = np.asarray(draws)
-            shaped = draws.reshape((-1, n_chains) + draws.shape[1:])
-            return np.swapaxes(shaped, 0, 1)
-
-        posterior = {name: by_chain(v) for name, v in self.posterior_.items()}
-        stats = {}
+        groups = {"posterior": {k: self._draws_by_chain(v) for k, v in self.posterior_.items()}}
         if getattr(self, "log_prob_", None) is not None:
-            stats["lp"] = by_chain(self.log_prob_)
-        try:  # ArviZ < 1.0: groups as keyword arguments
-            return az.from_dict(posterior=posterior, sample_stats=stats or None)
-        except TypeError:  # ArviZ >= 1.0: one dict of groups, returns a DataTree
-            groups = {"posterior": posterior}
-            if stats:
-                groups["sample_stats"] = stats
-            return az.from_dict(groups)
+            groups["sample_stats"] = {"lp": self._draws_by_chain(self.log_prob_)}
+        return make_inference_data(groups)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -468,3 +435,79 @@ class BaseHierarchicalEstimator(BaseEstimator):
         tags.input_tags.allow_nan = False
         return tags
 
+
+# ---------------------------------------------------------------------------
+# Summaries shared by every estimator (BayesianGMM's Gibbs chains included)
+# ---------------------------------------------------------------------------
+def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95)):
+    """Table of posterior summaries, one row per scalar parameter.
+
+    Parameters
+    ----------
+    posterior : dict of str to ndarray
+        Draws of each named parameter, first axis the draw.
+    by_chain : callable
+        Maps an array of draws (n_draws, ...) to (n_chains, n_per_chain, ...),
+        the chain each draw came from (the sampler's storage layout).
+    quantiles : sequence of float, default=(0.05, 0.5, 0.95)
+
+    Returns
+    -------
+    table : pandas.DataFrame (index ``parameter``) if pandas is installed,
+        else dict of column name -> list. Columns ``mean``, ``sd``, one per
+        quantile (``q5``, ``q50``, ...), ``ess`` (effective sample size from
+        the autocorrelation averaged over chains) and ``r_hat`` (split R-hat
+        over chains; NaN with one chain or fewer than 4 draws per chain).
+        Array parameters get one row per element (``coef[0]``,
+        ``means[1, 0]``).
+    """
+    from .diagnostics import effective_sample_size, split_rhat
+
+    rows = []
+    for name, draws in posterior.items():
+        draws = np.asarray(draws, dtype=float)
+        shape = draws.shape[1:]
+        flat = draws.reshape(len(draws), -1)
+        chains = by_chain(draws)
+        steps = chains.reshape(chains.shape[0], chains.shape[1], -1).swapaxes(0, 1)
+        n_steps, n_chains = steps.shape[:2]
+        ess = effective_sample_size(steps)
+        rhat = split_rhat(steps) if n_chains > 1 and n_steps >= 4 else np.full(len(ess), np.nan)
+        q = np.quantile(flat, quantiles, axis=0)
+        for j in range(flat.shape[1]):
+            index = ", ".join(str(int(i)) for i in np.unravel_index(j, shape)) if shape else ""
+            row = {
+                "parameter": f"{name}[{index}]" if shape else name,
+                "mean": flat[:, j].mean(),
+                "sd": flat[:, j].std(ddof=1),
+            }
+            row.update({f"q{100 * p:g}": float(v) for p, v in zip(quantiles, q[:, j], strict=True)})
+            row["ess"] = float(ess[j])
+            row["r_hat"] = float(rhat[j])
+            rows.append(row)
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is a test extra
+        return {k: [r[k] for r in rows] for k in rows[0]}
+    return pd.DataFrame(rows).set_index("parameter")
+
+
+def make_inference_data(groups: dict, dims: dict | None = None):
+    """An ArviZ ``InferenceData`` from ``{group: {name: array}}``.
+
+    Arrays of the ``posterior`` and ``sample_stats`` groups are shaped
+    (chain, draw, ...). Works with ArviZ < 1.0 (groups as keyword
+    arguments) and >= 1.0 (one dict of groups, returns a DataTree).
+    """
+    try:
+        import arviz as az
+    except ImportError as exc:
+        raise ImportError(
+            "to_inference_data needs ArviZ: pip install arviz (or skhier[arviz])."
+        ) from exc
+    groups = {k: v for k, v in groups.items() if v}
+    extra = {} if dims is None else {"dims": dims}
+    try:  # ArviZ < 1.0: groups as keyword arguments
+        return az.from_dict(**groups, **extra)
+    except TypeError:  # ArviZ >= 1.0: one dict of groups
+        return az.from_dict(groups, **extra)

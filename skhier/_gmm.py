@@ -54,6 +54,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import make_inference_data, posterior_table
 from .diagnostics import effective_sample_size, split_rhat
 from .utils.validation import check_errors
 
@@ -409,6 +410,13 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         ``nu0 <= d + 1``), so that the prior mean of every component
         covariance is ``c`` times the data variance along each axis
         (components somewhat narrower than the data).
+    standardize : bool, default=True
+        State the priors in standardised units (see Notes), which makes the
+        fit equivariant under shifts and rescalings of the columns. With
+        False the priors are stated in data units (prior mean of the
+        component means 0, ``Psi0`` as above without rescaling): a prior
+        that does not depend on the data, as needed for simulation-based
+        calibration or when the data's units are meaningful.
     n_chains : int, default=4
         Independent chains, started from different k-means++ seeds (for
         split R-hat).
@@ -521,6 +529,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         "mean_precision_prior": [Interval(Real, 0, None, closed="neither")],
         "degrees_of_freedom_prior": [Interval(Real, 0, None, closed="neither"), None],
         "covariance_prior": [Interval(Real, 0, None, closed="neither")],
+        "standardize": ["boolean"],
         "n_chains": [Interval(Integral, 1, None, closed="left")],
         "n_iter": [Interval(Integral, 2, None, closed="left")],
         "n_burn": [Interval(Integral, 0, None, closed="left")],
@@ -541,6 +550,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         mean_precision_prior=0.01,
         degrees_of_freedom_prior=None,
         covariance_prior=0.3,
+        standardize=True,
         n_chains=4,
         n_iter=1500,
         n_burn=500,
@@ -553,6 +563,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         self.mean_precision_prior = mean_precision_prior
         self.degrees_of_freedom_prior = degrees_of_freedom_prior
         self.covariance_prior = covariance_prior
+        self.standardize = standardize
         self.n_chains = n_chains
         self.n_iter = n_iter
         self.n_burn = n_burn
@@ -605,9 +616,12 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seeds = rng.randint(0, 2**31 - 1, size=self.n_chains + 1)
 
-        self._loc = X.mean(axis=0)
-        spread = X.std(axis=0)
-        self._scale = np.where(spread > 0, spread, 1.0)
+        if self.standardize:
+            self._loc = X.mean(axis=0)
+            spread = X.std(axis=0)
+            self._scale = np.where(spread > 0, spread, 1.0)
+        else:
+            self._loc, self._scale = np.zeros(d), np.ones(d)
         Xs, S = self._standardise(X, errors["X_cov"])
         S_sqrt = None if S is None else _psd_sqrt(S)
         phi = _quad_features(Xs) if S is None else None
@@ -943,6 +957,114 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         if true is not None:
             out["X_true"] = true
         return out
+
+    # -- summaries ---------------------------------------------------------------
+    def _draws_by_chain(self, draws) -> np.ndarray:
+        """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...).
+
+        The Gibbs chains are stored one after the other (chain-major).
+        """
+        draws = np.asarray(draws)
+        return draws.reshape((self.n_chains_, -1) + draws.shape[1:])
+
+    def summary(self, quantiles=(0.05, 0.5, 0.95)):
+        """Table of posterior summaries, one row per scalar parameter.
+
+        Rows for every element of the relabelled ``weights`` (``weights[k]``),
+        ``means`` (``means[k, j]``), ``covariances`` (``covariances[k, i, j]``)
+        and for ``n_occupied``. Columns: ``mean``, ``sd``, the requested
+        ``quantiles``, ``ess`` (effective sample size from the
+        autocorrelation of the Gibbs chains, averaged over chains) and
+        ``r_hat`` (split R-hat across the ``n_chains`` chains; NaN with one
+        chain or fewer than 4 kept sweeps per chain). The ``ess`` and
+        ``r_hat`` of weights and means equal ``n_effective_`` and ``rhat_``.
+        Components with (near) zero weight hold prior draws in arbitrary
+        order: their R-hat says nothing about convergence.
+
+        Parameters
+        ----------
+        quantiles : sequence of float, default=(0.05, 0.5, 0.95)
+
+        Returns
+        -------
+        table : pandas.DataFrame if pandas is installed, else dict of
+            column name -> list (with a ``"parameter"`` column).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skhier import BayesianGMM
+        >>> X = np.random.default_rng(0).normal(size=(100, 1))
+        >>> gmm = BayesianGMM(n_components=2, n_chains=2, n_iter=100, n_burn=50,
+        ...                   random_state=0).fit(X)
+        >>> table = gmm.summary()
+        >>> list(table.columns)
+        ['mean', 'sd', 'q5', 'q50', 'q95', 'ess', 'r_hat']
+        >>> list(table.index[:3])
+        ['weights[0]', 'weights[1]', 'means[0, 0]']
+        """
+        check_is_fitted(self, "posterior_")
+        return posterior_table(self.posterior_, self._draws_by_chain, quantiles)
+
+    def _draw_logliks(self):
+        """Log-likelihood of the training data at every stored draw (data units).
+
+        ``sum_i log sum_k w_k N(x_i | mu_k, Sigma_k + S_i)``, in chunks of
+        draws so that the working memory stays bounded.
+        """
+        T, K, _ = self._mu.shape
+        X, S = self._X_train, self._S_train
+        n = X.shape[0]
+        out = np.empty(T)
+        step = max(1, _CHUNK_CELLS // max(n * K, 1))
+        with _single_threaded_blas():
+            for s in range(0, T, step):
+                sl = slice(s, s + step)
+                if S is None:
+                    W = _quad_coefs(self._log_w[sl], self._mu[sl], self._sigma[sl])
+                    lp = W @ _quad_features(X)  # (chunk, K, n)
+                else:
+                    r = X[None, None, :, :] - self._mu[sl][:, :, None, :]
+                    A = self._sigma[sl][:, :, None] + S[None, None]
+                    lp = _logpdf_stack(r, A) + self._log_w[sl][:, :, None]
+                out[sl] = logsumexp(lp, axis=1).sum(axis=1)
+        # Jacobian of the standardisation.
+        return out - n * np.sum(np.log(self._scale))
+
+    def to_inference_data(self):
+        """Posterior draws, statistics and data as an ArviZ ``InferenceData``.
+
+        Groups: ``posterior`` (the relabelled ``weights``, ``means``,
+        ``covariances`` and ``n_occupied``, with dimensions ``chain`` = Gibbs
+        chain, ``draw`` = kept sweep, ``component``, ``feature``);
+        ``sample_stats`` with ``loglik``, the log-likelihood of the training
+        data at each draw (one pass over draws x points); and
+        ``observed_data`` with the training data ``X`` (plus
+        ``constant_data`` with their error covariances ``X_cov`` when fitted
+        with errors). Needs the optional dependency ``arviz``
+        (``pip install skhier[arviz]``).
+
+        Returns
+        -------
+        arviz.InferenceData
+        """
+        check_is_fitted(self, "posterior_")
+        D = self._scale
+        groups = {
+            "posterior": {k: self._draws_by_chain(v) for k, v in self.posterior_.items()},
+            "sample_stats": {"loglik": self._draws_by_chain(self._draw_logliks())},
+            "observed_data": {"X": self._loc + self._X_train * D},
+        }
+        if self._S_train is not None:
+            groups["constant_data"] = {"X_cov": self._S_train * D[:, None] * D[None, :]}
+        dims = {
+            "weights": ["component"],
+            "means": ["component", "feature"],
+            "covariances": ["component", "feature", "feature_bis"],
+            "X": ["point", "feature"],
+            "X_cov": ["point", "feature", "feature_bis"],
+        }
+        return make_inference_data(groups, dims=dims)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

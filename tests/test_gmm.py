@@ -8,7 +8,9 @@ requiring every one of many 90 % intervals to cover (which would fail for a
 correct sampler most of the time).
 """
 
+import copy
 import pickle
+import sys
 import warnings
 
 import numpy as np
@@ -571,3 +573,137 @@ def test_deconvolution_single_component_matches_grid_posterior():
         # heavy-tailed, so sd / sqrt(2 ESS) (exact for a normal) understates it.
         mcse_sd = np.sqrt(m4_ref - sd_ref**4) / (2 * sd_ref * np.sqrt(ess))
         assert abs(dr.std() - sd_ref) < 3 * mcse_sd, (name, dr.std(), sd_ref)
+
+
+# ---------------------------------------------------------------------------
+# summary() and to_inference_data()  (ecosystem block, issue 7)
+# ---------------------------------------------------------------------------
+def _split_rhat_by_hand(chains):
+    """Split R-hat (BDA3 section 11.4) of one scalar, chains of shape (C, n)."""
+    h = chains.shape[1] // 2
+    halves = np.concatenate([chains[:, :h], chains[:, -h:]])
+    w = halves.var(axis=1, ddof=1).mean()
+    b = h * halves.mean(axis=1).var(ddof=1)
+    return np.sqrt(((h - 1) / h * w + b / h) / w)
+
+
+@pytest.fixture(scope="module")
+def gmm_three_chains():
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(-2.0, 0.6, (70, 1)), rng.normal(2.0, 0.8, (50, 1))])
+    gmm = BayesianGMM(n_components=3, n_chains=3, n_iter=160, n_burn=60, random_state=1).fit(X)
+    return gmm, X
+
+
+@ignore_convergence
+def test_summary_is_consistent_with_the_draws(gmm_three_chains):
+    gmm, _ = gmm_three_chains
+    C, K = 3, 3
+    n_keep = 100
+    table = gmm.summary(quantiles=(0.1, 0.5, 0.9))
+    assert list(table.columns) == ["mean", "sd", "q10", "q50", "q90", "ess", "r_hat"]
+    expected = ([f"weights[{k}]" for k in range(K)] + [f"means[{k}, 0]" for k in range(K)]
+                + [f"covariances[{k}, 0, 0]" for k in range(K)] + ["n_occupied"])
+    assert list(table.index) == expected
+    post = gmm.posterior_
+    for k in range(K):
+        for label, x in ((f"weights[{k}]", post["weights"][:, k]),
+                         (f"means[{k}, 0]", post["means"][:, k, 0]),
+                         (f"covariances[{k}, 0, 0]", post["covariances"][:, k, 0, 0])):
+            row = table.loc[label]
+            assert row["mean"] == pytest.approx(x.mean(), rel=1e-12)
+            assert row["sd"] == pytest.approx(x.std(ddof=1), rel=1e-12)
+            np.testing.assert_allclose(row[["q10", "q50", "q90"]].to_numpy(float),
+                                       np.quantile(x, [0.1, 0.5, 0.9]))
+            # Chains are stored one after the other: R-hat across them.
+            assert row["r_hat"] == pytest.approx(
+                _split_rhat_by_hand(x.reshape(C, n_keep)), rel=1e-10)
+        # Same numbers as the fit's own diagnostics.
+        assert table.loc[f"weights[{k}]", "r_hat"] == pytest.approx(gmm.rhat_["weights"][k])
+        assert table.loc[f"weights[{k}]", "ess"] == pytest.approx(gmm.n_effective_["weights"][k])
+        assert table.loc[f"means[{k}, 0]", "ess"] == pytest.approx(gmm.n_effective_["means"][k, 0])
+    assert table.loc["n_occupied", "mean"] == pytest.approx(post["n_occupied"].mean())
+    assert np.all(table["ess"] > 0) and np.all(table["ess"] <= C * n_keep * 2)
+
+
+@ignore_convergence
+def test_summary_rhat_flags_chains_that_disagree(gmm_three_chains):
+    # Chains shifted against each other must give a large R-hat: this holds
+    # only if the summary reads the chain-major storage chain by chain (read
+    # as interleaved, the shift would be averaged away).
+    gmm = copy.deepcopy(gmm_three_chains[0])
+    rng = np.random.default_rng(8)
+    shifted = rng.normal(size=(3, 100)) + np.array([0.0, 0.0, 3.0])[:, None]
+    gmm.posterior_["means"] = gmm.posterior_["means"].copy()
+    gmm.posterior_["means"][:, 0, 0] = shifted.ravel()
+    table = gmm.summary()
+    assert table.loc["means[0, 0]", "r_hat"] > 1.5
+    assert table.loc["means[0, 0]", "r_hat"] == pytest.approx(_split_rhat_by_hand(shifted))
+
+
+@ignore_convergence
+def test_summary_with_one_chain_has_no_rhat():
+    X = np.random.default_rng(6).normal(size=(60, 2))
+    gmm = BayesianGMM(n_components=2, n_chains=1, n_iter=60, n_burn=20, random_state=0).fit(X)
+    table = gmm.summary()
+    assert table["r_hat"].isna().all()
+    assert np.all(np.isfinite(table.loc[["means[0, 0]", "means[0, 1]"], "ess"]))
+    assert "covariances[0, 1, 0]" in table.index
+
+
+def _mixture_loglik_by_hand(X, w, mu, cov, S=None):
+    """sum_i log sum_k w_k N(x_i | mu_k, cov_k + S_i) with scipy."""
+    dens = np.zeros(len(X))
+    for k in range(len(w)):
+        if S is None:
+            dens += w[k] * stats.multivariate_normal(mu[k], cov[k]).pdf(X)
+            continue
+        for i, x in enumerate(X):
+            dens[i] += w[k] * stats.multivariate_normal(mu[k], cov[k] + S[i]).pdf(x)
+    return np.log(dens).sum()
+
+
+@ignore_convergence
+def test_to_inference_data_groups_and_layout(gmm_three_chains):
+    pytest.importorskip("arviz")
+    gmm, X = gmm_three_chains
+    idata = gmm.to_inference_data()
+    post = idata.posterior
+    assert post.sizes["chain"] == 3 and post.sizes["draw"] == 100
+    assert post["means"].dims == ("chain", "draw", "component", "feature")
+    assert post["covariances"].shape == (3, 100, 3, 1, 1)
+    # Draw t of chain c is stored draw c * n_keep + t.
+    np.testing.assert_array_equal(post["weights"].values[2, 7], gmm.posterior_["weights"][207])
+    np.testing.assert_array_equal(post["n_occupied"].values.ravel(), gmm.posterior_["n_occupied"])
+    np.testing.assert_allclose(idata.observed_data["X"].values, X, rtol=1e-12)
+    ll = idata.sample_stats["loglik"].values
+    assert ll.shape == (3, 100)
+    for c, t in ((0, 0), (1, 50), (2, 99)):
+        i = c * 100 + t
+        ref = _mixture_loglik_by_hand(X, gmm.posterior_["weights"][i], gmm.posterior_["means"][i],
+                                      gmm.posterior_["covariances"][i])
+        assert ll[c, t] == pytest.approx(ref, rel=1e-9)
+
+
+@ignore_convergence
+def test_to_inference_data_with_errors():
+    pytest.importorskip("arviz")
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(40, 2)) * [1.0, 3.0] + [5.0, -2.0]
+    X_err = rng.uniform(0.2, 0.6, size=(40, 2))
+    gmm = BayesianGMM(n_components=2, n_chains=2, n_iter=40, n_burn=20, random_state=0).fit(
+        X, X_err=X_err)
+    idata = gmm.to_inference_data()
+    S = np.einsum("ni,ij->nij", X_err**2, np.eye(2))
+    np.testing.assert_allclose(idata.constant_data["X_cov"].values, S, rtol=1e-12)
+    ll = idata.sample_stats["loglik"].values
+    i = 33  # chain 1, sweep 13
+    ref = _mixture_loglik_by_hand(X, gmm.posterior_["weights"][i], gmm.posterior_["means"][i],
+                                  gmm.posterior_["covariances"][i], S)
+    assert ll[1, 13] == pytest.approx(ref, rel=1e-9)
+
+
+def test_to_inference_data_without_arviz(gmm_three_chains, monkeypatch):
+    monkeypatch.setitem(sys.modules, "arviz", None)
+    with pytest.raises(ImportError, match="ArviZ"):
+        gmm_three_chains[0].to_inference_data()
