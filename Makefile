@@ -37,9 +37,10 @@ $(DOCS_STAMP): $(PY) pyproject.toml
 	touch $(DOCS_STAMP)
 
 # HTML in docs/_build/html; runs every examples/plot_*.py for the gallery.
-# Warnings are errors. SKHIER_DOCS_GALLERY=REGEX runs only matching examples.
+# Warnings are errors; -E rereads every page, so a warning is never hidden by
+# an up-to-date page. SKHIER_DOCS_GALLERY=REGEX runs only matching examples.
 docs: $(DOCS_STAMP)
-	$(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
+	$(PY) -m sphinx -E -b html -W --keep-going docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache skhier_output
