@@ -67,7 +67,7 @@ sphinx_gallery_conf = {
     # every plot_*.py is executed (warnings are errors: -W)
     "filename_pattern": (r"/plot_" if not _pattern else _pattern),
     "plot_gallery": "False" if _pattern.lower() == "none" else "True",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "skhier_docs.ExampleOrder",
     # run every example on every build: a library change can break an example
     # whose own file did not change
     "run_stale_examples": True,

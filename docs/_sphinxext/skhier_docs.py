@@ -3,6 +3,7 @@
 - ``reset_argv``: the command-line arguments sphinx-gallery gives each
   example, so that the figures the scripts save land in the build folder
   rather than beside the scripts.
+- ``ExampleOrder``: the gallery's order (case studies after the examples).
 - ``autodoc-skip-member``: class pages document what skhier defines or
   overrides; methods inherited unchanged from scikit-learn (``get_params``,
   the generated ``set_*_request`` methods, ...) are listed by name in
@@ -50,6 +51,16 @@ def reset_argv(gallery_conf, script_vars):
     if "sys.argv" in source:
         return [EXAMPLE_OUTPUT]
     return []
+
+
+class ExampleOrder:
+    """Gallery order: the per-estimator examples first, case studies last."""
+
+    def __init__(self, src_dir):
+        self.src_dir = src_dir
+
+    def __call__(self, filename):
+        return (os.path.basename(filename).startswith("plot_case_"), filename)
 
 
 def _defined_in(obj):
