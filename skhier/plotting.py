@@ -289,12 +289,12 @@ def plot_cluster_distance(
     >>> from skhier import HierarchicalDistanceEstimator
     >>> from skhier.datasets import make_cluster_parallaxes
     >>> from skhier.plotting import plot_cluster_distance
-    >>> d = make_cluster_parallaxes(40, mean_distance=500, distance_dispersion=8,
+    >>> d = make_cluster_parallaxes(25, mean_distance=500, distance_dispersion=8,
     ...                             cluster_fraction=0.8, field_length_scale=1350,
     ...                             parallax_error=0.1, random_state=0)
     >>> est = HierarchicalDistanceEstimator(field="edsd", field_length_scale=1350,
     ...                                     random_state=0).fit(d.X, X_err=d.X_err)
-    >>> fig = plot_cluster_distance(est, d.X, d.X_err, n_draws=100)
+    >>> fig = plot_cluster_distance(est, d.X, d.X_err, n_draws=50)
     >>> len(fig.axes)  # two panels and the membership colour bar
     3
     """
