@@ -263,6 +263,12 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         0.2, ``P(P_b > 0.5) = 6 %``) states that outliers are a minority, which
         removes the unidentifiable region ``P_b -> 1`` where the line floats
         free.
+    standardize : bool, default=True
+        State the priors in standardised units (see Notes), which makes the
+        fit equivariant under shifts and rescalings. With False they are
+        stated in the data's own units: a prior that does not depend on the
+        data, for when the units are meaningful (e.g. a scatter of order 1)
+        or for simulation-based calibration.
     sampler : {"auto", "emcee", "importance"}, default="auto"
         ``"auto"``: independent draws from a Student-t (5 d.o.f.) fitted at
         the posterior maximum, reweighted to the exact posterior, when the
@@ -366,6 +372,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         "scatter": [StrOptions({"vertical", "orthogonal"}), None],
         "outliers": ["boolean"],
         "outlier_fraction_prior": [tuple],
+        "standardize": ["boolean"],
         "sampler": [StrOptions({"auto", "emcee", "importance"})],
         "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
@@ -376,6 +383,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         scatter="vertical",
         outliers=True,
         outlier_fraction_prior=(1.0, 4.0),
+        standardize=True,
         sampler="auto",
         n_importance=2000,
         n_walkers=32,
@@ -398,6 +406,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         self.scatter = scatter
         self.outliers = outliers
         self.outlier_fraction_prior = outlier_fraction_prior
+        self.standardize = standardize
         self.sampler = sampler
         self.n_importance = n_importance
 
@@ -466,6 +475,9 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         return float(prior[0]), float(prior[1])
 
     def _standardisation(self, X, y):
+        if not self.standardize:
+            return {"loc": (np.zeros(X.shape[1]), 0.0), "scale": (np.ones(X.shape[1]), 1.0)}
+
         def spread(v):
             s = np.std(v, axis=0)
             return np.where(s > 0, s, 1.0)
