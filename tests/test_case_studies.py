@@ -545,10 +545,9 @@ def test_galaxy_velocities_mixture_matches_independent_sampler():
     """Galaxy velocities (Roeder 1990): BayesianGMM with K = 3 and the default
     sparse Dirichlet prior against an independent sampler of the same posterior.
 
-    Comparable to the posterior predictive density estimates of the galaxy
-    data in Richardson & Green (1997, JRSS B 59, 731; their figure of
-    predictive densities) and Roeder (1990, Fig. 1 density estimate); those
-    used other priors and a variable number of components, so only our
+    Comparable to the figures of posterior predictive densities of the galaxy
+    data in Richardson & Green (1997, JRSS B 59, 731-792) and to the density
+    estimates of Roeder (1990, JASA 85, 617); those used other priors and a variable number of components, so only our
     own reference is asserted. Label-free quantities are compared: the
     posterior predictive density on a grid of velocities, the components
     ordered by their means (weight, mean, sd) and the probability that all
