@@ -606,7 +606,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         -------
         self : BayesianGMM
         """
-        X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64)
+        X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64, order="C")
         n, d = X.shape
         if self.n_burn >= self.n_iter:
             raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")

@@ -436,7 +436,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         self : RobustLineMixture
         """
         prior = self._check_prior()
-        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=3, dtype=np.float64)
+        X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=3, dtype=np.float64,
+                              order="C")
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )

@@ -1106,7 +1106,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
 
     # -- input handling -----------------------------------------------------
     def _samples(self, X, interim_log_prior, *, reset):
-        X = validate_data(self, X, reset=reset, dtype=np.float64)
+        X = validate_data(self, X, reset=reset, dtype=np.float64, order="C")
         n, cols = X.shape
         d = self.n_dims
         if cols % d:
@@ -1129,7 +1129,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                     f"interim_log_prior must have shape (n_objects, n_samples) = {(n, k)}: one "
                     f"log-density per {d}-dimensional sample, got {arr.shape}."
                 )
-            log_p0 = check_finite_array(arr, "interim_log_prior", (n, k))
+            log_p0 = np.ascontiguousarray(check_finite_array(arr, "interim_log_prior", (n, k)))
         elif self.interim_prior is not None:
             with np.errstate(divide="ignore", invalid="ignore"):
                 val = self.interim_prior(theta[..., 0].copy() if d == 1 else theta.copy())

@@ -29,7 +29,8 @@ class Pipeline(_skpipeline.Pipeline):
     Identical to :class:`sklearn.pipeline.Pipeline`, plus:
 
     - ``predict_membership_proba(X, *args, **kwargs)``,
-      ``log_predictive_density(X, y, **kwargs)``: ``X`` is transformed by
+      ``log_predictive_density(X, y, **kwargs)``, ``score_samples(X, **kwargs)``:
+      ``X`` is transformed by
       every step but the last, then passed on with the other arguments
       (e.g. ``y`` and the measurement errors) unchanged;
     - ``sample_posterior(n_samples=1, random_state=None)``: the final
@@ -72,6 +73,16 @@ class Pipeline(_skpipeline.Pipeline):
         return self._final_estimator.log_predictive_density(
             self._transform_through(X), *args, **kwargs
         )
+
+    @available_if(_final_estimator_has("score_samples"))
+    def score_samples(self, X, **params):
+        """Per-object scores of the final estimator on transformed X.
+
+        Unlike scikit-learn's ``Pipeline.score_samples``, the keyword
+        arguments (e.g. the measurement errors) are passed on to the final
+        step, unchanged.
+        """
+        return self._final_estimator.score_samples(self._transform_through(X), **params)
 
     @available_if(_final_estimator_has("sample_posterior"))
     def sample_posterior(self, n_samples=1, random_state=None):
