@@ -416,8 +416,9 @@ class BaseHierarchicalEstimator(BaseEstimator):
         Walkers become ArviZ chains (``chain`` = walker, ``draw`` = kept
         step); after importance sampling there is one chain of independent
         draws. ``sample_stats`` holds the log posterior (``lp``) of every
-        draw. Needs the optional dependency ``arviz``
-        (``pip install skhier[arviz]``).
+        draw. ``observed_data`` holds the training data and ``constant_data``
+        their measurement errors (in the units of the input). Needs the
+        optional dependency ``arviz`` (``pip install skhier[arviz]``).
 
         Returns
         -------
@@ -427,6 +428,9 @@ class BaseHierarchicalEstimator(BaseEstimator):
         groups = {"posterior": {k: self._draws_by_chain(v) for k, v in self.posterior_.items()}}
         if getattr(self, "log_prob_", None) is not None:
             groups["sample_stats"] = {"lp": self._draws_by_chain(self.log_prob_)}
+        # Estimators provide the data groups as {group: {name: array}}.
+        if hasattr(self, "_data_groups"):
+            groups.update(self._data_groups())
         return make_inference_data(groups)
 
     def __sklearn_tags__(self):

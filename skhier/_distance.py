@@ -1023,6 +1023,11 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """
         return float(np.average(self.score_samples(X, X_err=X_err), weights=sample_weight))
 
+    def _data_groups(self):
+        """Training parallaxes and their errors (mas) for :meth:`to_inference_data`."""
+        return {"observed_data": {"parallax": self.model_.parallax},
+                "constant_data": {"parallax_error": self.model_.parallax_error}}
+
     def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
         """Draw from the joint posterior, per-star distances included.
 

@@ -626,6 +626,21 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         )
         return r2_score(y, self.predict(X), sample_weight=sample_weight)
 
+    def _data_groups(self):
+        """Training data and errors, in data units, for :meth:`to_inference_data`."""
+        m = self.model_
+        errors = {}
+        if m.y_var is not None:
+            errors["y_err"] = np.sqrt(m.y_var) * m.y_scale
+        if m.X_cov is not None:
+            errors["X_cov"] = m.X_cov * (m.x_scale[:, None] * m.x_scale[None, :])
+        elif m.X_var_diag is not None:
+            errors["X_err"] = np.sqrt(m.X_var_diag) * m.x_scale
+        if m.Xy_cov is not None:
+            errors["Xy_cov"] = m.Xy_cov * (m.x_scale * m.y_scale)
+        return {"observed_data": {"X": m.X * m.x_scale + m.x_loc, "y": m.y * m.y_scale + m.y_loc},
+                "constant_data": errors}
+
 
 def _row_chunks(n_rows: int, n_draws: int):
     """Slices of rows such that draws x rows stays below _ROW_CHUNK_CELLS."""

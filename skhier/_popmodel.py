@@ -1089,6 +1089,11 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         ll = self.score_samples(X, X_err=X_err)
         return float(np.average(ll, weights=sample_weight))
 
+    def _data_groups(self):
+        """Training values and their errors (0: exact) for :meth:`to_inference_data`."""
+        return {"observed_data": {"X": self.model_.x[:, None]},
+                "constant_data": {"X_err": self.model_.e[:, None]}}
+
     def population_density(self, grid=None, *, level=0.9, n_grid=200):
         """Posterior density of the population on a grid, with a credible band.
 

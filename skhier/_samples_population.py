@@ -1429,6 +1429,12 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         return float(np.average(self.score_samples(X, interim_log_prior=interim_log_prior),
                                 weights=sample_weight))
 
+    def _data_groups(self):
+        """Training samples and interim log-prior values for :meth:`to_inference_data`."""
+        s = self.model_.samples
+        return {"observed_data": {"X": s.theta.reshape(s.theta.shape[0], -1)},
+                "constant_data": {"interim_log_prior": s.log_p0}}
+
     def population_density(self, grid, *, level=0.9, dim=0):
         """Population density on a grid: posterior median and credible band.
 

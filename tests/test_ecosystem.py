@@ -11,8 +11,8 @@ ecosystem features, not the statistics, which the per-estimator modules test.
 - ``to_inference_data()``: ArviZ ``posterior`` with ``chain``/``draw``
   dimensions holding the stored draws chain by chain, ``sample_stats`` (the
   log posterior of each emcee draw, recomputed here from the chain; the
-  GMM's log-likelihood), ``observed_data`` where the estimator has it, and
-  a clear ImportError without ArviZ;
+  GMM's log-likelihood), ``observed_data`` (the training data) and
+  ``constant_data`` (their errors), and a clear ImportError without ArviZ;
 - pandas in: DataFrames keep ``feature_names_in_``, error arguments may be
   named Series/DataFrame columns, and the fit equals the numpy fit with the
   same ``random_state``; pandas out: per-object outputs stay numpy arrays of
@@ -81,7 +81,7 @@ class Case:
     methods: list
     emcee: bool = True
     predict_takes_errors: bool = True
-    extra: dict = field(default_factory=dict)
+    data_groups: dict = field(default_factory=dict)
 
     def make(self, **overrides):
         return self.cls(**{**self.params, **overrides})
@@ -106,6 +106,9 @@ def _line_case():
         [("predict", False, (30,), "f"), ("predict_membership_proba", True, (30, 2), "f"),
          ("log_predictive_density", True, (30,), "f")],
         predict_takes_errors=False,
+        data_groups={"observed_data": {"X": d.X, "y": d.y},
+                     "constant_data": {"y_err": d.y_err, "X_err": x_err[:, None],
+                                       "Xy_cov": xy_cov[:, None]}},
     )
 
 
@@ -119,6 +122,8 @@ def _distance_case():
         {"X_err": frame["parallax_error"]},
         [("predict", False, (40,), "f"), ("predict_membership_proba", False, (40, 2), "f"),
          ("score_samples", False, (40,), "f")],
+        data_groups={"observed_data": {"parallax": c.X[:, 0]},
+                     "constant_data": {"parallax_error": c.X_err[:, 0]}},
     )
 
 
@@ -131,6 +136,7 @@ def _population_case():
         p.X, None, {"X_err": p.X_err}, frame, ["v"], {"X_err": frame.ev},
         [("predict", False, (40,), "f"), ("predict_membership_proba", False, (40, 2), "f"),
          ("score_samples", False, (40,), "f")],
+        data_groups={"observed_data": {"X": p.X}, "constant_data": {"X_err": p.X_err}},
     )
 
 
@@ -150,6 +156,7 @@ def _samples_case():
         {"interim_log_prior": pd.DataFrame(log_p0, columns=[f"lp{k}" for k in range(50)])},
         [("predict", False, (40,), "f"), ("predict_membership_proba", False, (40, 2), "f"),
          ("score_samples", False, (40,), "f")],
+        data_groups={"observed_data": {"X": X}, "constant_data": {"interim_log_prior": log_p0}},
     )
 
 
@@ -164,6 +171,8 @@ def _gmm_case():
         [("predict", False, (60,), "i"), ("predict_proba", False, (60, 3), "f"),
          ("predict_membership_proba", False, (60, 3), "f"), ("score_samples", False, (60,), "f")],
         emcee=False,
+        data_groups={"observed_data": {"X": X},
+                     "constant_data": {"X_cov": np.einsum("ni,ij->nij", X_err**2, np.eye(2))}},
     )
 
 
@@ -321,14 +330,25 @@ def test_to_inference_data_log_posterior_of_each_emcee_draw(case_id, fitted):
                                            rtol=1e-12)
 
 
-def test_to_inference_data_gmm_statistics_and_observed_data(fitted):
+def test_to_inference_data_gmm_log_likelihood_per_draw(fitted):
     pytest.importorskip("arviz")
-    case, est = CASES["gmm"], fitted["gmm"]
+    est = fitted["gmm"]
     idata = est.to_inference_data()
+    assert idata.sample_stats["loglik"].dims == ("chain", "draw")
     assert idata.sample_stats["loglik"].shape == (est.n_chains_, est.n_draws_ // est.n_chains_)
-    np.testing.assert_allclose(idata.observed_data["X"].values, case.X, rtol=1e-12)
-    S = np.einsum("ni,ij->nij", case.fit_kw["X_err"] ** 2, np.eye(2))
-    np.testing.assert_allclose(idata.constant_data["X_cov"].values, S, rtol=1e-12)
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_to_inference_data_observed_data_and_errors(case_id, fitted):
+    pytest.importorskip("arviz")
+    case = CASES[case_id]
+    idata = fitted[case_id].to_inference_data()
+    for group, expected in case.data_groups.items():
+        data = getattr(idata, group)
+        assert set(data.data_vars) == set(expected), group
+        for name, values in expected.items():
+            np.testing.assert_allclose(data[name].values, values, rtol=1e-12, atol=1e-14,
+                                       err_msg=f"{group}.{name}")
 
 
 @pytest.mark.parametrize("case_id", IDS)
