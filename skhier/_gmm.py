@@ -45,6 +45,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy.optimize import linear_sum_assignment
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
@@ -286,6 +287,30 @@ class _GibbsChain:
         return self.draw_theta(self.draw_latents())
 
 
+def _run_chain(Xs, S, S_sqrt, phi, K, prior, e0, seed, n_iter, n_burn, thin, n_keep, *,
+               progress=None, want_labels=False):
+    """One Gibbs chain: kept (log_w, mu, sigma, n_occupied) and, if asked, its last labels."""
+    d = Xs.shape[1]
+    log_w = np.empty((n_keep, K))
+    mu = np.empty((n_keep, K, d))
+    sigma = np.empty((n_keep, K, d, d))
+    occupied = np.empty(n_keep, dtype=np.intp)
+    with _single_threaded_blas():
+        chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, e0, np.random.default_rng(seed))
+        chain.initialise()
+        j = 0
+        for it in range(n_iter):
+            counts = chain.sweep()
+            if it >= n_burn and (it - n_burn) % thin == 0:
+                log_w[j], mu[j], sigma[j] = chain.log_w, chain.mu, chain.sigma
+                occupied[j] = np.count_nonzero(counts)
+                j += 1
+            if progress is not None and (it + 1) % max(1, n_iter // 10) == 0:
+                print(f"BayesianGMM: {progress}, sweep {it + 1}/{n_iter}", file=sys.stderr)
+        labels = chain.draw_latents() if want_labels else None
+    return log_w, mu, sigma, occupied, labels
+
+
 def _draw_true_positions(X, S, S_sqrt, z, mu, sigma, chol, rng):
     """Draw v_i | z_i, x_i from its Gaussian conditional (Matheron's rule).
 
@@ -430,6 +455,11 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         Seeds everything; a fixed value makes ``fit`` reproducible.
     progress : bool, default=False
         Report sampling progress on stderr.
+    n_jobs : int, default=None
+        Number of chains run in parallel with joblib (``None`` means 1 unless
+        in a :func:`joblib.parallel_backend` context; ``-1`` uses all
+        processors). Each chain's seed is drawn from ``random_state`` before
+        any chain runs, so the posterior does not depend on ``n_jobs``.
 
     Attributes
     ----------
@@ -536,6 +566,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         "thin": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "progress": ["boolean"],
+        "n_jobs": [Integral, None],
     }
 
     # Measurement errors are requested metadata by default (see _base.py).
@@ -557,6 +588,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         thin=1,
         random_state=None,
         progress=False,
+        n_jobs=None,
     ):
         self.n_components = n_components
         self.weight_concentration = weight_concentration
@@ -570,6 +602,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         self.thin = thin
         self.random_state = random_state
         self.progress = progress
+        self.n_jobs = n_jobs
 
     # -- fitting ----------------------------------------------------------
     def _prior(self, d):
@@ -628,29 +661,22 @@ class BayesianGMM(DensityMixin, BaseEstimator):
 
         n_keep = len(range(self.n_burn, self.n_iter, self.thin))
         C = self.n_chains
-        log_w = np.empty((C, n_keep, K))
-        mu = np.empty((C, n_keep, K, d))
-        sigma = np.empty((C, n_keep, K, d, d))
-        occupied = np.empty((C, n_keep), dtype=np.intp)
-        last_labels = None
+        # Independent chains (seeds drawn above), in parallel when n_jobs asks.
+        chains = Parallel(n_jobs=self.n_jobs)(
+            delayed(_run_chain)(
+                Xs, S, S_sqrt, phi, K, prior, self.weight_concentration, seeds[c],
+                self.n_iter, self.n_burn, self.thin, n_keep,
+                progress=f"chain {c + 1}/{C}" if self.progress else None,
+                want_labels=c == 0,
+            )
+            for c in range(C)
+        )
+        log_w = np.stack([ch[0] for ch in chains])
+        mu = np.stack([ch[1] for ch in chains])
+        sigma = np.stack([ch[2] for ch in chains])
+        occupied = np.stack([ch[3] for ch in chains])
+        last_labels = chains[0][4]
         with _single_threaded_blas():
-            for c in range(C):
-                chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, self.weight_concentration,
-                                    np.random.default_rng(seeds[c]))
-                chain.initialise()
-                j = 0
-                for it in range(self.n_iter):
-                    counts = chain.sweep()
-                    if it >= self.n_burn and (it - self.n_burn) % self.thin == 0:
-                        log_w[c, j], mu[c, j], sigma[c, j] = chain.log_w, chain.mu, chain.sigma
-                        occupied[c, j] = np.count_nonzero(counts)
-                        j += 1
-                    if self.progress and (it + 1) % max(1, self.n_iter // 10) == 0:
-                        print(f"BayesianGMM: chain {c + 1}/{C}, sweep {it + 1}/{self.n_iter}",
-                              file=sys.stderr)
-                if c == 0:
-                    last_labels = chain.draw_latents()
-
             # -- relabel, pooled over chains ----------------------------------
             T = C * n_keep
             log_w, mu, sigma = log_w.reshape(T, K), mu.reshape(T, K, d), sigma.reshape(T, K, d, d)
