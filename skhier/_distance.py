@@ -50,6 +50,7 @@ _LOG2PI = np.log(2.0 * np.pi)
 # number of nodes (24), sampling by the grid size (513).
 _CELLS_LOGLIK = 100_000
 _CELLS_SAMPLE = 8_000
+_CELLS_MEDIAN = 200_000  # (draws x stars) per chunk of per-star median distances
 # Posterior draws (stratified) behind each per-star median distance, and the
 # inverse-CDF grid used for them: the median's Monte Carlo error is then
 # ~1.25 sd / sqrt(200) ≈ 9 % of a star's posterior sd at most (much less with the
@@ -938,9 +939,16 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             p = {name: v[idx] for name, v in p.items()}
             k = _MEDIAN_DRAWS
         u = (rng.permutation(k) + 0.5) / k
-        u = np.broadcast_to(u[:, None], (k, len(plx)))
-        r, _ = self.model_.conditional_distances(p, np.array(u), plx, err, n_grid=_MEDIAN_GRID)
-        return np.median(r, axis=0)
+        # Rows in chunks (every star uses the same uniforms), so the (draws x
+        # rows) tables stay bounded for any number of stars.
+        out = np.empty(len(plx))
+        for rows in _row_chunks(len(plx), k, _CELLS_MEDIAN):
+            uc = np.repeat(u[:, None], rows.stop - rows.start, axis=1)
+            r, _ = self.model_.conditional_distances(
+                p, uc, plx[rows], err[rows], n_grid=_MEDIAN_GRID
+            )
+            out[rows] = np.median(r, axis=0)
+        return out
 
     def predict(self, X, X_err=None):
         """Posterior median distance (pc) of each star under the fitted population.

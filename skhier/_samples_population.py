@@ -85,6 +85,8 @@ _HALF_LOG2PI = 0.5 * _LOG2PI
 _FAST_CHUNK_CELLS = 4_000_000
 #: Cells (draws x objects x samples) evaluated at once in double precision (~16 MB).
 _CHUNK_CELLS = 2_000_000
+#: (draws x objects x dims) per chunk of objects in predict, score_samples, membership.
+_PREDICT_CHUNK_CELLS = 2_000_000
 #: Posterior draws used for per-object summaries (predict, score_samples,
 #: membership). Draws are evenly spaced over the stored chain, so summaries
 #: are deterministic; the Monte Carlo error of an average over 200 nearly
@@ -1302,6 +1304,21 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
     def _object_terms(self, samples, **kw):
         return self.model_.object_terms(self._object_draws(), samples, **kw)
 
+    def _terms_by_chunk(self, samples, **kw):
+        """Yield (rows, object terms) over chunks of objects.
+
+        Each object's terms depend only on its own samples, so chunking
+        changes nothing but keeps the (draws x objects) tables bounded for
+        any number of objects.
+        """
+        draws = self._object_draws()
+        n_draws = len(next(iter(draws.values())))
+        step = max(1, _PREDICT_CHUNK_CELLS // (n_draws * samples.d))
+        for start in range(0, samples.n, step):
+            rows = slice(start, min(start + step, samples.n))
+            sub = _Samples(samples.theta[rows], samples.log_p0[rows])
+            yield rows, self.model_.object_terms(draws, sub, **kw)
+
     def _log_components(self, terms):
         """(log p_member, log p_outlier) per draw and object, in the mixture."""
         if not self.outliers:
@@ -1377,16 +1394,17 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         samples = self._samples(X, interim_log_prior, reset=False)
-        terms = self._object_terms(samples, want_mean=True)
-        mean = terms["mean_pop"]  # (S, n, d)
-        lin, lout = self._log_components(terms)
-        if lout is not None:
-            with np.errstate(invalid="ignore"):
-                p_out = np.nan_to_num(np.exp(lout - np.logaddexp(lin, lout)), nan=1.0)
-            mean = np.where(p_out[..., None] > 0,
-                            (1 - p_out[..., None]) * np.nan_to_num(mean)
-                            + p_out[..., None] * terms["mean_bg"][None], mean)
-        out = np.mean(mean, axis=0)
+        out = np.empty((samples.n, samples.d))
+        for rows, terms in self._terms_by_chunk(samples, want_mean=True):
+            mean = terms["mean_pop"]  # (S, n_rows, d)
+            lin, lout = self._log_components(terms)
+            if lout is not None:
+                with np.errstate(invalid="ignore"):
+                    p_out = np.nan_to_num(np.exp(lout - np.logaddexp(lin, lout)), nan=1.0)
+                mean = np.where(p_out[..., None] > 0,
+                                (1 - p_out[..., None]) * np.nan_to_num(mean)
+                                + p_out[..., None] * terms["mean_bg"][None], mean)
+            out[rows] = np.mean(mean, axis=0)
         return out[:, 0] if samples.d == 1 else out
 
     def predict_membership_proba(self, X, interim_log_prior=None):
@@ -1405,7 +1423,10 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         samples = self._samples(X, interim_log_prior, reset=False)
-        return self._membership(self._object_terms(samples))
+        proba = np.empty((samples.n, 2))
+        for rows, terms in self._terms_by_chunk(samples):
+            proba[rows] = self._membership(terms)
+        return proba
 
     def score_samples(self, X, interim_log_prior=None):
         """Log marginal likelihood of each object relative to its interim evidence.
@@ -1419,10 +1440,12 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         samples = self._samples(X, interim_log_prior, reset=False)
-        terms = self._object_terms(samples)
-        lin, lout = self._log_components(terms)
-        ll = lin if lout is None else np.logaddexp(lin, lout)
-        return _logmeanexp(ll, axis=0)
+        out = np.empty(samples.n)
+        for rows, terms in self._terms_by_chunk(samples):
+            lin, lout = self._log_components(terms)
+            ll = lin if lout is None else np.logaddexp(lin, lout)
+            out[rows] = _logmeanexp(ll, axis=0)
+        return out
 
     def score(self, X, y=None, sample_weight=None, interim_log_prior=None):
         """Mean of :meth:`score_samples` (weighted by ``sample_weight``)."""

@@ -39,6 +39,12 @@ class Pipeline(_skpipeline.Pipeline):
     Transforms earlier in the pipeline change ``X`` but not its measurement
     errors: do not rescale error-carrying columns outside the estimator.
 
+    pandas: transforms configured with ``set_output(transform="pandas")``
+    hand the final step a DataFrame, whose column names it keeps in
+    ``feature_names_in_`` and checks at prediction time, as scikit-learn's
+    estimators do. No skhier estimator has ``transform``, so none defines
+    ``get_feature_names_out``: a skhier estimator is always the final step.
+
     Examples
     --------
     >>> from sklearn.preprocessing import FunctionTransformer
