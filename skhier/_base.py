@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._importance import run_importance
+from ._importance import _ess_per_param, run_importance
 from ._sampling import find_map, laplace_covariance, run_emcee
 
 __all__ = ["BaseHierarchicalEstimator", "PosteriorModel", "PriorBoundWarning", "ERROR_ARGS"]
@@ -241,6 +241,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
         names = list(model.param_names)
         self.model_ = model
         self.posterior_ = model.constrain(result.samples)
+        self._summary_ess = None  # summary() measures the ESS on the chains
         self.log_prob_ = result.log_prob
         self.chain_ = result.chain
         self.sampled_param_names_ = names
@@ -317,6 +318,16 @@ class BaseHierarchicalEstimator(BaseEstimator):
         n_stored = len(result.samples)
         ess = np.asarray(result.n_effective_params, dtype=float)
         self.n_effective_ = dict(zip(names, (1.0 / (1.0 / ess + 1.0 / n_stored)).tolist(), strict=True))
+        # The same for every summarised parameter: the stored draws are a
+        # sorted resample, whose autocorrelation says nothing about their ESS.
+        w = np.asarray(result.weights, dtype=float)
+        keep = w > 0
+        self._summary_ess = {}
+        for name, draws in model.constrain(result.raw_draws[keep]).items():
+            flat = np.asarray(draws, dtype=float).reshape(len(draws), -1)
+            ok = np.all(np.isfinite(flat), axis=1)  # overflow far out in the tails
+            e = _ess_per_param(flat[ok], w[keep][ok] / w[keep][ok].sum())
+            self._summary_ess[name] = 1.0 / (1.0 / e + 1.0 / n_stored)
         self.converged_ = bool(result.ok)
         self.convergence_messages_ = list(result.messages)
         self.n_steps_ = int(result.n_evaluations)
@@ -387,9 +398,11 @@ class BaseHierarchicalEstimator(BaseEstimator):
         """Table of posterior summaries, one row per (scalar) parameter.
 
         Columns: ``mean``, ``sd``, the requested ``quantiles``, ``ess`` (bulk
-        effective sample size from the walkers' autocorrelation) and
-        ``r_hat`` (split R-hat over walkers). Vector parameters get one row
-        per element (``coef[0]``, ...).
+        effective sample size from the walkers' autocorrelation; after
+        importance sampling, that of the weighted draws combined with the
+        resampling noise, as ``n_effective_``) and ``r_hat`` (split R-hat
+        over walkers; NaN after importance sampling). Vector parameters get
+        one row per element (``coef[0]``, ...).
 
         Returns
         -------
@@ -397,7 +410,8 @@ class BaseHierarchicalEstimator(BaseEstimator):
             column name -> list (with a ``"parameter"`` column).
         """
         check_is_fitted(self, "posterior_")
-        return posterior_table(self.posterior_, self._draws_by_chain, quantiles)
+        return posterior_table(self.posterior_, self._draws_by_chain, quantiles,
+                               ess=getattr(self, "_summary_ess", None))
 
     def _draws_by_chain(self, draws) -> np.ndarray:
         """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...); walkers are chains.
@@ -443,7 +457,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
 # ---------------------------------------------------------------------------
 # Summaries shared by every estimator (BayesianGMM's Gibbs chains included)
 # ---------------------------------------------------------------------------
-def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95)):
+def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=None):
     """Table of posterior summaries, one row per scalar parameter.
 
     Parameters
@@ -454,6 +468,10 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95)):
         Maps an array of draws (n_draws, ...) to (n_chains, n_per_chain, ...),
         the chain each draw came from (the sampler's storage layout).
     quantiles : sequence of float, default=(0.05, 0.5, 0.95)
+    ess : dict of str to ndarray, optional
+        Effective sample size of each element of each parameter, measured by
+        the sampler (after importance sampling); by default it is measured
+        from the chains' autocorrelation.
 
     Returns
     -------
@@ -475,8 +493,11 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95)):
         chains = by_chain(draws)
         steps = chains.reshape(chains.shape[0], chains.shape[1], -1).swapaxes(0, 1)
         n_steps, n_chains = steps.shape[:2]
-        ess = effective_sample_size(steps)
-        rhat = split_rhat(steps) if n_chains > 1 and n_steps >= 4 else np.full(len(ess), np.nan)
+        if ess is not None and name in ess:
+            ess_j = np.ravel(ess[name])
+        else:
+            ess_j = effective_sample_size(steps)
+        rhat = split_rhat(steps) if n_chains > 1 and n_steps >= 4 else np.full(len(ess_j), np.nan)
         q = np.quantile(flat, quantiles, axis=0)
         for j in range(flat.shape[1]):
             index = ", ".join(str(int(i)) for i in np.unravel_index(j, shape)) if shape else ""
@@ -486,7 +507,7 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95)):
                 "sd": flat[:, j].std(ddof=1),
             }
             row.update({f"q{100 * p:g}": float(v) for p, v in zip(quantiles, q[:, j], strict=True)})
-            row["ess"] = float(ess[j])
+            row["ess"] = float(ess_j[j])
             row["r_hat"] = float(rhat[j])
             rows.append(row)
     try:

@@ -273,19 +273,30 @@ def test_summary_after_importance_sampling_has_one_chain(case_id):
         assert table.loc[label, "q50"] == pytest.approx(np.median(x), rel=1e-12, abs=1e-300)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "After importance sampling, summary()'s ess is the autocorrelation ESS of the "
-    "systematically resampled (sorted, duplicated) draws, not the importance-sampling "
-    "ESS that n_effective_ reports (e.g. 770 vs 538 for coef[0] of a 30-point line)."))
-def test_summary_ess_after_importance_sampling_is_the_importance_ess():
-    # coef[0] is an affine function of the sampled coordinate of the same
-    # name, so both effective sample sizes describe the same quantity (with
-    # emcee they agree: test_line.py::test_summary_table).
-    case = CASES["line"]
+#: Summarised parameters that are affine functions of the sampled coordinate
+#: of the same name (so both have the same importance-sampling ESS).
+AFFINE_IN_SAMPLED = {"line": ["coef[0]", "outlier_mean"], "distance": [],
+                     "population": ["mu", "outlier_mean"], "samples": ["mu"]}
+
+
+@pytest.mark.parametrize("case_id", [k for k in IDS if CASES[k].emcee])
+def test_summary_ess_after_importance_sampling_is_the_importance_ess(case_id):
+    # The stored draws are a sorted systematic resample: their
+    # autocorrelation is an artefact, so the summary must report the ESS of
+    # the weighted draws (with the resampling noise), as n_effective_ does.
+    case = CASES[case_id]
     est = case.make(sampler="importance", n_importance=2000).fit(case.X, case.y, **case.fit_kw)
     assert est.sampler_ == "importance"
-    assert est.summary().loc["coef[0]", "ess"] == pytest.approx(
-        est.n_effective_["coef[0]"], rel=0.01)
+    table = est.summary()
+    for name in AFFINE_IN_SAMPLED[case_id]:
+        assert table.loc[name, "ess"] == pytest.approx(est.n_effective_[name], rel=1e-9), name
+    # 1 / (1/ESS_IS + 1/N) is below the number of stored draws.
+    assert np.all((table["ess"] > 0) & (table["ess"] < est.n_draws_))
+    # A refit with emcee measures the ESS on the chains again.
+    est.set_params(sampler="emcee").fit(case.X, case.y, **case.fit_kw)
+    table = est.summary()
+    label, x = next(iter(_row_labels(est.posterior_)))
+    assert table.loc[label, "ess"] == pytest.approx(_ess_by_hand(_by_chain(est, x)), rel=1e-8)
 
 
 # ---------------------------------------------------------------------------
