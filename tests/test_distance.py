@@ -299,37 +299,32 @@ SBC_MEAN_PRIOR = ("uniform", 100.0, 300.0)
 SBC_DISP_PRIOR = ("half-normal", 10.0)
 
 
-def _sbc_ranks(n_sims, rel_error, seed, n_stars=40, n_ranks=99):
-    rng = np.random.default_rng(seed)
-    ranks = {"mean_distance": [], "distance_dispersion": []}
-    for i in range(n_sims):
-        # Truth from the estimator's priors.
-        mu = rng.uniform(*SBC_MEAN_PRIOR[1:])
-        sig = abs(rng.normal(0.0, SBC_DISP_PRIOR[1]))
-        d = make_cluster_parallaxes(
-            n_stars, mean_distance=mu, distance_dispersion=sig,
-            parallax_error=rel_error * 1000.0 / mu, random_state=int(rng.integers(2**31)),
-        )
-        est = HierarchicalDistanceEstimator(
-            mean_distance_prior=SBC_MEAN_PRIOR, distance_dispersion_prior=SBC_DISP_PRIOR,
-            random_state=i,
-        ).fit(d.X, X_err=d.X_err)
-        # n_ranks draws, thinned from the posterior without replacement.
-        idx = np.random.default_rng(i).choice(est.n_draws_, n_ranks, replace=False)
-        for name, truth in (("mean_distance", mu), ("distance_dispersion", sig)):
-            ranks[name].append(int(np.sum(est.posterior_[name][idx] < truth)))
-    return ranks
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("rel_error, seed", [(0.05, 11), (0.4, 12)], ids=["near", "far"])
 def test_simulation_based_calibration(rel_error, seed):
-    n_sims = 100  # per regime: 200 simulated clusters over both
-    ranks = _sbc_ranks(n_sims, rel_error, seed)
-    for name, r in ranks.items():
-        counts = np.bincount(np.asarray(r) * 5 // 100, minlength=5)  # 5 bins of 0..99
-        p = stats.chisquare(counts).pvalue
-        assert p > 0.001, f"{name}: rank counts {counts.tolist()}, p = {p:.2g}"
+    """Talts et al. (2018) through skhier.validation: (mu_r, sigma_r) drawn from
+    the estimator's priors, 40 cluster stars simulated with parallax errors of
+    `rel_error` of the mean parallax, 100 simulations per regime (200 over
+    both); the ranks of the truth among 99 posterior draws must be uniform."""
+    from skhier.validation import simulation_based_calibration
+
+    def simulate(rng):
+        mu = rng.uniform(*SBC_MEAN_PRIOR[1:])
+        sig = abs(rng.normal(0.0, SBC_DISP_PRIOR[1]))
+        d = make_cluster_parallaxes(
+            40, mean_distance=mu, distance_dispersion=sig,
+            parallax_error=rel_error * 1000.0 / mu, random_state=rng.randint(2**31 - 1),
+        )
+        return {"mean_distance": mu, "distance_dispersion": sig}, d.X, None, {"X_err": d.X_err}
+
+    est = HierarchicalDistanceEstimator(
+        mean_distance_prior=SBC_MEAN_PRIOR, distance_dispersion_prior=SBC_DISP_PRIOR
+    )
+    res = simulation_based_calibration(est, simulate, 100, n_bins=5, random_state=seed)
+    assert sorted(res.ranks) == ["distance_dispersion", "mean_distance"]
+    assert res.is_uniform(alpha=0.001), (res.p_values, {
+        k: np.bincount(r * 5 // 100, minlength=5).tolist() for k, r in res.ranks.items()
+    })
 
 
 def test_frozen_rules_likelihood():

@@ -519,36 +519,32 @@ BETA_PRIORS = {"mean": ("beta", 2.0, 2.0), "concentration": ("lognormal", float(
 
 @pytest.mark.slow
 def test_simulation_based_calibration_beta_population():
-    """Talts et al. (2018): with (mean, concentration) drawn from the
-    estimator's priors and per-planet posterior samples simulated from them,
-    the rank of the truth among L posterior draws is uniform on 0..L."""
-    n_sims, n_planets, n_samples, L = 200, 40, 300, 49
-    rng = np.random.default_rng(2024)
-    ranks = np.empty((n_sims, 2), dtype=int)
-    for s in range(n_sims):
+    """Talts et al. (2018) through skhier.validation: with (mean, concentration)
+    drawn from the estimator's priors and per-planet posterior samples
+    simulated from them, the rank of the truth among 49 posterior draws is
+    uniform on 0..49 (200 simulations)."""
+    from skhier.validation import simulation_based_calibration
+
+    n_planets, n_samples = 40, 300
+
+    def simulate(rng):
         mean = rng.beta(2.0, 2.0)
         conc = np.exp(np.log(20) + 0.7 * rng.standard_normal())
         data = make_eccentricity_samples(
             n_planets, n_samples, a=mean * conc, b=(1 - mean) * conc, err=(0.05, 0.15),
-            random_state=int(rng.integers(2**31)),
+            random_state=rng.randint(2**31 - 1),
         )
-        est = PosteriorSamplesPopulation("beta", priors=BETA_PRIORS, sampler="emcee", n_walkers=16,
-                                         n_steps=400, n_burn=150, random_state=s)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est.fit(data.X)
-        # L draws spread over the kept chain (7 steps ~ 40 apart, about 6
-        # autocorrelation times) and over distinct walkers: nearly independent.
-        chain = est.chain_  # (steps, walkers, 2) unconstrained (logit mean, log conc)
-        steps = np.linspace(0, chain.shape[0] - 1, 7).astype(int)
-        draws = np.array([chain[t, w] for i, t in enumerate(steps) for w in range(i, i + 7)])
-        P = est.model_._unpack(draws)[0][:, 0]  # (L, 2) constrained
-        ranks[s] = (P < np.array([mean, conc])).sum(axis=0)
-    for j in range(2):
-        counts = np.bincount(ranks[:, j] * 10 // (L + 1), minlength=10)
-        chi2 = np.sum((counts - n_sims / 10) ** 2 / (n_sims / 10))
-        # p > 0.001 for each of the two parameters (chi-square, 9 d.o.f.).
-        assert stats.chi2.sf(chi2, 9) > 1e-3, (j, counts)
+        return {"mean": mean, "concentration": conc}, data.X, None, None
+
+    est = PosteriorSamplesPopulation("beta", priors=BETA_PRIORS, sampler="emcee", n_walkers=16,
+                                     n_steps=400, n_burn=150)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = simulation_based_calibration(est, simulate, 200, n_draws=49, random_state=2024)
+    assert sorted(res.ranks) == ["concentration", "mean"]
+    assert res.is_uniform(alpha=0.001), (res.p_values, {
+        k: np.bincount(r * 10 // 50, minlength=10).tolist() for k, r in res.ranks.items()
+    })
 
 
 @pytest.mark.slow
