@@ -34,7 +34,7 @@ def demo_gmm(outdir: str, print_fn=print) -> str:
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        gmm = BayesianGMM(n_components=10, n_chains=4, n_iter=1000, n_burn=300,
+        gmm = BayesianGMM(n_components=10, n_chains=4, n_iter=4000, n_burn=1000,
                           random_state=0).fit(X)
     elapsed = time.perf_counter() - t0
     post = gmm.posterior_
