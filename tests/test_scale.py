@@ -54,9 +54,9 @@ def _line_data(n, rng):
     return X, y, np.full(n, 0.5)
 
 
-def _distance_data(n, rng):
+def _distance_data(n, rng, field=True):
     err = np.full(n, 0.1)
-    member = rng.uniform(size=n) < 0.8
+    member = rng.uniform(size=n) < (0.8 if field else 1.0)
     r = np.where(member, rng.normal(200, 5, n), rng.uniform(50, 2000, n))
     return (1000 / r + err * rng.standard_normal(n))[:, None], err[:, None]
 
@@ -91,6 +91,9 @@ def fit_small(name):
             X, e = _distance_data(300, rng)
             return HierarchicalDistanceEstimator(field="edsd", field_length_scale=1000.0,
                                                  random_state=0).fit(X, X_err=e)
+        if name == "distance_nofield":
+            X, e = _distance_data(300, rng, field=False)
+            return HierarchicalDistanceEstimator(random_state=0).fit(X, X_err=e)
         if name == "population":
             X, e = _population_data(300, rng)
             return PopulationModel(outliers=True, random_state=0).fit(X, X_err=e)
@@ -112,6 +115,9 @@ def method_calls(name, n, rng):
             "predict_membership_proba": ("predict_membership_proba", (X, y), {"y_err": e}),
             "log_predictive_density": ("log_predictive_density", (X, y), {"y_err": e}),
         }
+    if name == "distance_nofield":  # the per-star median path without a field
+        X, e = _distance_data(n, rng, field=False)
+        return {"predict": ("predict", (X,), {"X_err": e})}
     if name in ("distance", "population"):
         X, e = (_distance_data if name == "distance" else _population_data)(n, rng)
         return {m: (m, (X,), {"X_err": e})
@@ -129,6 +135,7 @@ CHUNK_KNOBS = {
     "line": [(line_module, "_ROW_CHUNK_CELLS")],
     "distance": [(distance_module, "_CELLS_MEDIAN"), (distance_module, "_CELLS_LOGLIK"),
                  (distance_module, "_CELLS_SAMPLE")],
+    "distance_nofield": [(distance_module, "_CELLS_MEDIAN")],
     "population": [(popmodel_module, "_ROW_CHUNK_CELLS"), (popmodel_module, "_CHUNK_CELLS")],
     "samples": [(samples_module, "_PREDICT_CHUNK_CELLS"), (samples_module, "_CHUNK_CELLS")],
     "gmm": [(gmm_module, "_CHUNK_CELLS")],
@@ -246,9 +253,11 @@ def test_prediction_memory_is_bounded(name):
             assert r["peak_mib"] < BUDGET_MIB, (label, r)
     if small:
         # Both sizes above every chunk size, so only O(N) arrays can grow.
-        n1, n2 = 2 * 10**4, 2 * 10**5
+        n1, n2 = 2 * 10**4, 10**5
         if name == "distance":  # per-star quadrature and sampling: 1-3 ms a star here
-            n1, n2 = 2000, 6000  # (whole chunks of 1000 stars at both sizes)
+            n1, n2 = 2000, 5000  # (whole chunks of 1000 stars at both sizes)
+        if name == "distance_nofield":
+            n1, n2 = 2 * 10**4, 6 * 10**4
         r1 = _measure_in_subprocess(name, small, n1)
         r2 = _measure_in_subprocess(name, small, n2)
         for label in small:
