@@ -217,6 +217,9 @@ class _BoundedMarginal(_Marginal):
     def __init__(self, family, x, e, n_nodes=40):
         super().__init__(family, x, e)
         self.lo, self.hi = family.support
+        self._affine = None  # node log-densities affine in the features? (checked once)
+        self._ref = None  # per-object reference log-likelihood (set at first use)
+        self._design_cache = None
         self._setup(self.x[self.noisy], self.e[self.noisy], n_nodes)
 
     def _s(self, v, es):
@@ -394,15 +397,95 @@ class _BoundedMarginal(_Marginal):
         feats = tuple(f[rows][None] for f in self.features)
         return self.family.latent_logpdf_features(feats, params) + self.log_wl[rows][None]
 
+    def _affine_coefs(self, params):
+        """(k, J + 2) coefficients ``c`` with log p(v_q | alpha_k) + log_wl =
+        ``c @ [1, F_1, ..., F_J, log_wl]`` at the fixed nodes, or None.
+
+        The families' node log-densities are affine in their parameter-free
+        features (log-normal: ``v`` and ``-v²/2``; Beta: ``log s(±v)``), so
+        a whole (draws x objects x nodes) table is one matrix product. The
+        coefficients are read off by evaluating the family at unit features;
+        whether the family is affine is checked once on real nodes.
+        """
+        fam = self.family
+        k, n_feat = params.shape[0], len(self.features)
+        unit = np.zeros((1, 1))
+        with np.errstate(all="ignore"):
+            c0 = np.reshape(fam.latent_logpdf_features((unit,) * n_feat, params), k)
+            cols = [c0]
+            for j in range(n_feat):
+                feats = [unit] * n_feat
+                feats[j] = np.ones((1, 1))
+                cols.append(np.reshape(fam.latent_logpdf_features(tuple(feats), params), k) - c0)
+        coefs = np.stack(cols + [np.ones(k)], axis=1)
+        if self._affine is None:
+            rows = slice(0, min(8, self.xs.size))
+            direct = self._fixed_terms(params[:1], rows)[0]
+            design = np.stack([np.ones_like(self.log_wl[rows])]
+                              + [f[rows] for f in self.features] + [self.log_wl[rows]])
+            approx = np.tensordot(coefs[0], design, axes=1)
+            self._affine = bool(np.all(np.isfinite(coefs[0])) and np.allclose(
+                approx, direct, rtol=1e-10, atol=1e-9))
+        return coefs if self._affine else None
+
+    def _design(self):
+        """Parameter-free (J + 2, n, q) matrix behind :meth:`_affine_coefs`, with
+        each object's reference log-likelihood ``_ref`` subtracted from its
+        log-weights so that the exponentials need no per-entry maximum."""
+        if self._design_cache is None:
+            ones = np.ones_like(self.log_wl)
+            self._design_cache = np.stack(
+                [ones, *self.features, self.log_wl - self._ref[:, None]]
+            )
+        return self._design_cache
+
+    def _node_weights(self, params, rows):
+        """(offset (k, r), weights (k, r, q)): the fixed-node terms are
+        ``log weights + offset[..., None]``; weights are finite and their sums
+        positive wherever the log-integral is finite."""
+        k = params.shape[0]
+        coefs = self._affine_coefs(params) if self._ref is not None else None
+        if coefs is None:
+            terms = self._fixed_terms(params, rows)
+            m = terms.max(axis=-1, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0.0)
+            np.subtract(terms, m, out=terms)
+            np.exp(terms, out=terms)
+            return m[..., 0], terms
+        design = self._design()[:, rows]
+        q = design.shape[-1]
+        with np.errstate(all="ignore"):
+            w = np.einsum("kj,jm->km", coefs, design.reshape(design.shape[0], -1)).reshape(k, -1, q)
+            np.exp(w, out=w)
+            total = w.sum(axis=-1)
+        offset = np.broadcast_to(self._ref[rows], total.shape).copy()
+        bad = ~((total > 1e-280) & (total < 1e280))
+        if bad.any():
+            # Far from the reference (rare): the stable way for those entries.
+            wi, ni = np.nonzero(bad)
+            t = np.einsum("kj,jkq->kq", coefs[wi], design[:, ni])
+            m = t.max(axis=-1, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0.0)
+            w[wi, ni] = np.exp(t - m)
+            offset[wi, ni] = self._ref[rows][ni] + m[:, 0]
+        return offset, w
+
     def _fixed_loglik(self, params):
         """log Σ_q over the fixed nodes, chunked over objects: (k, n)."""
         k, n = params.shape[0], self.xs.size
         out = np.empty((k, n))
         q = self.log_wl.shape[1]
+        if self._ref is None:
+            # Reference log-likelihoods at the first parameters seen.
+            self._ref = np.zeros(n)
+            self._ref = _logsumexp_last(self._fixed_terms(params[:1]))[0]
+            self._ref = np.where(np.isfinite(self._ref), self._ref, 0.0)
         step = max(1, _CHUNK_CELLS // max(k * q, 1))
         for start in range(0, n, step):
             rows = slice(start, min(start + step, n))
-            out[:, rows] = _logsumexp_last(self._fixed_terms(params, rows))
+            offset, w = self._node_weights(params, rows)
+            with np.errstate(divide="ignore"):
+                out[:, rows] = np.log(w.sum(axis=-1)) + offset
         return out
 
     def _loglik(self, params, xs, es):
@@ -421,9 +504,18 @@ class _BoundedMarginal(_Marginal):
 
     def _post_mean(self, params, xs, es):
         self._check(xs)
-        terms = self._fixed_terms(params)
-        log_num = logsumexp(terms, axis=-1, b=self.theta_nodes[None])
-        log_den = logsumexp(terms, axis=-1)
+        k, n = params.shape[0], self.xs.size
+        log_num, log_den = np.empty((k, n)), np.empty((k, n))
+        if self._ref is None:
+            self._fixed_loglik(params[:1])
+        step = max(1, _CHUNK_CELLS // max(k * self.log_wl.shape[1], 1))
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            offset, w = self._node_weights(params, rows)
+            with np.errstate(divide="ignore"):
+                log_den[:, rows] = np.log(w.sum(axis=-1)) + offset
+                log_num[:, rows] = np.log(
+                    np.einsum("kiq,iq->ki", w, self.theta_nodes[rows])) + offset
         lo_p, hi_p = self._boundary_terms(params)
         if lo_p is not None:  # theta ~ lo within the layer
             log_num = np.logaddexp(log_num, lo_p + np.log(max(self.lo, 1e-300)))

@@ -348,3 +348,37 @@ def test_frozen_rules_likelihood():
     # ... and close nearby (the estimator checks this on its draws).
     near = theta0 + 0.01 * np.random.default_rng(0).standard_normal((4, theta0.size))
     np.testing.assert_allclose(model.log_prob_frozen(near), model.log_prob(near), atol=0.05)
+
+
+def test_grid_median_distances_match_brute_force():
+    # Per-star posterior medians (no field) come from the mixture of the
+    # conditional CDFs over a subset of the population draws, enlarged until
+    # the estimated Monte Carlo error is below 2 % of each star's posterior
+    # sd. Reference: the same mixture over *all* summary draws on a dense
+    # uniform grid in r, written out here independently.
+    from skhier._distance import _MEDIAN_MC_TOL
+
+    d = make_cluster_parallaxes(30, mean_distance=500.0, distance_dispersion=20.0,
+                                parallax_error=0.4, random_state=3)
+    X = d.X.copy()
+    X[0, 0] = -0.5  # a negative parallax
+    est = HierarchicalDistanceEstimator(random_state=0).fit(X, X_err=d.X_err)
+    p = est.model_.full_params(est._summary_draws())
+    plx, err = X[:, 0], d.X_err[:, 0]
+    med, mc, sd = est.model_.median_distances(p, plx, err, return_error=True)
+    np.testing.assert_allclose(est.distance_, med)
+    r = np.linspace(0.5, 3000.0, 12001)
+    for i in range(len(plx)):
+        lf = (-0.5 * (plx[i] - 1000.0 / r) ** 2 / err[i] ** 2
+              - 0.5 * ((r - p["mean_distance"][:, None]) / p["distance_dispersion"][:, None]) ** 2)
+        f = np.exp(lf - lf.max(axis=1, keepdims=True))
+        mix = (f / f.sum(axis=1, keepdims=True)).mean(axis=0)
+        cdf = np.cumsum(mix) - 0.5 * mix  # mid-point rule
+        ref = np.interp(0.5, cdf, r)
+        ref_sd = np.sqrt(np.sum(mix * r**2) - np.sum(mix * r) ** 2)
+        assert abs(sd[i] / ref_sd - 1) < 0.01
+        if mc[i] > _MEDIAN_MC_TOL * sd[i]:
+            # Only when every draw was used: then the same estimand exactly.
+            assert abs(med[i] - ref) < 5e-3 * ref_sd, (i, med[i], ref, ref_sd)
+        # Subset Monte Carlo error (4 of its estimated sd) plus grid error.
+        assert abs(med[i] - ref) < 4 * mc[i] + 2e-3 * ref_sd, (i, med[i], ref, mc[i], ref_sd)
