@@ -162,7 +162,7 @@ def _run_all(est, calls):
     return out
 
 
-@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("name", [n for n in ESTIMATORS if n != "distance_nofield"])
 def test_chunked_prediction_equals_one_pass(name, fitted, monkeypatch):
     est = _get(fitted, name)
     n = 60 if name == "distance" else 500
@@ -179,6 +179,26 @@ def test_chunked_prediction_equals_one_pass(name, fitted, monkeypatch):
             assert a.shape == b.shape
             assert np.all(np.isfinite(a)), label
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12, err_msg=label)
+
+
+def test_distance_medians_chunked_within_monte_carlo_error(fitted, monkeypatch):
+    """Without a field, a batch of per-star medians uses as many posterior
+    draws as its worst star needs (each median's Monte Carlo error at most
+    _MEDIAN_MC_TOL of the star's posterior sd, or all draws), so a star's
+    value depends on the other rows of its batch, within that error: chunked
+    and one-pass results must agree within it."""
+    est = _get(fitted, "distance_nofield")
+    X, e = _distance_data(500, np.random.default_rng(1), field=False)
+    monkeypatch.setattr(distance_module, "_CELLS_MEDIAN", 10**12)
+    one_pass = est.predict(X, X_err=e)
+    monkeypatch.setattr(distance_module, "_CELLS_MEDIAN", 1)  # one star per chunk
+    chunked = est.predict(X, X_err=e)
+    p = est.model_.full_params(est._summary_draws())
+    _, _, sd = est.model_.median_distances(p, X[:, 0], e[:, 0], return_error=True)
+    # Two estimates each within tol * sd of the exact median: 4 sigma of their difference.
+    tol = 4 * np.sqrt(2) * distance_module._MEDIAN_MC_TOL * sd
+    assert np.all(np.isfinite(chunked))
+    assert np.all(np.abs(chunked - one_pass) <= tol), np.max(np.abs(chunked - one_pass) / sd)
 
 
 def test_line_predict_matches_average_over_draws(fitted):
