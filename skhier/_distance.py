@@ -1104,8 +1104,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     Notes
     -----
-    Only ``X[:, 0]`` (parallax, mas) and ``X_err[:, 0]`` are used; further
-    columns are ignored. Do not rescale the parallax column outside the
+    X has a single column, the parallax in mas (a ``ValueError`` otherwise,
+    so that no column is ignored silently). Do not rescale the parallax column outside the
     estimator (e.g. with a ``StandardScaler`` in a pipeline): that changes
     X but not ``X_err``, and parallaxes carry physical units.
 
@@ -1208,6 +1208,11 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
     def _parallaxes(self, X, X_err, *, reset):
         X = validate_data(self, X, reset=reset, dtype=np.float64,
                           ensure_min_samples=2 if reset else 1)
+        if X.shape[1] != 1:
+            raise ValueError(
+                "X must have a single column (parallax, mas), got "
+                f"{X.shape[1]} columns; select the parallax column, e.g. df[['parallax']]."
+            )
         if X_err is None:
             if self.parallax_error is None:
                 raise ValueError(
@@ -1232,12 +1237,12 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            ``X[:, 0]``: parallaxes in mas (negative values allowed).
+        X : array-like of shape (n_samples, 1)
+            Parallaxes in mas (negative values allowed).
         y : None
             Ignored.
-        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
-            Parallax standard errors in mas (column 0 is used). Required
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+            Parallax standard errors in mas. Required
             unless ``parallax_error`` is set.
 
         Returns
@@ -1417,9 +1422,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            ``X[:, 0]``: parallaxes (mas).
-        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+        X : array-like of shape (n_samples, 1)
+            Parallaxes (mas).
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
             Parallax errors (mas); defaults to ``parallax_error``.
 
         Returns
@@ -1436,7 +1441,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
 
         Returns
         -------
@@ -1456,7 +1461,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
 
         Returns
         -------
@@ -1481,7 +1486,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Ignored.
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the per-star log densities.
-        X_err : array-like of shape (n_samples, n_features) or (n_samples,), default=None
+        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
 
         Returns
         -------
