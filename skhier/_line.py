@@ -144,26 +144,36 @@ class _LineModel(PosteriorModel):
             lp = lp - 0.5 * yb**2 - 0.5 * log_sb**2
         return lp
 
-    def point_logliks(self, theta):
-        """(log(1-P_b) + log L_in, log P_b + log L_out) per draw and point."""
+    def point_logliks(self, theta, rows=slice(None)):
+        """(log(1-P_b) + log L_in, log P_b + log L_out) per draw and point
+        (the points ``rows``, all by default)."""
+        def take(a):
+            return None if a is None else a[rows]
+
         coef, b, log_s, out = self._unpack(theta)
+        y, y_var = self.y[rows], take(self.y_var)
         ll_in = _trend_loglik(
-            coef, b, self._scatter_var(coef, log_s), self.X, self.y,
-            self.y_var, self.X_cov, self.Xy_cov, self.X_var_diag,
+            coef, b, self._scatter_var(coef, log_s), self.X[rows], y,
+            y_var, take(self.X_cov), take(self.Xy_cov), take(self.X_var_diag),
         )
         if out is None:
             return ll_in, None
         z, yb, log_sb = out
-        ll_out = _outlier_loglik(yb, np.exp(log_sb), self.y, self.y_var)
+        ll_out = _outlier_loglik(yb, np.exp(log_sb), y, y_var)
         return ll_in + log_expit(-z)[:, None], ll_out + log_expit(z)[:, None]
 
     def log_prob(self, theta):
         theta = np.atleast_2d(theta)
+        n = len(self.y)
+        # Points in chunks: the (draws x points) tables stay below
+        # _ROW_CHUNK_CELLS cells whatever the number of points and draws.
+        step = max(1, _ROW_CHUNK_CELLS // max(len(theta), 1))
         with np.errstate(over="ignore", invalid="ignore"):
-            lp = self.log_prior(theta)
-            ll_in, ll_out = self.point_logliks(theta)
-            ll = ll_in if ll_out is None else np.logaddexp(ll_in, ll_out)
-            total = lp + ll.sum(axis=1)
+            total = self.log_prior(theta)
+            for start in range(0, n, step):
+                ll_in, ll_out = self.point_logliks(theta, slice(start, start + step))
+                ll = ll_in if ll_out is None else np.logaddexp(ll_in, ll_out)
+                total = total + ll.sum(axis=1)
         return np.where(np.isfinite(total), total, -np.inf)
 
     def initial_point(self):
