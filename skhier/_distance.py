@@ -836,7 +836,9 @@ class _DistanceModel(PosteriorModel):
         A subset of ``_MEDIAN_SUBSET`` draws is used first; stars whose
         median's Monte Carlo error ``sd_s(F_s(m)) / sqrt(S) / p(m)``
         exceeds ``_MEDIAN_MC_TOL`` times their posterior sd are redone with
-        as many draws as that error estimate asks for (at most all of them). With ``return_error``, also returns that Monte Carlo error and
+        four times as many draws (the same nested subsets for every star),
+        and so on up to all of them: each star's median depends on its own
+        data only. With ``return_error``, also returns that Monte Carlo error and
         the posterior sd of each star.
         """
         k = len(p["mean_distance"])
@@ -853,9 +855,10 @@ class _DistanceModel(PosteriorModel):
             redo = ~(ratio <= 1.0)
             if size == k or not np.any(redo):
                 break
-            # Monte Carlo error ~ 1/sqrt(draws): enough draws for the worst star.
-            need = size * np.max(np.where(np.isfinite(ratio[redo]), ratio[redo], np.inf)) ** 2
-            size = int(min(k, max(2 * size, np.ceil(1.2 * need))))
+            # A fixed ladder of subset sizes (x4 each time; Monte Carlo error
+            # ~ 1/sqrt(draws) halves), so that a star's result depends on its
+            # own error only, never on the other stars predicted with it.
+            size = min(k, 4 * size)
             idx = idx[redo]
         if return_error:
             return med, mc, sd
