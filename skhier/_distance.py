@@ -979,8 +979,11 @@ class _DistanceModel(PosteriorModel):
                 lc, lf = self.star_logliks(p, rows, plx, err)
                 pc = np.exp(lc - np.logaddexp(lc, lf))
                 is_c = uu < pc
-                uc = np.where(is_c, uu / np.where(pc > 0, pc, 1.0), 0.5)
-                uf = np.where(is_c, 0.5, (uu - pc) / np.where(pc < 1, 1.0 - pc, 1.0))
+                # Only the selected entries are used (each ratio < 1 there); the
+                # others may overflow for a vanishing pc, harmlessly.
+                with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+                    uc = np.where(is_c, uu / np.where(pc > 0, pc, 1.0), 0.5)
+                    uf = np.where(is_c, 0.5, (uu - pc) / np.where(pc < 1, 1.0 - pc, 1.0))
                 rc = gaussian_latent_sample(
                     y, err[None, rows], p["mean_distance"][:, None],
                     p["distance_dispersion"][:, None], _g, _dg, g_inv=_g_inv, lower=0.0,
