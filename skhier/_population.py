@@ -699,9 +699,40 @@ def gaussian_latent_log_marginal(
     )
     shape = np.broadcast_shapes(*(np.shape(a) for a in (y_in, y_err, loc_in, scale)))
     out, mode, prec = (np.reshape(a, shape) for a in (out, mode, prec))
+    out = _narrow_population_limit(out, y_in, y_err, loc_in, scale, g, dg, lower, upper)
     if return_mode:
         return out, mode, prec
     return out
+
+
+#: Below this ratio of the population's width in measurement space,
+#: |g'(loc)| scale, to the measurement error, the marginal likelihood is taken
+#: from the delta method (see _narrow_population_limit).
+NARROW_POPULATION = 1e-6
+
+
+def _narrow_population_limit(out, y, y_err, loc, scale, g, dg, lower, upper):
+    """Replace entries whose population is far narrower than the measurement.
+
+    There the integrand's width in t is the population's, which floating
+    point cannot resolve around ``loc`` once ``scale / |loc|`` nears 1e-13
+    (the quadrature then returns nonsense). The delta method,
+    ``log N(y | g(loc), y_err^2 + (g'(loc) scale)^2)``, is accurate there to
+    terms of order ``|g''| scale^2 / y_err`` (relative), far below 1e-6 when
+    ``|g'(loc)| scale < NARROW_POPULATION * y_err`` and ``loc`` lies 40
+    population widths inside (lower, upper) (the mass outside, which the
+    normal density is not renormalised for, is then below 1e-300).
+    """
+    y, y_err, loc, scale = (np.asarray(a, dtype=np.float64) for a in (y, y_err, loc, scale))
+    inside = (loc - lower > 40.0 * scale) & (upper - loc > 40.0 * scale)
+    safe_loc = np.where(inside, loc, np.where(np.isfinite(lower), lower + 1.0, 0.0))
+    s_y = np.abs(dg(safe_loc)) * scale
+    narrow = inside & (s_y < NARROW_POPULATION * y_err)
+    if not np.any(narrow):
+        return out
+    var = y_err**2 + s_y**2
+    limit = -0.5 * ((y - g(safe_loc)) ** 2 / var + np.log(2.0 * np.pi * var))
+    return np.where(narrow, limit, out)
 
 
 def gaussian_latent_sample(

@@ -110,6 +110,31 @@ def test_cluster_marginal_matches_quad_full_grid():
     _check_cases(cases)
 
 
+def _ref_thin_cluster(plx, err, mu, sig):
+    """quad in the standardised distance t = (r - mu) / sig, which stays exact
+    for clusters too thin for r itself to resolve (sig / mu below 1e-13)."""
+    def f(t):
+        return np.exp(stats.norm.logpdf(plx, 1000.0 / (mu + sig * t), err) + stats.norm.logpdf(t))
+
+    val = sum(integrate.quad(f, a, b, epsabs=0, epsrel=1e-13, limit=200)[0]
+              for a, b in ((-40, -3), (-3, 0), (0, 3), (3, 40)))
+    return np.log(val) - stats.norm.logcdf(mu / sig)
+
+
+@pytest.mark.parametrize("depth", [1e-6, 1e-8, 1e-10, 1e-13, 1e-16, 1e-30])
+def test_cluster_marginal_for_vanishing_depth(depth):
+    """Depths far below the grid's 0.01 %, down to 1e-30 of the distance (a
+    sampler exploring sigma_r -> 0 goes there): still within 1e-6 of quad.
+    Before the narrow-population limit the quadrature was off by +2 per star
+    below depth ~1e-13, which made sigma_r -> 0 a spurious posterior mode."""
+    sig = depth * MU
+    cases = [(1000.0 / MU + k * err, err, MU, sig) for err in (1e-3, 0.4, 1.0) for k in (-3, 0, 3)]
+    c = np.array(cases)
+    got = cluster_log_marginal(c[:, 0], c[:, 1], c[:, 2], c[:, 3])
+    ref = np.array([_ref_thin_cluster(*case) for case in cases])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+
+
 def test_marginal_broadcasts_over_walkers_and_stars():
     rng = np.random.default_rng(0)
     plx = rng.normal(1.0, 0.3, size=7)
