@@ -182,6 +182,11 @@ class _NormalMarginal(_Marginal):
         return mean + np.sqrt(var) * rng.standard_normal(mean.shape)
 
 
+#: Population sd (in theta) below this fraction of the measurement error: the
+#: population is treated as a point mass smeared by its variance (delta method).
+POINT_MASS = 1e-3
+
+
 class _BoundedMarginal(_Marginal):
     """Population on a (half-)bounded support, integrated in v = T(theta).
 
@@ -500,7 +505,35 @@ class _BoundedMarginal(_Marginal):
             # A failed mode search (only for measurements hundreds of errors
             # away from a narrow population) keeps the fixed-node value.
             out[wi, ni] = np.where(np.isfinite(val), val, out[wi, ni])
-        return out
+        return self._point_mass_limit(params, xs, es, out)
+
+    def _point_mass_limit(self, params, xs, es, out):
+        """Entries whose population is a near point mass against the measurement.
+
+        When the population's sd in theta is below ``POINT_MASS`` times
+        the measurement error (and its mean lies 40 sds inside the support),
+        quadrature in v cannot resolve it (its width in v may be below
+        floating-point resolution), while the delta method
+        ``log N(x | m, e^2 + s^2)`` (population mean m and sd s) is exact to
+        far below 1e-6 there: with the population's exact mean and variance,
+        its error comes from the skewness ``g`` (3 sigma for the log-normal,
+        about 2 (1 - 2 m) / sqrt(m (1 - m) kappa) for the Beta) and is of order
+        ``g * POINT_MASS^3``.
+        """
+        if isinstance(self.family, LogNormalFamily):
+            sig2 = params[:, 1:2] ** 2
+            m = np.exp(params[:, :1] + 0.5 * sig2)
+            s = m * np.sqrt(np.expm1(sig2))
+        elif isinstance(self.family, BetaFamily):
+            m = params[:, :1]
+            s = np.sqrt(m * (1.0 - m) / (params[:, 1:2] + 1.0))
+        else:
+            return out
+        lo, hi = self.family.support
+        narrow = (s < POINT_MASS * es[None, :]) & (m - lo > 40.0 * s) & (hi - m > 40.0 * s)
+        if not narrow.any():
+            return out
+        return np.where(narrow, _log_norm(xs[None, :], m, es[None, :] ** 2 + s**2), out)
 
     def _post_mean(self, params, xs, es):
         self._check(xs)

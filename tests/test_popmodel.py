@@ -635,3 +635,37 @@ def test_one_column_versions_of_the_skipped_checks():
 
     pipe = make_pipeline(FunctionTransformer(), clone(est)).fit(X)
     np.testing.assert_allclose(pipe.score_samples(X), clone(est).fit(X).score_samples(X))
+
+
+# ---------------------------------------------------------------------------
+# Near point-mass populations (a sampler exploring sigma -> 0 or
+# concentration -> inf goes there)
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("family, params", [
+    (LogNormalFamily(), (1.0, 1e-9)), (LogNormalFamily(), (1.0, 1e-14)),
+    (LogNormalFamily(), (1.0, 1e-30)), (LogNormalFamily(), (1.0, 1e-5)),
+    (BetaFamily(), (0.3, 1e8)), (BetaFamily(), (0.3, 1e10)), (BetaFamily(), (0.3, 1e12)),
+    (BetaFamily(), (0.3, 1e18)),
+])
+def test_marginal_of_a_near_point_mass_population(family, params):
+    """Within 1e-6 of quad in the population's standardised variable z.
+    Before the point-mass limit, quadrature in v broke down: the Beta
+    log-likelihood at concentration 1e18 was about +7000 per object."""
+    x = np.array([0.2, 0.3, 0.45, 2.5, 2.72, 3.1])
+    e = np.array([0.05, 0.02, 0.1, 0.3, 0.05, 0.4])
+    if isinstance(family, BetaFamily):
+        x, e = x[:3], e[:3]
+        m, s = params[0], np.sqrt(params[0] * (1 - params[0]) / (params[1] + 1))
+
+        def theta(z):  # Beta(m, kappa) -> normal as kappa -> inf (skewness ~ 1e-6 here)
+            return m + s * z
+    else:
+        x, e = x[3:], e[3:]
+
+        def theta(z):
+            return np.exp(params[0] + params[1] * z)
+    got = make_marginal(family, x, e).loglik(np.array([params]))[0]
+    ref = [np.log(integrate.quad(lambda z, xi=xi, ei=ei: stats.norm.pdf(xi, theta(z), ei)
+                                 * stats.norm.pdf(z), -40, 40, epsabs=0, epsrel=1e-12)[0])
+           for xi, ei in zip(x, e, strict=True)]
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
