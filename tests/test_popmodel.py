@@ -22,7 +22,13 @@ from skhier.datasets import (
 from skhier.diagnostics import effective_sample_size
 
 from .conftest import SHARED_DATA
-from .helpers import FAST, assert_error_routing, encode_ids, ignore_convergence
+from .helpers import (
+    FAST,
+    MULTI_COLUMN_CHECKS,
+    assert_error_routing,
+    encode_ids,
+    ignore_convergence,
+)
 
 
 # ---------------------------------------------------------------------------
@@ -555,31 +561,7 @@ _ONE_COLUMN = (
     "single column; this check fits X with several columns. The behaviour it "
     "tests is covered on one-column data in tests/test_popmodel.py."
 )
-POPULATION_EXPECTED_FAILED_CHECKS = {
-    name: _ONE_COLUMN
-    for name in [
-        "check_fit_score_takes_y",
-        "check_estimators_overwrite_params",
-        "check_dont_overwrite_parameters",
-        "check_estimators_fit_returns_self",
-        "check_readonly_memmap_input",
-        "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit",
-        "check_estimators_dtypes",
-        "check_dtype_object",
-        "check_pipeline_consistency",
-        "check_estimators_nan_inf",
-        "check_estimators_pickle",
-        "check_f_contiguous_array_estimator",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_dict_unchanged",
-        "check_fit_idempotent",
-        "check_fit_check_is_fitted",
-        "check_n_features_in",
-        "check_fit2d_predict1d",
-    ]
-}
+POPULATION_EXPECTED_FAILED_CHECKS = dict.fromkeys(MULTI_COLUMN_CHECKS, _ONE_COLUMN)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
