@@ -9,6 +9,8 @@ small *model object* (see :class:`PosteriorModel`).
 
 from __future__ import annotations
 
+import sys
+import time
 import warnings
 from numbers import Integral
 
@@ -257,6 +259,14 @@ class BaseHierarchicalEstimator(BaseEstimator):
         }
         self._warn_prior_bounds(model)
 
+    def _report(self, message: str) -> None:
+        """With ``progress=True``, a timestamped stage of the fit on stderr
+        (emcee's own progress bar covers the MCMC stage)."""
+        if getattr(self, "progress", False):
+            start = self.__dict__.setdefault("_progress_t0", time.perf_counter())
+            print(f"{type(self).__name__} [{time.perf_counter() - start:6.1f} s] {message}",
+                  file=sys.stderr, flush=True)
+
     def _warn_prior_bounds(self, model: PosteriorModel) -> None:
         """Warn (:class:`PriorBoundWarning`) when the posterior hits a prior bound."""
         self.prior_bound_messages_ = prior_bound_messages(self.posterior_, model.prior_bounds())
@@ -275,17 +285,22 @@ class BaseHierarchicalEstimator(BaseEstimator):
         """
         sampler = getattr(self, "sampler", "emcee")
         x_map = cov = None
+        self.__dict__.pop("_progress_t0", None)
         if sampler in ("auto", "importance"):
             # One MAP search serves both the importance attempt and emcee.
+            self._report("searching the posterior maximum")
             x_map = find_map(model.log_prob, model.initial_point())
             cov = laplace_covariance(model.log_prob, x_map)
+            n_draws = getattr(self, "n_importance", 2000)
+            self._report(f"importance sampling ({n_draws} draws)")
             result = run_importance(
                 model.log_prob, model.initial_point(), x_map=x_map, cov=cov,
-                n_draws=getattr(self, "n_importance", 2000), random_state=random_state,
+                n_draws=n_draws, random_state=random_state,
             )
             if result is not None and (result.ok or sampler == "importance"):
                 self._store_importance(model, result)
                 return
+            self._report("importance sampling not reliable here: running emcee")
             if sampler == "importance":
                 raise ValueError(
                     "sampler='importance' needs a Laplace approximation, but the "
@@ -337,6 +352,10 @@ class BaseHierarchicalEstimator(BaseEstimator):
         }
         self.pareto_k_ = float(result.pareto_k)
         self.sampler_ = "importance"
+        self._report(
+            f"importance sampling done: Pareto-k {self.pareto_k_:.2f}, "
+            f"ESS {min(self.n_effective_.values()):.0f}"
+        )
         self._warn_prior_bounds(model)
         if not result.ok:
             warnings.warn(result.messages[-1], ConvergenceWarning, stacklevel=3)

@@ -1272,24 +1272,30 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         rng = check_random_state(self.random_state)
         self.pareto_k_ = None
         self.frozen_check_ = None
+        self.__dict__.pop("_progress_t0", None)
         result = None
         if self.sampler in ("auto", "importance"):
             result = None
             if len(plx) >= FROZEN_MIN_STARS:
+                self._report(f"importance sampling with frozen rules ({len(plx)} stars)")
                 result = self._importance_frozen(model, rng)
             if result is None:
+                self._report(f"importance sampling, exact likelihood ({len(plx)} stars)")
                 result = run_importance(
                     model.log_prob, model.initial_point(), n_draws=self.n_importance,
                     random_state=rng,
                 )
             if result is not None and not result.ok and self.sampler == "auto":
+                self._report("importance sampling not reliable here: running emcee")
                 result = None
         if result is None:
             self._run_sampler(model, rng)
             self.sampler_ = "emcee"
         else:
             self._store_importance(model, result)
+        self._report("per-star distances and memberships")
         self._set_summaries(plx, err)
+        self._report("done")
         return self
 
     def _importance_frozen(self, model, rng):

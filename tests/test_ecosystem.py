@@ -526,3 +526,29 @@ def test_pipeline_score_and_score_samples_with_errors(case_id):
     else:
         np.testing.assert_array_equal(pipe.log_predictive_density(case.X, case.y, **case.fit_kw),
                                       final.log_predictive_density(Xt, case.y, **case.fit_kw))
+
+
+# -- progress of the importance-sampling path -------------------------------------
+@pytest.mark.parametrize("make", ["distance", "population"])
+def test_progress_reports_importance_sampling_stages(make, capfd):
+    """With the default sampler="auto" the fit usually takes the importance
+    path, which has no emcee bar: progress=True reports its stages instead."""
+    from skhier import HierarchicalDistanceEstimator, PopulationModel
+
+    if make == "distance":
+        d = make_cluster_parallaxes(1500, random_state=0)
+        fit = lambda est: est.fit(d.X, X_err=d.X_err)  # noqa: E731
+        cls = HierarchicalDistanceEstimator
+    else:
+        d = make_population(300, random_state=0)
+        fit = lambda est: est.fit(d.X, X_err=d.X_err)  # noqa: E731
+        cls = PopulationModel
+    est = fit(cls(random_state=0))
+    assert est.sampler_ == "importance"
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    fit(cls(random_state=0, progress=True))
+    out, err = capfd.readouterr()
+    assert out == ""
+    assert f"{cls.__name__} [" in err and "importance sampling" in err
+    assert "Pareto-k" in err
