@@ -913,13 +913,19 @@ class _DistanceModel(PosteriorModel):
         trap[[0, -1]] = 0.5
         mix = np.empty((n, G))
         step = max(1, _CELLS_GRID // (k * G))
-        for start in range(0, n, step):
-            sl = slice(start, min(start + step, n))
+
+        def conditionals(sl):
+            """Each draw's normalised conditional density of the stars ``sl``: (k, rows, G)."""
             t = np.einsum("kj,jm->km", coefs, design[:, sl].reshape(len(rows), -1))
             t = t.reshape(k, -1, G)
             t -= t.max(axis=-1, keepdims=True)
             np.exp(t, out=t)
             t /= (t @ trap)[..., None]
+            return t
+
+        for start in range(0, n, step):
+            sl = slice(start, min(start + step, n))
+            t = conditionals(sl)
             mix[sl] = t.mean(axis=0)
         with np.errstate(divide="ignore"):
             log_mix = np.log(mix)
@@ -935,11 +941,7 @@ class _DistanceModel(PosteriorModel):
         cdf_at = np.empty((k, n))
         for start in range(0, n, step):
             sl = slice(start, min(start + step, n))
-            t = np.einsum("kj,jm->km", coefs, design[:, sl].reshape(len(rows), -1))
-            t = t.reshape(k, -1, G)
-            t -= t.max(axis=-1, keepdims=True)
-            np.exp(t, out=t)
-            t /= (t @ trap)[..., None]
+            t = conditionals(sl)
             cum = np.concatenate([np.zeros(t.shape[:2] + (1,)),
                                   np.cumsum(0.5 * (t[..., 1:] + t[..., :-1]), axis=-1)], axis=-1)
             jj = j[sl][None, :, None]

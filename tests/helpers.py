@@ -152,3 +152,13 @@ MULTI_COLUMN_CHECKS = (
     "check_n_features_in",
     "check_fit2d_predict1d",
 )
+
+
+def split_rhat_by_hand(chains):
+    """Split R-hat (BDA3 section 11.4) of one scalar, chains of shape (C, n):
+    an independent reference for the estimators' diagnostics."""
+    h = chains.shape[1] // 2
+    halves = np.concatenate([chains[:, :h], chains[:, -h:]])
+    w = halves.var(axis=1, ddof=1).mean()
+    b = h * halves.mean(axis=1).var(ddof=1)
+    return np.sqrt(((h - 1) / h * w + b / h) / w)

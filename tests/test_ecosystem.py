@@ -45,7 +45,7 @@ from skhier import (
 from skhier.datasets import make_cluster_parallaxes, make_line_with_outliers, make_population
 from skhier.pipeline import Pipeline, make_pipeline
 
-from .helpers import FAST
+from .helpers import FAST, split_rhat_by_hand
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
@@ -212,12 +212,6 @@ def _by_chain(est, x):
 # Independent references for the summary's diagnostics (BDA3 section 11.4;
 # Sokal's automatic window on the chain-averaged autocorrelation, as the
 # summary documents), with a direct O(n^2) autocovariance instead of FFTs.
-def _split_rhat_by_hand(chains):
-    h = chains.shape[1] // 2
-    halves = np.concatenate([chains[:, :h], chains[:, -h:]])
-    w = halves.var(axis=1, ddof=1).mean()
-    b = h * halves.mean(axis=1).var(ddof=1)
-    return np.sqrt(((h - 1) / h * w + b / h) / w)
 
 
 def _ess_by_hand(chains, c=5.0):
@@ -257,7 +251,7 @@ def test_summary_table_matches_the_stored_draws(case_id, fitted):
         assert chains.shape[0] > 1
         assert row["ess"] == pytest.approx(_ess_by_hand(chains), rel=1e-8), label
         if np.ptp(x) > 0:
-            assert row["r_hat"] == pytest.approx(_split_rhat_by_hand(chains), rel=1e-8), label
+            assert row["r_hat"] == pytest.approx(split_rhat_by_hand(chains), rel=1e-8), label
 
 
 @pytest.mark.parametrize("case_id", [k for k in IDS if CASES[k].emcee])

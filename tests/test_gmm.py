@@ -25,7 +25,7 @@ from skhier import BayesianGMM
 from skhier.datasets import load_galaxy_velocities, make_mixture_with_errors
 from skhier.diagnostics import effective_sample_size
 
-from .helpers import assert_error_routing, encode_ids, ignore_convergence
+from .helpers import assert_error_routing, encode_ids, ignore_convergence, split_rhat_by_hand
 
 #: Short chains for API/contract tests (not for statistical checks).
 FAST_GMM = {"n_chains": 2, "n_iter": 40, "n_burn": 10}
@@ -578,13 +578,6 @@ def test_deconvolution_single_component_matches_grid_posterior():
 # ---------------------------------------------------------------------------
 # summary() and to_inference_data()  (ecosystem block, issue 7)
 # ---------------------------------------------------------------------------
-def _split_rhat_by_hand(chains):
-    """Split R-hat (BDA3 section 11.4) of one scalar, chains of shape (C, n)."""
-    h = chains.shape[1] // 2
-    halves = np.concatenate([chains[:, :h], chains[:, -h:]])
-    w = halves.var(axis=1, ddof=1).mean()
-    b = h * halves.mean(axis=1).var(ddof=1)
-    return np.sqrt(((h - 1) / h * w + b / h) / w)
 
 
 @pytest.fixture(scope="module")
@@ -617,7 +610,7 @@ def test_summary_is_consistent_with_the_draws(gmm_three_chains):
                                        np.quantile(x, [0.1, 0.5, 0.9]))
             # Chains are stored one after the other: R-hat across them.
             assert row["r_hat"] == pytest.approx(
-                _split_rhat_by_hand(x.reshape(C, n_keep)), rel=1e-10)
+                split_rhat_by_hand(x.reshape(C, n_keep)), rel=1e-10)
         # Same numbers as the fit's own diagnostics.
         assert table.loc[f"weights[{k}]", "r_hat"] == pytest.approx(gmm.rhat_["weights"][k])
         assert table.loc[f"weights[{k}]", "ess"] == pytest.approx(gmm.n_effective_["weights"][k])
@@ -638,7 +631,7 @@ def test_summary_rhat_flags_chains_that_disagree(gmm_three_chains):
     gmm.posterior_["means"][:, 0, 0] = shifted.ravel()
     table = gmm.summary()
     assert table.loc["means[0, 0]", "r_hat"] > 1.5
-    assert table.loc["means[0, 0]", "r_hat"] == pytest.approx(_split_rhat_by_hand(shifted))
+    assert table.loc["means[0, 0]", "r_hat"] == pytest.approx(split_rhat_by_hand(shifted))
 
 
 @ignore_convergence
