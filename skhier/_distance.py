@@ -41,7 +41,7 @@ from ._population import (
     quadrature_rules,
 )
 from ._sampling import find_map, laplace_covariance
-from .utils.validation import check_errors
+from .utils._checks import check_errors
 
 __all__ = ["HierarchicalDistanceEstimator"]
 

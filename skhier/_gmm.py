@@ -57,7 +57,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import make_inference_data, posterior_table
 from .diagnostics import effective_sample_size, split_rhat
-from .utils.validation import check_errors
+from .utils._checks import check_errors
 
 try:  # a dependency of scikit-learn
     from threadpoolctl import threadpool_limits

@@ -34,7 +34,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
-from .utils.validation import check_errors, check_finite_array
+from .utils._checks import check_errors, check_finite_array
 
 __all__ = ["RobustLineMixture"]
 

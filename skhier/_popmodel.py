@@ -55,7 +55,7 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
-from .utils.validation import check_errors
+from .utils._checks import check_errors
 
 __all__ = ["PopulationModel"]
 

@@ -63,7 +63,7 @@ from ._distributions import (
     density_band,
     get_family,
 )
-from .utils.validation import check_finite_array
+from .utils._checks import check_finite_array
 
 try:  # installed with scikit-learn (one of its own dependencies)
     from threadpoolctl import threadpool_limits

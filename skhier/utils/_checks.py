@@ -137,7 +137,7 @@ def check_errors(
 
     Examples
     --------
-    >>> from skhier.utils.validation import check_errors
+    >>> from skhier.utils._checks import check_errors
     >>> err = check_errors(3, 1, y_err=[1.0, 2.0, 1.0], X_err=[[0.1], [0.1], [0.2]])
     >>> err["X_cov"].shape
     (3, 1, 1)
