@@ -162,3 +162,130 @@ def split_rhat_by_hand(chains):
     w = halves.var(axis=1, ddof=1).mean()
     b = h * halves.mean(axis=1).var(ddof=1)
     return np.sqrt(((h - 1) / h * w + b / h) / w)
+
+
+# --------------------------------------------------------------------------
+# Monte Carlo tolerances (one place for every statistical test)
+#
+# A statistical assertion compares an estimate from draws with a reference.
+# Its threshold is z * sqrt(err_estimate**2 + err_reference**2), where the
+# errors are the Monte Carlo standard errors that are right for the quantity
+# (the sd of a heavy-tailed posterior has a larger error than normal theory
+# says) and z is set by a stated false-failure rate per assertion.
+# --------------------------------------------------------------------------
+
+#: Default probability that one correct assertion fails by chance.
+FALSE_FAILURE_RATE = 1e-3
+
+
+def z_threshold(rate: float = FALSE_FAILURE_RATE, n_assertions: int = 1) -> float:
+    """Two-sided normal threshold for a false-failure ``rate`` shared by
+    ``n_assertions`` assertions (Bonferroni): ``rate=1e-3`` gives 3.29."""
+    from scipy.stats import norm
+
+    if not 0 < rate < 1:
+        raise ValueError(f"rate must be in (0, 1), got {rate}")
+    return float(norm.isf(rate / (2.0 * n_assertions)))
+
+
+def kurtosis(x, axis=0):
+    """Pearson kurtosis E[(x-m)^4] / var^2 (3 for a normal), along ``axis``."""
+    x = np.asarray(x, dtype=float)
+    d = x - x.mean(axis=axis, keepdims=True)
+    return np.mean(d**4, axis=axis) / np.mean(d**2, axis=axis) ** 2
+
+
+def mcse_mean(sd, ess):
+    """Monte Carlo error of a posterior mean: sd / sqrt(ESS)."""
+    return np.asarray(sd) / np.sqrt(ess)
+
+
+def mcse_sd(sd, ess, kurt=3.0):
+    """Monte Carlo error of a posterior sd, kurtosis-aware.
+
+    Var(s^2) = (mu_4 - sigma^4) / n = sigma^4 (kurt - 1) / n, and by the delta
+    method Var(s) = sigma^2 (kurt - 1) / (4 n). For normal draws (kurt = 3)
+    this is the familiar sd / sqrt(2 n); a kurtosis of 5 makes it 1.41x
+    larger. ``ess`` should be the effective size for the squared deviations
+    (for independent draws, the number of draws).
+    """
+    return np.asarray(sd) * np.sqrt((np.asarray(kurt) - 1.0) / (4.0 * np.asarray(ess)))
+
+
+def mcse_quantile(draws, q, ess):
+    """Monte Carlo error of the ``q`` quantile of 1-D ``draws``:
+    sqrt(q (1 - q) / ESS) / f(x_q), with the density f at the quantile
+    estimated from the spacing of neighbouring empirical quantiles."""
+    draws = np.asarray(draws, dtype=float)
+    n = draws.size
+    dq = max(2.0 * np.sqrt(q * (1 - q) / n), 5.0 / n)
+    lo, hi = np.quantile(draws, [max(q - dq, 0.0), min(q + dq, 1.0)])
+    density = (min(q + dq, 1.0) - max(q - dq, 0.0)) / max(hi - lo, np.finfo(float).tiny)
+    return np.sqrt(q * (1 - q) / ess) / density
+
+
+def chain_ess(values) -> float:
+    """Effective sample size of a scalar function of an ensemble chain,
+    ``values`` of shape (n_steps, n_walkers), from emcee's integrated
+    autocorrelation time (an implementation independent of skhier's)."""
+    import emcee
+
+    values = np.asarray(values, dtype=float)
+    tau = emcee.autocorr.integrated_time(values[:, :, None], quiet=True)[0]
+    return values.size / max(float(tau), 1.0)
+
+
+def assert_mc_close(estimate, reference, err, ref_err=0.0, *, rate=FALSE_FAILURE_RATE,
+                    n_assertions=1, what="estimate"):
+    """Assert |estimate - reference| < z * sqrt(err^2 + ref_err^2), elementwise,
+    with z from :func:`z_threshold` (false-failure ``rate`` per call)."""
+    estimate = np.asarray(estimate, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    tol = z_threshold(rate, n_assertions) * np.sqrt(
+        np.asarray(err, dtype=float) ** 2 + np.asarray(ref_err, dtype=float) ** 2
+    )
+    diff = np.abs(estimate - reference)
+    bad = ~(diff < tol)
+    if np.any(bad):
+        raise AssertionError(
+            f"{what}: {estimate} vs reference {reference}; |diff| = {diff} exceeds the "
+            f"Monte Carlo tolerance {tol} (false-failure rate {rate:g} per assertion)"
+        )
+
+
+def chi2_variance_ratio_bounds(n_groups: int, rate: float = FALSE_FAILURE_RATE):
+    """Two-sided bounds on (sample variance / true variance) of ``n_groups``
+    independent normal values: the chi-square(n - 1) / (n - 1) quantiles."""
+    from scipy.stats import chi2
+
+    df = n_groups - 1
+    return chi2.ppf(rate / 2, df) / df, chi2.isf(rate / 2, df) / df
+
+
+def grid_moments(log_density, grid):
+    """Mean and sd of a 1-D density given on the log scale on an even ``grid``
+    (trapezoid rule; the end points get half weight)."""
+    grid = np.asarray(grid, dtype=float)
+    lp = np.asarray(log_density(grid), dtype=float)
+    w = np.exp(lp - lp.max())
+    w[0] *= 0.5
+    w[-1] *= 0.5
+    w /= w.sum()
+    mean = np.sum(w * grid)
+    return mean, np.sqrt(np.sum(w * (grid - mean) ** 2))
+
+
+def assert_grid_converged(moments_for_step, step, *, rtol=1e-4, what="grid reference"):
+    """Compute a grid reference at ``step`` and ``step / 2`` and assert that
+    they agree within ``rtol`` of the (second) result's scale; returns the
+    finer one. ``moments_for_step(step)`` returns an array of moments, the
+    last of which must be a positive scale (an sd) used to judge agreement
+    of the others."""
+    coarse = np.asarray(moments_for_step(step), dtype=float)
+    fine = np.asarray(moments_for_step(step / 2), dtype=float)
+    scale = abs(fine[-1])
+    if not np.all(np.abs(coarse - fine) <= rtol * scale):
+        raise AssertionError(
+            f"{what} not converged: step {step} gives {coarse}, step {step / 2} gives {fine}"
+        )
+    return fine
