@@ -705,8 +705,9 @@ def test_to_inference_data_without_arviz(gmm_three_chains, monkeypatch):
 # -- n_jobs: parallel chains (big-catalogue/parallel block) -----------------------------
 @ignore_convergence
 def test_n_jobs_gives_identical_posterior():
-    """Chains run in parallel with joblib give bitwise the same draws as in
-    sequence: every chain's seed is drawn from random_state up front."""
+    """Chains run in parallel with joblib give the same draws as in sequence
+    (every chain's seed is drawn from random_state up front): equal to
+    rounding, since worker processes may use other BLAS threads and kernels."""
     rng = np.random.default_rng(11)
     X = np.vstack([rng.normal(-2, 1, (60, 2)), rng.normal(2, 0.5, (40, 2))])
     X_err = rng.uniform(0.1, 0.3, X.shape)
@@ -714,9 +715,11 @@ def test_n_jobs_gives_identical_posterior():
     one = BayesianGMM(**kw, n_jobs=1).fit(X, X_err=X_err)
     two = BayesianGMM(**kw, n_jobs=2).fit(X, X_err=X_err)
     for name, draws in one.posterior_.items():
-        np.testing.assert_array_equal(two.posterior_[name], draws, err_msg=name)
+        np.testing.assert_allclose(two.posterior_[name], draws, rtol=1e-12, atol=1e-14,
+                                   err_msg=name)
     np.testing.assert_array_equal(two.relabel_permutations_, one.relabel_permutations_)
-    np.testing.assert_array_equal(two.predict_proba(X), one.predict_proba(X))
+    np.testing.assert_allclose(two.predict_proba(X), one.predict_proba(X), rtol=1e-12,
+                               atol=1e-15)
     # The chains differ from one another (the seeds are per chain).
     n_keep = 30
     w = one.posterior_["weights"]

@@ -214,7 +214,7 @@ def test_line_predict_matches_average_over_draws(fitted):
     mean, std = est.predict(X, return_std=True)
     np.testing.assert_allclose(mean, trend.mean(axis=0), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(std, np.sqrt(trend.var(axis=0) + s2), rtol=1e-10)
-    np.testing.assert_array_equal(est.predict(X), mean)
+    np.testing.assert_allclose(est.predict(X), mean, rtol=1e-12)
 
 
 # -- bounded memory (slow, in subprocesses) --------------------------------------------
