@@ -18,6 +18,8 @@ from skhier._distributions import (
     parse_prior,
 )
 
+from .helpers import assert_mc_close, kurtosis, mcse_mean, mcse_sd
+
 FAMILY_CASES = [
     (NormalFamily(), np.array([0.3, 1.7]), lambda t, p: stats.norm.logpdf(t, p[0], p[1])),
     (
@@ -80,8 +82,10 @@ def test_latent_density_integrates_to_one(family, params, ref):
     v = family.to_latent(draws)
     m, s = family.latent_moments(params)
     if family.name != "truncnormal":  # (truncnormal moments are only a node centre)
-        assert abs(v.mean() - m) < 4 * s / np.sqrt(20000)
-        assert abs(v.std() - s) < 4 * s / np.sqrt(2 * 20000) * 2
+        assert_mc_close(v.mean(), m, mcse_mean(s, v.size), n_assertions=2,
+                        what=f"{family.name} latent mean")
+        assert_mc_close(v.std(), s, mcse_sd(s, v.size, kurtosis(v)), n_assertions=2,
+                        what=f"{family.name} latent sd")
 
 
 @pytest.mark.parametrize("family, params, ref", FAMILY_CASES)
