@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-test
 DOCS_STAMP := $(VENV)/.installed-docs
 export MPLBACKEND := Agg
 
-.PHONY: demo test test-slow test-all lint bench docs clean
+.PHONY: demo test test-slow test-seeds test-all lint bench docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow tests
+
+# Every statistical test (those taking the stat_seed fixture) over 50 seeds,
+# with a table of failure rates against each test's false-failure budget.
+# Not run by CI (about 50 times the statistical tests' run time).
+SEEDS ?= 50
+test-seeds: $(STAMP)
+	$(PY) -m pytest -q -m statistical --seeds $(SEEDS) tests
 
 lint: $(STAMP)
 	$(PY) -m pip install --quiet ruff
