@@ -371,8 +371,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     >>> data = load_hogg2010()
     >>> model = RobustLineMixture(random_state=0).fit(
     ...     data.X, data.y, y_err=data.y_err)
-    >>> round(float(model.coef_[0]), 1)
-    2.2
+    >>> bool(2.1 < model.coef_[0] < 2.4)  # posterior median, about 2.23
+    True
     >>> model.membership_proba_.shape
     (20, 2)
     """

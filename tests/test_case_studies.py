@@ -24,13 +24,17 @@ from skhier import HierarchicalDistanceEstimator, PopulationModel, RobustLineMix
 from skhier.datasets import load_hogg2010
 
 from .conftest import SHARED_DATA
+from .helpers import z_threshold
 
 needs_shared_data = pytest.mark.skipif(
     not os.path.isdir(SHARED_DATA), reason="../shared/data not present"
 )
 
 
-def _within(a, b, mcse, k=3.0):
+def _within(a, b, mcse, k=None):
+    """|a - b| < k * mcse, with k from the suite's false-failure rate (1e-3)."""
+    if k is None:
+        k = z_threshold()
     return abs(a - b) < k * mcse
 
 
