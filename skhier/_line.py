@@ -52,7 +52,7 @@ def _check_limit(y_limit, y):
     if y_limit is None:
         if y_arr is not None and y_arr.dtype.kind in "fc" and not np.all(np.isfinite(y_arr)):
             raise ValueError(
-                "y contains NaN or infinite values. A limit is given by its value in y "
+                "y contains NaN or infinity. A limit is given by its value in y "
                 "and marked in y_limit (1 upper, -1 lower); drop missing values."
             )
         return None
@@ -446,8 +446,11 @@ class _LinePopulationModel(_LineModel):
             lxs.append(logw[:, k, None] + lx)
             lins.append(lxs[-1] + np.where(var_y > 0, _gauss_or_limit(y[None], mean_y, var_y, limit),
                                            -np.inf))
-        lx_tot = logsumexp(np.stack(lxs), axis=0)
-        ll_in = logsumexp(np.stack(lins), axis=0)
+        if self.K == 1:
+            lx_tot, ll_in = lxs[0], lins[0]
+        else:
+            lx_tot = logsumexp(np.stack(lxs), axis=0)
+            ll_in = logsumexp(np.stack(lins), axis=0)
         if conditional:
             ll_in = ll_in - lx_tot
         if out is None:
@@ -550,7 +553,7 @@ class _LinePopulationModel(_LineModel):
         if rng is None:
             total = 0.0
             p = np.exp(logp)
-            for k, (mean_y, var_y, mean_x, cov_x, gain) in enumerate(comps):
+            for k, (mean_y, var_y, mean_x, _, gain) in enumerate(comps):
                 y_in = np.broadcast_to(y[None], mean_y.shape)
                 if limit is not None:
                     sd = np.sqrt(var_y)
