@@ -1,7 +1,10 @@
 """Calibration of RobustLineMixture's population model for the true X (slow)."""
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from skhier import RobustLineMixture
 from skhier.validation import simulation_based_calibration
@@ -21,7 +24,10 @@ def test_slopes_unbiased_and_intervals_cover(d, outlier_fraction):
     # The issue's setting (300 points, x errors 0.8 against a unit spread of
     # the true x; d = 2 with x errors correlated at rho = 0.5), 20 data sets,
     # the default model (population model, outlier mixture when there are
-    # outliers), importance sampling (checked valid by its Pareto k).
+    # outliers), short emcee runs (300 steps of 32 walkers; each fit's
+    # effective sample size of the slopes is checked to be >= 100 — importance
+    # sampling is not valid here: with x errors 0.8 the scatter's posterior
+    # has a long tail towards zero).
     # Every posterior mean slope lies within z posterior sd of the truth,
     # z = 4.3 for a 1e-3 false-failure rate over the 20 x (1 + 1 + 2 + 2)
     # slopes of the four configurations (3 sd on each would fail a correct
@@ -32,9 +38,12 @@ def test_slopes_unbiased_and_intervals_cover(d, outlier_fraction):
     for seed in range(N_SETS):
         X, y, errors, coef, _ = _attenuation_data(1000 + seed, d=d,
                                                   outlier_fraction=outlier_fraction)
-        est = RobustLineMixture(outliers=outlier_fraction > 0, sampler="importance",
-                                random_state=seed).fit(X, y, **errors)
-        assert est.pareto_k_ < 0.7
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # ESS checked below
+            est = RobustLineMixture(outliers=outlier_fraction > 0, sampler="emcee",
+                                    n_steps=300, n_burn=75,
+                                    random_state=seed).fit(X, y, **errors)
+        assert all(est.n_effective_[f"coef[{j}]"] >= 100 for j in range(d)), est.n_effective_
         draws = est.posterior_["coef"]
         mean, sd = draws.mean(axis=0), draws.std(axis=0)
         assert np.all(np.abs(mean - coef) < z * sd), (seed, mean, sd)
