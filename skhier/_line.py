@@ -462,9 +462,15 @@ class _LinePopulationModel(_LineModel):
         lxs, lins = [], []
         for k in range(self.K):
             lx, mean_y, var_y = self._component(theta, k, rows, m, T)
-            lxs.append(logw[:, k, None] + lx)
-            lins.append(lxs[-1] + np.where(var_y > 0, _gauss_or_limit(y[None], mean_y, var_y, limit),
-                                           -np.inf))
+            if self.K > 1:
+                lx = logw[:, k, None] + lx
+            ll = _gauss_or_limit(y[None], mean_y, var_y, limit)
+            if self.scatter is None or self.Xy_cov is not None:
+                # Without scatter (or with x-y error covariances) the variance
+                # can reach zero; elsewhere it is at least the scatter's.
+                ll = np.where(var_y > 0, ll, -np.inf)
+            lxs.append(lx)
+            lins.append(lx + ll)
         if self.K == 1:
             lx_tot, ll_in = lxs[0], lins[0]
         else:
