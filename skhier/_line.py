@@ -33,7 +33,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseHierarchicalEstimator, PosteriorModel
+from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
 from .utils._checks import check_errors, check_finite_array
 
 __all__ = ["RobustLineMixture"]
@@ -451,6 +451,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
+        self._fit_error_names = error_names(y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         if self.scatter is None and errors["y_err"] is None and errors["X_cov"] is None:
             raise ValueError(
                 "With scatter=None the residuals must be explained by measurement "
@@ -592,6 +593,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
+        warn_missing_errors(self, "predict_membership_proba",
+                            y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         return self._membership(self._summary_draws(), X, y, errors)
 
     def log_predictive_density(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
@@ -611,6 +614,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
+        warn_missing_errors(self, "log_predictive_density",
+                            y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         draws = self._summary_draws()
         coef = np.atleast_2d(draws["coef"].T).T
         s2 = self.model_._scatter_var(  # user units; orthogonal axes share one scale

@@ -30,6 +30,7 @@ from scipy import optimize
 from sklearn.exceptions import ConvergenceWarning
 
 from .diagnostics import integrated_autocorr_time
+from .utils._warnings import warn
 
 __all__ = ["SamplerResult", "find_map", "laplace_covariance", "run_emcee", "TAU_MULTIPLE"]
 
@@ -323,7 +324,7 @@ def run_emcee(
             "increase n_steps (or max_steps with n_steps='auto')."
         )
         messages.append(msg)
-        warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+        warn(msg, ConvergenceWarning)
     kept_chain = kept_chain[::thin]
     kept_lnp = lnp[burn:][::thin]
     with np.errstate(divide="ignore"):

@@ -8,7 +8,8 @@ Measurement errors have the same names and meanings everywhere:
 ``Xy_cov`` : (n, d) covariances between each point's feature errors and its
 target error (regressions only).
 
-``None`` always means "no measurement error". Every check returns a fresh
+A scalar error applies to every measurement. ``None`` always means "no
+measurement error". Every check returns a fresh
 float64 array, so the caller's arrays are never modified.
 """
 
@@ -87,6 +88,10 @@ def check_positive_scalar(value, name: str, *, allow_zero: bool = False) -> floa
 
 
 def _check_stds(value, name: str, shape, *, allow_zero: bool) -> np.ndarray:
+    value = _to_numpy(value)
+    if np.ndim(value) == 0 and value is not None:
+        # One error for every measurement (``y_err=0.5``).
+        value = np.broadcast_to(np.asarray(value), shape)
     arr = check_finite_array(value, name, shape)
     if allow_zero:
         if np.any(arr < 0):
