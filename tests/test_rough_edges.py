@@ -1,0 +1,58 @@
+"""Defaults and rough edges a new user hits: each case reproduced and checked."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from skhier import HierarchicalDistanceEstimator
+from skhier.datasets import make_cluster_parallaxes
+
+from .helpers import ignore_convergence
+
+pytestmark = ignore_convergence
+
+
+# -- distance: a contaminated sample fitted without a field ------------------------
+def test_distance_without_field_warns_on_a_contaminated_sample():
+    # 20 % field stars (36 of 200): fitted as members they drag the mean
+    # distance to ~60 pc and the depth to ~1000 pc.
+    d = make_cluster_parallaxes(200, cluster_fraction=0.8, random_state=0)
+    with pytest.warns(UserWarning, match="field='edsd'") as record:
+        HierarchicalDistanceEstimator(sampler="importance", n_importance=200,
+                                      random_state=0).fit(d.X, X_err=d.X_err)
+    msg = [str(w.message) for w in record if "contaminated" in str(w.message)]
+    assert msg and msg[0].startswith("36 of 200")
+    assert record[0].filename == __file__
+
+
+def test_distance_contamination_check_is_quiet_on_clean_samples_and_with_a_field():
+    clean = make_cluster_parallaxes(200, random_state=0)
+    dirty = make_cluster_parallaxes(200, cluster_fraction=0.8, random_state=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        HierarchicalDistanceEstimator(random_state=0).fit(clean.X, X_err=clean.X_err)
+        # With a field the check does not run (the field models those stars).
+        HierarchicalDistanceEstimator(field="edsd", field_length_scale=1350.0,
+                                      sampler="importance", n_importance=200,
+                                      random_state=0).fit(dirty.X, X_err=dirty.X_err)
+    assert not [w for w in record if "contaminated" in str(w.message)]
+
+
+def test_contamination_count_matches_normal_tails_on_large_clean_samples():
+    # 20 000 members with errors 0.02-0.1 mas: beyond 5 sd a normal sample
+    # has 20000 * 5.7e-7 = 0.01 stars expected; the robust centre and scale
+    # add a little. The threshold (1 %, 200 stars) is far above either.
+    from skhier._distance import _count_far_from_cluster
+
+    rng = np.random.default_rng(0)
+    err = rng.uniform(0.02, 0.1, 20000)
+    d = make_cluster_parallaxes(20000, parallax_error=err, distance_dispersion=30,
+                                random_state=0)
+    assert _count_far_from_cluster(d.X[:, 0], d.X_err[:, 0]) <= 5
+    e = make_cluster_parallaxes(20000, cluster_fraction=0.95, parallax_error=err,
+                                distance_dispersion=30, random_state=0)
+    n_field = int(np.sum(~e.is_member.astype(bool)))
+    assert _count_far_from_cluster(e.X[:, 0], e.X_err[:, 0]) > 0.8 * n_field
