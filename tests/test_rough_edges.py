@@ -7,10 +7,12 @@ import warnings
 import numpy as np
 import pytest
 
-from skhier import HierarchicalDistanceEstimator
-from skhier.datasets import make_cluster_parallaxes
+from sklearn.exceptions import ConvergenceWarning
 
-from .helpers import ignore_convergence
+from skhier import HierarchicalDistanceEstimator, RobustLineMixture
+from skhier.datasets import make_cluster_parallaxes, make_line_with_outliers
+
+from .helpers import FAST, ignore_convergence
 
 pytestmark = ignore_convergence
 
@@ -56,3 +58,26 @@ def test_contamination_count_matches_normal_tails_on_large_clean_samples():
                                 distance_dispersion=30, random_state=0)
     n_field = int(np.sum(~e.is_member.astype(bool)))
     assert _count_far_from_cluster(e.X[:, 0], e.X_err[:, 0]) > 0.8 * n_field
+
+
+# -- line without intrinsic scatter: zero or tiny errors -----------------------------
+def test_line_without_scatter_refuses_zero_errors_and_warns_on_tiny_ones():
+    d = make_line_with_outliers(60, outlier_fraction=0.2, random_state=0)
+    with pytest.raises(ValueError, match="zero y_err"):
+        RobustLineMixture(scatter=None, **FAST).fit(d.X, d.y, y_err=np.zeros(60))
+    # One exact point is fine when it has an X error.
+    y_err = d.y_err.copy()
+    y_err[0] = 0.0
+    X_err = np.full((60, 1), 0.1)
+    RobustLineMixture(scatter=None, **FAST, random_state=0).fit(d.X, d.y, y_err=y_err,
+                                                                  X_err=X_err)
+    # Errors 1000 times too small: a meaningless line (slope ~0 for a true 2,
+    # ~95 % outliers) that used to come back without a word.
+    with pytest.warns(UserWarning, match="errors are too small") as record:
+        RobustLineMixture(scatter=None, **FAST, random_state=0).fit(
+            d.X, d.y, y_err=np.full(60, 1e-3))
+    assert any(w.filename == __file__ for w in record if "too small" in str(w.message))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        RobustLineMixture(scatter=None, **FAST, random_state=0).fit(d.X, d.y, y_err=d.y_err)
