@@ -81,3 +81,69 @@ def test_line_without_scatter_refuses_zero_errors_and_warns_on_tiny_ones():
         warnings.simplefilter("error", UserWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)
         RobustLineMixture(scatter=None, **FAST, random_state=0).fit(d.X, d.y, y_err=d.y_err)
+
+
+# -- command line ------------------------------------------------------------------
+def _write_points(path, n=30):
+    d = make_line_with_outliers(n, random_state=0)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("source_id,name,x,y,y-err\n")
+        for i in range(n):
+            # an 19-digit ID that a float would round, and a text column
+            fh.write(f"{4295806720000000000 + i},star {i},{float(d.X[i, 0])!r},{float(d.y[i])!r},"
+                     f"{float(d.y_err[i])!r}\n")
+    return d
+
+
+def test_cli_checks_output_folder_before_fitting(tmp_path, capsys, monkeypatch):
+    _write_points(tmp_path / "p.csv")
+    import skhier.cli as cli
+
+    def must_not_fit(args):
+        raise AssertionError("fitted although the output folder does not exist")
+
+    monkeypatch.setattr(cli, "_cmd_line", must_not_fit)
+    with pytest.raises(SystemExit, match="does not exist"):
+        cli.main(["line", str(tmp_path / "p.csv"), "--x", "x", "--y", "y",
+                  "--output", str(tmp_path / "nodir" / "fit")])
+
+
+def test_cli_keeps_id_columns_and_hyphenated_headers(tmp_path, capsys):
+    import csv
+
+    from skhier.cli import main
+
+    d = _write_points(tmp_path / "p.csv")
+    out = tmp_path / "fit"
+    assert main(["line", str(tmp_path / "p.csv"), "--x", "x", "--y", "y", "--y-err", "y-err",
+                 "--output", str(out)]) == 0
+    with open(f"{out}_objects.csv", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][:5] == ["source_id", "name", "x", "y", "y-err"]
+    assert rows[0][5:] == ["fitted", "p_outlier"]
+    assert [r[0] for r in rows[1:]] == [str(4295806720000000000 + i) for i in range(30)]
+    assert rows[3][1] == "star 2"
+    np.testing.assert_allclose([float(r[3]) for r in rows[1:]], d.y, rtol=1e-15)
+
+
+def test_cli_gmm_labels_keep_the_array_index(tmp_path, capsys):
+    from skhier.cli import _summary_rows
+
+    post = {"means": np.zeros((4, 3, 2)), "weights": np.zeros((4, 3)), "k": np.zeros(4)}
+    labels = [r[0] for r in _summary_rows(post)]
+    assert labels[:3] == ["means[0, 0]", "means[0, 1]", "means[1, 0]"]
+    assert "weights[2]" in labels and "k" in labels
+
+
+def test_cli_bad_options_give_a_message_not_a_traceback(tmp_path, capsys):
+    from skhier.cli import main
+
+    _write_points(tmp_path / "p.csv")
+    with pytest.raises(SystemExit) as exc:
+        main(["population", str(tmp_path / "p.csv"), "--x", "x", "--distribution", "cauchy"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "skhier population: error:" in err and "cauchy" in err
+    assert "Traceback" not in err
+    with pytest.raises(SystemExit, match="not a number"):
+        main(["line", str(tmp_path / "p.csv"), "--x", "name", "--y", "y"])
