@@ -6,7 +6,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from sklearn.exceptions import ConvergenceWarning
 
 from skhier import HierarchicalDistanceEstimator, RobustLineMixture
