@@ -42,7 +42,7 @@ from ._population import (
     quadrature_rules,
 )
 from ._sampling import find_map, laplace_covariance
-from .utils._checks import check_errors
+from .utils._checks import check_errors, check_magnitude
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
@@ -80,6 +80,27 @@ _L_RANGE = (10.0, 1.0e5)
 CONTAMINATION_Z = 5.0
 CONTAMINATION_FRACTION = 0.01
 CONTAMINATION_MIN = 3
+
+
+def _check_parallax_detected(plx: np.ndarray, err: np.ndarray, mean_prior) -> None:
+    """Refuse a cluster fit whose parallaxes do not measure a positive parallax.
+
+    One cluster has mean parallax ~1000 / mean_distance > 0. When the
+    inverse-variance weighted mean parallax is <= 0 the likelihood of the
+    mean distance keeps rising towards infinity: with a uniform prior the
+    posterior is the prior's upper edge, and the sampler wanders for minutes.
+    """
+    w = 1.0 / err**2
+    mean = float(np.sum(w * plx) / np.sum(w))
+    if mean <= 0:
+        raise ValueError(
+            f"The weighted mean parallax of the {len(plx)} stars is {mean:.3g} +- "
+            f"{float(np.sum(w)) ** -0.5:.2g} mas, not positive: the data give only a lower "
+            "limit on the distance, and with the uniform mean_distance_prior "
+            f"{mean_prior!r} the posterior would be that prior's upper edge. Check the "
+            "parallaxes' sign and zero-point, or give an informative prior, e.g. "
+            "mean_distance_prior=('normal', mean, std)."
+        )
 
 
 def _count_far_from_cluster(plx: np.ndarray, err: np.ndarray) -> int:
@@ -1258,6 +1279,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
                 "X must have a single column (parallax, mas), got "
                 f"{X.shape[1]} columns; select the parallax column, e.g. df[['parallax']]."
             )
+        check_magnitude(X, "X")
         if X_err is None:
             if self.parallax_error is None:
                 raise ValueError(
@@ -1314,6 +1336,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         zp, zp_prior = _check_zero_point(self.parallax_zero_point)
         plx, err = self._parallaxes(X, X_err, reset=True)
         field = self.field == "edsd"
+        if not field and zp is not None and mean_prior[0] == "uniform":
+            _check_parallax_detected(plx - zp, err, mean_prior)
         length = None
         if field and self.field_length_scale != "fit":
             length = float(self.field_length_scale)

@@ -56,7 +56,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import error_names, make_inference_data, posterior_table, warn_missing_errors
 from .diagnostics import effective_sample_size, split_rhat
-from .utils._checks import check_errors
+from .utils._checks import check_errors, check_magnitude
 from .utils._warnings import warn
 
 try:  # a dependency of scikit-learn
@@ -643,6 +643,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         self : BayesianGMM
         """
         X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64, order="C")
+        check_magnitude(X, "X")
         n, d = X.shape
         if self.n_burn >= self.n_iter:
             raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")

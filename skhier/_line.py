@@ -34,7 +34,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
-from .utils._checks import check_errors, check_finite_array
+from .utils._checks import check_errors, check_finite_array, check_magnitude
 from .utils._warnings import warn
 
 __all__ = ["RobustLineMixture"]
@@ -453,6 +453,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         prior = self._check_prior()
         X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=3, dtype=np.float64,
                               order="C")
+        check_magnitude(X, "X")
+        check_magnitude(y, "y")
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )

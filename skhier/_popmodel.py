@@ -61,7 +61,7 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
-from .utils._checks import check_errors
+from .utils._checks import check_errors, check_magnitude
 
 __all__ = ["PopulationModel"]
 
@@ -1025,6 +1025,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
                 f"X must have a single column (one measured quantity per object), "
                 f"got {X.shape[1]} columns."
             )
+        check_magnitude(X, "X")
         errors = check_errors(X.shape[0], 1, X_err=X_err)
         if reset:
             self._fit_error_names = error_names(X_err=X_err)

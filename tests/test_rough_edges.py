@@ -146,3 +146,31 @@ def test_cli_bad_options_give_a_message_not_a_traceback(tmp_path, capsys):
     assert "Traceback" not in err
     with pytest.raises(SystemExit, match="not a number"):
         main(["line", str(tmp_path / "p.csv"), "--x", "name", "--y", "y"])
+
+
+# -- pathological inputs: a clear error, fast ----------------------------------------
+def test_values_whose_squares_overflow_are_refused_naming_the_argument():
+    from skhier import BayesianGMM, PopulationModel
+    from skhier.datasets import make_mixture_with_errors, make_population
+
+    d = make_population(30, random_state=0)
+    with pytest.raises(ValueError, match="X has values up to 4.11e\\+300"):
+        PopulationModel().fit(d.X * 1e300, X_err=d.X_err)  # was a raw OverflowError
+    with pytest.raises(ValueError, match="X_err has values"):
+        PopulationModel().fit(d.X, X_err=d.X_err * 1e300)
+    m = make_mixture_with_errors(50, random_state=0)
+    with pytest.raises(ValueError, match="X has values"):
+        BayesianGMM(n_components=2).fit(m.X * 1e300)  # was "invalid numeric entries"
+    line = make_line_with_outliers(20, random_state=0)
+    with pytest.raises(ValueError, match="y has values"):
+        RobustLineMixture().fit(line.X, line.y * 1e300, y_err=line.y_err)
+    with pytest.raises(ValueError, match="X has values"):
+        HierarchicalDistanceEstimator().fit(np.full((5, 1), 1e300), X_err=np.ones((5, 1)))
+
+
+def test_distance_refuses_parallaxes_without_a_positive_mean():
+    # 40 negative parallaxes ran for minutes and returned the prior's edge.
+    rng = np.random.default_rng(0)
+    X = -np.abs(rng.normal(0.2, 0.1, 40))[:, None]
+    with pytest.raises(ValueError, match="weighted mean parallax .* not positive"):
+        HierarchicalDistanceEstimator().fit(X, X_err=np.full((40, 1), 0.1))
