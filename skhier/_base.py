@@ -495,8 +495,13 @@ class BaseHierarchicalEstimator(BaseEstimator):
             column name -> list (with a ``"parameter"`` column).
         """
         check_is_fitted(self, "posterior_")
-        return posterior_table(self.posterior_, self._draws_by_chain, quantiles,
-                               ess=getattr(self, "_summary_ess", None))
+        table = posterior_table(self.posterior_, self._draws_by_chain, quantiles,
+                                ess=getattr(self, "_summary_ess", None))
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and "coef" in self.posterior_ and hasattr(table, "rename"):
+            # Coefficients of a DataFrame fit are named by its columns.
+            table = table.rename(index={f"coef[{j}]": f"coef[{name}]" for j, name in enumerate(names)})
+        return table
 
     def _draws_by_chain(self, draws) -> np.ndarray:
         """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...); walkers are chains.

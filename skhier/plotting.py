@@ -122,6 +122,35 @@ def _as_columns(samples, params):
     return np.column_stack(cols), names
 
 
+#: Most columns of a default corner plot of an estimator.
+MAX_CORNER_COLUMNS = 8
+
+
+def _default_corner_columns(estimator):
+    """Scalar and vector parameters of a fitted estimator, at most MAX_CORNER_COLUMNS.
+
+    Matrix-valued draws (component means, covariances) are left out; mixture
+    weights are shown for the components that hold at least 2 % of the
+    weight (of a sparse ``BayesianGMM``, the occupied ones).
+    """
+    cols, names = [], []
+    for name, draws in estimator.posterior_.items():
+        v = np.asarray(draws, dtype=float)
+        if v.ndim == 1:
+            cols.append(v)
+            names.append(name)
+        elif v.ndim == 2:
+            keep = range(v.shape[1])
+            if name == "weights":
+                keep = np.flatnonzero(v.mean(axis=0) >= 0.02)
+            for j in keep:
+                cols.append(v[:, j])
+                label = _feature_label(estimator, j, str(j)) if name == "coef" else str(j)
+                names.append(f"{name}[{label}]")
+    cols, names = cols[:MAX_CORNER_COLUMNS], names[:MAX_CORNER_COLUMNS]
+    return np.column_stack(cols), names
+
+
 def plot_corner(samples, params=None, *, truths=None, bins=40, fig=None):
     """Corner plot: 1-D histograms on the diagonal, 2-D histograms below.
 
@@ -130,7 +159,10 @@ def plot_corner(samples, params=None, *, truths=None, bins=40, fig=None):
     samples : dict of arrays or fitted estimator
         Posterior draws (``estimator.posterior_`` is used for an estimator).
     params : list of str, optional
-        Which entries to show (default: all entries of ``samples``).
+        Which entries to show. Default: all entries of a dict; for an
+        estimator, its scalar and vector parameters (for ``BayesianGMM``,
+        the weights of components holding at least 2 % of the weight, and
+        ``n_occupied``), at most 8 columns.
     truths : dict, optional
         Values to mark (e.g. the truth of a simulation).
     bins : int, default=40
@@ -151,16 +183,21 @@ def plot_corner(samples, params=None, *, truths=None, bins=40, fig=None):
     """
     import matplotlib.pyplot as plt
 
+    estimator = None
     if hasattr(samples, "get_params"):  # an estimator
         check_is_fitted(samples, "posterior_")
-        samples = samples.posterior_
+        estimator, samples = samples, samples.posterior_
     if not isinstance(samples, dict):
         raise TypeError(
             "samples must be a dict of posterior draws or a fitted estimator, got "
             f"{type(samples).__name__}."
         )
-    params = list(samples) if params is None else list(params)
-    data, names = _as_columns(samples, params)
+    if params is None and estimator is not None and truths is None:
+        data, names = _default_corner_columns(estimator)
+        params = None
+    else:
+        params = list(samples) if params is None else list(params)
+        data, names = _as_columns(samples, params)
     truth_vals = None
     if truths is not None:
         truth_vals, _ = _as_columns({k: np.atleast_1d(truths[k])[None] for k in params}, params)
@@ -695,6 +732,15 @@ def plot_population_density(
     ax.fill_between(grid, lower, upper, color="C0", alpha=0.3,
                     label=f"{round(100 * level)}% credible band")
     ax.plot(grid, median, color="C0", lw=2, label="posterior median density")
+    # A bounded population (Beta with a parameter < 1) has an integrable
+    # density that diverges at an edge, and the band's upper edge can reach
+    # hundreds there: scale the axis to the bulk of the curve instead, so the
+    # shape stays visible (the spike is clipped, not hidden: it runs off the top).
+    top = 1.3 * float(np.nanpercentile(np.where(np.isfinite(upper), upper, np.nan), 90))
+    if values is not None:
+        top = max(top, 1.05 * max(p.get_height() for p in ax.patches))
+    if np.nanmax(np.where(np.isfinite(upper), upper, np.nan)) > top:
+        ax.set_ylim(0, top)
     if isinstance(estimator, PosteriorSamplesPopulation):
         ax.set_xlabel("true value" if estimator.n_dims == 1 else f"true value [{dim}]")
     else:

@@ -223,3 +223,46 @@ def test_auto_length_emcee_run_shows_one_progress_bar_with_a_total(monkeypatch):
     assert len(bars) == 1
     assert bars[0].total == 5000 and "at most 5000 steps" in bars[0].desc
     assert bars[0].n == est.n_steps_ > 100  # several blocks, one bar
+
+
+# -- plots and summaries ---------------------------------------------------------------
+def test_beta_population_density_axis_shows_the_bulk_not_the_edge_spike():
+    from skhier import PopulationModel
+    from skhier.datasets import make_eccentricities
+    from skhier.plotting import plot_population_density
+
+    d = make_eccentricities(60, random_state=0)
+    model = PopulationModel("beta", random_state=0).fit(d.X, X_err=d.X_err)
+    fig = plot_population_density(model, d.X)
+    ax = fig.axes[0]
+    median = ax.lines[0].get_ydata()
+    top = ax.get_ylim()[1]
+    # The median density over the middle of the range is visible, filling a
+    # good part of the axis (the y-axis used to reach ~320).
+    assert np.max(median[(ax.lines[0].get_xdata() > 0.1)]) < top < 20
+
+
+def test_summary_and_trace_name_coefficients_by_dataframe_columns():
+    pd = pytest.importorskip("pandas")
+    from skhier.plotting import plot_trace
+
+    d = make_line_with_outliers(30, random_state=0)
+    X = pd.DataFrame({"log_mass": d.X[:, 0]})
+    est = RobustLineMixture(**FAST, random_state=0).fit(X, d.y, y_err=d.y_err)
+    assert "coef[log_mass]" in est.summary().index
+    assert plot_trace(est, ["coef"]).axes[0].get_ylabel() == "coef[log_mass]"
+
+
+def test_corner_of_a_gmm_shows_a_small_sensible_subset():
+    from skhier import BayesianGMM
+    from skhier.datasets import make_mixture_with_errors
+    from skhier.plotting import plot_corner
+
+    d = make_mixture_with_errors(150, random_state=0)
+    gmm = BayesianGMM(n_components=10, n_iter=60, n_burn=20, random_state=0).fit(d.X)
+    fig = plot_corner(gmm)  # was a 43 x 43 grid
+    n = int(round(np.sqrt(len(fig.axes))))
+    assert n * n == len(fig.axes) and 2 <= n <= 8
+    labels = [fig.axes[n * (n - 1) + j].get_xlabel() for j in range(n)]
+    occupied = np.flatnonzero(gmm.posterior_["weights"].mean(axis=0) >= 0.02)
+    assert labels[: len(occupied)] == [f"weights[{k}]" for k in occupied][:n]
