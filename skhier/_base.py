@@ -97,6 +97,16 @@ def error_names(**errors) -> tuple[str, ...]:
     return tuple(name for name, value in errors.items() if value is not None)
 
 
+def _user_label(name: str) -> str:
+    """A sampled coordinate named for the user: ``log_outlier_std`` ->
+    ``outlier_std (sampled as its log)``; plain names are unchanged."""
+    for prefix, how in (("logit_", "its logit"), ("log_", "its log"),
+                        ("z_", "a transformed coordinate")):
+        if name.startswith(prefix):
+            return f"{name[len(prefix):]} (sampled as {how})"
+    return name
+
+
 def hard_prior_bounds(support, domain) -> tuple[float, float]:
     """The bounds of a prior ``support`` that lie inside the parameter's ``domain``.
 
@@ -304,7 +314,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
             max_steps=self.max_steps,
             random_state=random_state,
             progress=self.progress,
-            param_names=list(model.param_names),
+            param_names=[_user_label(name) for name in model.param_names],
         )
         names = list(model.param_names)
         self.model_ = model

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -150,6 +151,19 @@ def test_convergence_warning_points_at_the_callers_line():
         RobustLineMixture(n_walkers=8, n_steps=20, n_burn=5, random_state=0).fit(
             d.X, d.y, y_err=d.y_err)
     assert {w.filename for w in record if issubclass(w.category, ConvergenceWarning)} == {__file__}
+    # Parameters are named for the user, not by the sampler's coordinates.
+    messages = " ".join(str(w.message) for w in record)
+    assert "worst: " in messages
+    assert not re.search(r"worst: (log|logit|z)_", messages)
+
+
+def test_sampled_coordinates_are_named_for_the_user():
+    from skhier._base import _user_label
+
+    assert _user_label("log_outlier_std") == "outlier_std (sampled as its log)"
+    assert _user_label("logit_outlier_fraction") == "outlier_fraction (sampled as its logit)"
+    assert _user_label("z_mean").startswith("mean (sampled")
+    assert _user_label("coef[0]") == "coef[0]"
 
 
 # -- scalar errors ------------------------------------------------------------
