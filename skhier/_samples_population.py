@@ -1213,6 +1213,14 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         outlier_prior = self._check_outlier_prior()
         samples = self._samples(X, interim_log_prior, reset=True)
+        flat = samples.theta.reshape(-1, samples.d)
+        if np.any(np.ptp(flat, axis=0) == 0):
+            raise ValueError(
+                f"Every sample of every object in X is the same value ({flat[0].tolist()}): "
+                "the population is a single point and its spread has no estimate "
+                "(the sampler would run towards a zero width). Check that X holds "
+                "per-object posterior samples."
+            )
         family = self._family(samples.theta)
         medians = np.median(samples.theta, axis=1)  # (N, d)
         background = [_Background(family.support, samples.theta[..., j]) for j in range(samples.d)]

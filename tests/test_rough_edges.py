@@ -266,3 +266,11 @@ def test_corner_of_a_gmm_shows_a_small_sensible_subset():
     labels = [fig.axes[n * (n - 1) + j].get_xlabel() for j in range(n)]
     occupied = np.flatnonzero(gmm.posterior_["weights"].mean(axis=0) >= 0.02)
     assert labels[: len(occupied)] == [f"weights[{k}]" for k in occupied][:n]
+
+
+def test_samples_population_refuses_constant_samples():
+    # Used to run for ~30 s and report a concentration of 4e38.
+    from skhier import PosteriorSamplesPopulation
+
+    with pytest.raises(ValueError, match="same value"):
+        PosteriorSamplesPopulation("beta").fit(np.full((20, 50), 0.3))
