@@ -270,7 +270,7 @@ def plot_trace(estimator, params=None, *, max_rows=12, fig=None):
     >>> from skhier.datasets import load_hogg2010
     >>> from skhier.plotting import plot_trace
     >>> d = load_hogg2010()
-    >>> est = RobustLineMixture(random_state=0).fit(d.X, d.y, y_err=d.y_err)
+    >>> est = RobustLineMixture(random_state=0, n_steps=400).fit(d.X, d.y, y_err=d.y_err)
     >>> fig = plot_trace(est, ["coef", "intercept"])
     >>> fig.axes[0].get_ylabel()
     'coef[0]'
