@@ -62,7 +62,8 @@ class SamplerResult:
     autocorr_time : ndarray, shape (n_params,)
         Integrated autocorrelation time in (unthinned) steps.
     n_effective : ndarray, shape (n_params,)
-        Effective number of independent draws per parameter.
+        Effective number of independent draws per parameter, of the stored
+        (kept, thinned) draws.
     n_steps, n_burn : int
         Steps run in total, and steps discarded as burn-in.
     map_estimate : ndarray, shape (n_params,)
@@ -348,7 +349,10 @@ def run_emcee(
     kept_chain = kept_chain[::thin]
     kept_lnp = lnp[burn:][::thin]
     with np.errstate(divide="ignore"):
-        n_eff = n_kept * n_walkers / tau
+        if thin == 1:
+            n_eff = n_kept * n_walkers / tau
+        else:  # the effective sample size of the draws actually stored
+            n_eff = kept_chain.shape[0] * n_walkers / _autocorr(kept_chain)
     return SamplerResult(
         samples=kept_chain.reshape(-1, p),
         log_prob=kept_lnp.reshape(-1),
