@@ -35,12 +35,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseHierarchicalEstimator, PosteriorModel
-from .utils._checks import check_errors, check_finite_array
+from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
+from .utils._checks import check_errors, check_finite_array, check_magnitude
+from .utils._warnings import warn
 
 __all__ = ["RobustLineMixture"]
 
 _LOG2PI = np.log(2.0 * np.pi)
+# Without intrinsic scatter, a median |residual| / error above this (0.67
+# expected) means the errors cannot explain the data (see
+# RobustLineMixture._check_errors_explain_residuals).
+_MAX_MEDIAN_Z = 5.0
 _ROW_CHUNK_CELLS = 4_000_000  # draws x rows evaluated at once (~32 MB)
 #: A point is an inlier (``inlier_mask_``) when its outlier probability is at most this.
 INLIER_THRESHOLD = 0.5
@@ -940,15 +945,20 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         limit = _check_limit(y_limit, y)
         X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=3, dtype=np.float64,
                               order="C")
+        check_magnitude(X, "X")
+        check_magnitude(y, "y")
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
+        self._fit_error_names = error_names(y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         limit = _limit_length(limit, X.shape[0])
         if self.scatter is None and errors["y_err"] is None and errors["X_cov"] is None:
             raise ValueError(
                 "With scatter=None the residuals must be explained by measurement "
                 "errors: pass y_err (and/or X_err/X_cov), or use scatter='vertical'."
             )
+        if self.scatter is None:
+            _check_nonzero_variance(errors)
         rng = check_random_state(self.random_state)
         x_model = self.x_model
         if x_model == "auto":
@@ -974,7 +984,36 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         self.x_true_ = None
         if x_model == "population":
             self.x_true_ = self._x_true(model)
+        if self.scatter is None:
+            self._check_errors_explain_residuals(X, y, errors)
         return self
+
+    def _check_errors_explain_residuals(self, X, y, errors) -> None:
+        """Warn when, without intrinsic scatter, the errors are far too small.
+
+        Residuals about the fitted line in units of each point's error are
+        half-normal for inliers (median 0.67); even with half the points
+        outliers their median stays below ~2.3. A median above
+        ``_MAX_MEDIAN_Z`` (5), or most points called outliers, means the errors
+        cannot explain the scatter and the likelihood is degenerate.
+        """
+        var = np.zeros(X.shape[0]) if errors["y_err"] is None else errors["y_err"] ** 2
+        if errors["X_cov"] is not None:
+            var = var + np.einsum("i,nij,j->n", self.coef_, errors["X_cov"], self.coef_)
+            if errors["Xy_cov"] is not None:
+                var = var - 2 * errors["Xy_cov"] @ self.coef_
+        z = np.abs(y - X @ self.coef_ - self.intercept_) / np.sqrt(np.maximum(var, 1e-300))
+        median_z = float(np.median(z))
+        frac = self.outlier_fraction_ if self.outliers else 0.0
+        if median_z > _MAX_MEDIAN_Z or frac > 0.5:
+            warn(
+                f"With scatter=None the measurement errors must explain the scatter about "
+                f"the line, but the median residual is {median_z:.3g} errors (about 0.67 "
+                f"expected) and the outlier fraction is {frac:.2f}: the errors are too "
+                "small and the fit is degenerate. Check y_err/X_err, or fit the extra "
+                "scatter with scatter='vertical' or 'orthogonal'.",
+                UserWarning,
+            )
 
     def _x_true(self, model):
         """Posterior mean of every training point's true X (user units).
@@ -1108,6 +1147,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
+        warn_missing_errors(self, "predict_membership_proba",
+                            y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         limit = _limit_length(limit, X.shape[0])
         return self._membership(self._summary_draws(), X, y, errors, limit)
 
@@ -1144,6 +1185,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
+        warn_missing_errors(self, "log_predictive_density",
+                            y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         draws = self._summary_draws()
         model = self.model_.with_data(X, y, errors)
         theta = model.unconstrain(draws)
@@ -1186,6 +1229,21 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             errors["Xy_cov"] = m.Xy_cov * (m.x_scale * m.y_scale)
         return {"observed_data": {"X": m.X * m.x_scale + m.x_loc, "y": m.y * m.y_scale + m.y_loc},
                 "constant_data": errors}
+
+
+def _check_nonzero_variance(errors) -> None:
+    """Refuse points whose variance about the line is exactly zero (scatter=None)."""
+    zero = np.ones(len(next(v for v in errors.values() if v is not None)), dtype=bool)
+    if errors["y_err"] is not None:
+        zero &= errors["y_err"] == 0
+    if errors["X_cov"] is not None:
+        zero &= np.all(errors["X_cov"] == 0, axis=(1, 2))
+    if np.any(zero):
+        raise ValueError(
+            f"With scatter=None, {int(zero.sum())} point(s) have zero y_err and no X "
+            "error: their variance about the line is zero and the likelihood is "
+            "degenerate. Give their measurement errors, or use scatter='vertical'."
+        )
 
 
 def _row_chunks(n_rows: int, n_draws: int):
