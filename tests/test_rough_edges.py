@@ -274,3 +274,15 @@ def test_samples_population_refuses_constant_samples():
 
     with pytest.raises(ValueError, match="same value"):
         PosteriorSamplesPopulation("beta").fit(np.full((20, 50), 0.3))
+
+
+def test_reweighting_warning_points_at_the_callers_line():
+    from skhier import PosteriorSamplesPopulation, ReweightingWarning
+
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((40, 200)) + rng.normal(0, 1e-3, (40, 1))
+    with pytest.warns(ReweightingWarning) as record:
+        PosteriorSamplesPopulation(priors={"tau": ("halfnormal", 0.01)}, n_steps=200,
+                                   n_burn=100, random_state=0).fit(X)
+    assert {w.filename for w in record if issubclass(w.category, ReweightingWarning)} == {
+        __file__}
