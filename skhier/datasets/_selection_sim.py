@@ -40,7 +40,7 @@ def make_transit_periods(
     n_planets: int = 3000,
     *,
     distribution: str = "lognormal",
-    params=(np.log(10.0), 1.0),
+    params=(2.302585092994046, 1.0),  # log P ~ N(log 10 d, 1)
     period_range=(0.5, 500.0),
     relative_err: float = 0.02,
     n_injections: int = 0,
