@@ -215,9 +215,6 @@ class PosteriorModel:
         """
         return {}
 
-    def __call__(self, theta):
-        return self.log_prob(theta)
-
 
 class BaseHierarchicalEstimator(BaseEstimator):
     """Base class of the emcee-backed estimators.
