@@ -1161,6 +1161,18 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         marginal = make_marginal(self.family_, x[rows], e[rows])
         return self.model_.component_logliks(u, marginal, x[rows], e[rows] ** 2), marginal
 
+    def _pointwise_log_likelihood(self):
+        """log p(x_i | draw) of each training measurement at each stored draw
+        (true value integrated out, background included), in data units."""
+        check_is_fitted(self, "posterior_")
+        x, e = self.model_.x, self.model_.e
+        u = self.model_.unconstrain(self.posterior_)
+        out = np.empty((len(u), x.size))
+        for rows in self._chunks(x.size, len(u)):
+            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
+            out[:, rows] = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
+        return out
+
     def _membership(self, x, e):
         proba = np.zeros((x.size, 2))
         if not self.outliers:

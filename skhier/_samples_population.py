@@ -1345,14 +1345,15 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
     def _object_terms(self, samples, **kw):
         return self.model_.object_terms(self._object_draws(), samples, **kw)
 
-    def _terms_by_chunk(self, samples, **kw):
+    def _terms_by_chunk(self, samples, draws=None, **kw):
         """Yield (rows, object terms) over chunks of objects.
 
         Each object's terms depend only on its own samples, so chunking
         changes nothing but keeps the (draws x objects) tables bounded for
-        any number of objects.
+        any number of objects. ``draws`` defaults to the summary draws.
         """
-        draws = self._object_draws()
+        if draws is None:
+            draws = self._object_draws()
         n_draws = len(next(iter(draws.values())))
         step = max(1, _PREDICT_CHUNK_CELLS // (n_draws * samples.d))
         for start in range(0, samples.n, step):
@@ -1366,6 +1367,17 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             return terms["log_pop"], None
         return (terms["log_1mf"][:, None] + terms["log_pop"],
                 terms["log_f"][:, None] + terms["log_bg"][None])
+
+    def _pointwise_log_likelihood(self):
+        """Each training object's log marginal likelihood relative to its
+        interim evidence (see :meth:`score_samples`) at each stored draw."""
+        check_is_fitted(self, "posterior_")
+        samples = self.model_.samples
+        out = np.empty((self.n_draws_, samples.n))
+        for rows, terms in self._terms_by_chunk(samples, draws=self.posterior_):
+            lin, lout = self._log_components(terms)
+            out[:, rows] = lin if lout is None else np.logaddexp(lin, lout)
+        return out
 
     def _membership(self, terms):
         lin, lout = self._log_components(terms)
