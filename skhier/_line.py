@@ -23,14 +23,12 @@ drawn afterwards from its conditional probability.
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
@@ -383,8 +381,6 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         "outliers": ["boolean"],
         "outlier_fraction_prior": [tuple],
         "standardize": ["boolean"],
-        "sampler": [StrOptions({"auto", "emcee", "importance"})],
-        "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
     def __init__(
@@ -412,13 +408,13 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             thin=thin,
             random_state=random_state,
             progress=progress,
+            sampler=sampler,
+            n_importance=n_importance,
         )
         self.scatter = scatter
         self.outliers = outliers
         self.outlier_fraction_prior = outlier_fraction_prior
         self.standardize = standardize
-        self.sampler = sampler
-        self.n_importance = n_importance
 
     # -- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
