@@ -50,7 +50,8 @@ fits = {
         data.X[4:], y[4:], y_err=ey[4:]),
     "all points, y errors, mixture": RobustLineMixture(scatter=None, random_state=0).fit(
         data.X, y, y_err=ey),
-    "all points, 2-D errors, mixture": RobustLineMixture(scatter=None, random_state=0).fit(
+    "all points, 2-D errors, mixture": RobustLineMixture(
+        scatter=None, x_model="projected", random_state=0).fit(
         data.X, y, y_err=ey, X_err=data.X_err, Xy_cov=data.Xy_cov),
 }
 for name, model in fits.items():

@@ -1,6 +1,6 @@
 """skhier: hierarchical Bayesian models with a scikit-learn face."""
 
-from ._base import PriorBoundWarning
+from ._base import MissingErrorsWarning, PriorBoundWarning
 from ._distance import HierarchicalDistanceEstimator
 from ._gmm import BayesianGMM
 from ._line import RobustLineMixture
@@ -10,4 +10,5 @@ from ._samples_population import CustomPopulation, PosteriorSamplesPopulation, R
 __version__ = "0.1.0"
 
 __all__ = ["BayesianGMM", "HierarchicalDistanceEstimator", "PopulationModel", "RobustLineMixture", "__version__"]
-__all__ += ["CustomPopulation", "PosteriorSamplesPopulation", "PriorBoundWarning", "ReweightingWarning"]
+__all__ += ["CustomPopulation", "MissingErrorsWarning", "PosteriorSamplesPopulation", "PriorBoundWarning",
+            "ReweightingWarning"]

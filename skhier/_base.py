@@ -9,9 +9,9 @@ small *model object* (see :class:`PosteriorModel`).
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -23,11 +23,19 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._importance import _ess_per_param, run_importance
 from ._sampling import SamplerResult, find_map, laplace_covariance, run_emcee
+from .utils._warnings import warn
 
-__all__ = ["BaseHierarchicalEstimator", "PosteriorModel", "PriorBoundWarning", "ERROR_ARGS"]
+__all__ = [
+    "BaseHierarchicalEstimator", "PosteriorModel", "PriorBoundWarning", "MissingErrorsWarning",
+    "ERROR_ARGS",
+]
 
 #: Measurement-error keyword arguments shared by every estimator.
 ERROR_ARGS = ("y_err", "X_err", "X_cov", "Xy_cov")
+
+#: Methods besides ``fit`` and ``score`` through which scikit-learn's
+#: meta-estimators route metadata (``Pipeline.predict(X, X_err=...)``).
+ROUTED_METHODS = ("predict", "predict_proba", "score_samples")
 
 # Per-object quantities averaged over the posterior use at most this many
 # draws (the Monte Carlo error of such an average, <= 0.5/sqrt(1000) ~ 0.016
@@ -50,6 +58,53 @@ class PriorBoundWarning(UserWarning):
     cuts into the posterior: the result then reflects the prior's range as
     much as the data. Widen the prior, or report the result as a limit.
     """
+
+
+class MissingErrorsWarning(UserWarning):
+    """A model fitted with measurement errors was given new data without them.
+
+    The new points are then treated as exactly measured, which changes
+    membership probabilities and predictive densities. Pass the errors to the
+    method, or turn on scikit-learn's metadata routing so that ``Pipeline``,
+    ``cross_validate`` and ``GridSearchCV`` pass them for you.
+    """
+
+
+def warn_missing_errors(estimator, method: str, **errors) -> None:
+    """Warn (:class:`MissingErrorsWarning`) when ``method`` of an estimator
+    fitted with measurement errors received none of ``errors``.
+
+    ``estimator._fit_error_names`` lists the error arguments given to ``fit``.
+    """
+    fitted = getattr(estimator, "_fit_error_names", ())
+    if not fitted or any(value is not None for value in errors.values()):
+        return
+    names = " / ".join(fitted)
+    args = ", ".join(f"{name}=..." for name in fitted)
+    warn(
+        f"{type(estimator).__name__} was fitted with measurement errors ({names}) but "
+        f"{method} got none: these points are treated as exactly measured. Pass "
+        f"{method}(X, ..., {args}); in a Pipeline, cross_validate or GridSearchCV, call "
+        "sklearn.set_config(enable_metadata_routing=True) and pass the errors with "
+        "the data (params={...} or fit(X, ..., " + args + ")) so that they are "
+        "routed and sliced per fold.",
+        MissingErrorsWarning,
+    )
+
+
+def error_names(**errors) -> tuple[str, ...]:
+    """The names of the error arguments that were given (not None)."""
+    return tuple(name for name, value in errors.items() if value is not None)
+
+
+def _user_label(name: str) -> str:
+    """A sampled coordinate named for the user: ``log_outlier_std`` ->
+    ``outlier_std (sampled as its log)``; plain names are unchanged."""
+    for prefix, how in (("logit_", "its logit"), ("log_", "its log"),
+                        ("z_", "a transformed coordinate")):
+        if name.startswith(prefix):
+            return f"{name[len(prefix):]} (sampled as {how})"
+    return name
 
 
 def hard_prior_bounds(support, domain) -> tuple[float, float]:
@@ -204,6 +259,27 @@ class BaseHierarchicalEstimator(BaseEstimator):
     __metadata_request__fit = {name: True for name in ERROR_ARGS}
     __metadata_request__score = {name: True for name in ERROR_ARGS}
 
+    def __init_subclass__(cls, **kwargs):
+        # Every other routed method that takes metadata requested for fit (the
+        # measurement errors, ...) requests it too, so that
+        # ``Pipeline.predict(X, X_err=...)`` routes it; this must run before
+        # scikit-learn's hook builds the ``set_*_request`` methods.
+        fit_request = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if attr.endswith("__metadata_request__fit"):
+                    fit_request.update(value)
+        requested = [name for name, value in fit_request.items() if value is True]
+        for method in ROUTED_METHODS:
+            func = getattr(cls, method, None)
+            if func is None:
+                continue
+            params = inspect.signature(func).parameters
+            request = {name: True for name in requested if name in params}
+            if request:
+                setattr(cls, f"_skhier__metadata_request__{method}", request)
+        super().__init_subclass__(**kwargs)
+
     def __init__(
         self,
         *,
@@ -250,7 +326,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
                             pareto_k=float(result.pareto_k),
                             summary_ess=self._importance_summary_ess(model, result))
                 if not result.ok:
-                    warnings.warn(result.messages[-1], ConvergenceWarning, stacklevel=3)
+                    warn(result.messages[-1], ConvergenceWarning)
                 return
             if sampler == "importance":
                 raise ValueError(
@@ -271,7 +347,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
             max_steps=self.max_steps,
             random_state=random_state,
             progress=self.progress,
-            param_names=list(model.param_names),
+            param_names=[_user_label(name) for name in model.param_names],
         )
         self._store(model, result, sampler="emcee")
 
@@ -361,7 +437,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
         """Warn (:class:`PriorBoundWarning`) when the posterior hits a prior bound."""
         self.prior_bound_messages_ = prior_bound_messages(self.posterior_, model.prior_bounds())
         for msg in self.prior_bound_messages_:
-            warnings.warn(msg, PriorBoundWarning, stacklevel=4)
+            warn(msg, PriorBoundWarning)
 
     # -- posterior access ---------------------------------------------------
     @property
@@ -432,8 +508,13 @@ class BaseHierarchicalEstimator(BaseEstimator):
             column name -> list (with a ``"parameter"`` column).
         """
         check_is_fitted(self, "posterior_")
-        return posterior_table(self.posterior_, self._draws_by_chain, quantiles,
-                               ess=getattr(self, "_summary_ess", None))
+        table = posterior_table(self.posterior_, self._draws_by_chain, quantiles,
+                                ess=getattr(self, "_summary_ess", None))
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and "coef" in self.posterior_ and hasattr(table, "rename"):
+            # Coefficients of a DataFrame fit are named by its columns.
+            table = table.rename(index={f"coef[{j}]": f"coef[{name}]" for j, name in enumerate(names)})
+        return table
 
     def _draws_by_chain(self, draws) -> np.ndarray:
         """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...); walkers are chains.

@@ -24,6 +24,7 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
+from scipy.optimize import brentq
 from scipy.special import expit, log_expit, log_ndtr, logit
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state, metadata_routing
@@ -41,7 +42,8 @@ from ._population import (
     quadrature_rules,
 )
 from ._sampling import find_map, laplace_covariance
-from .utils._checks import check_errors
+from .utils._checks import check_errors, check_magnitude
+from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
 
@@ -68,6 +70,59 @@ _MEDIAN_MC_TOL = 0.02
 _CELLS_GRID = 1_000_000  # (draws x stars x grid points) per chunk
 # Log-uniform prior range of a fitted field length scale (pc).
 _L_RANGE = (10.0, 1.0e5)
+
+# Contamination check of a fit without a field (field=None). A single cluster
+# spreads the parallaxes about their median by sqrt(err_i^2 + s^2), s its depth
+# in parallax: beyond CONTAMINATION_Z robust standard deviations it puts a
+# fraction 6e-7 of its stars (normal tails), so more than
+# CONTAMINATION_FRACTION of the sample out there (and at least
+# CONTAMINATION_MIN stars) means stars of another population.
+CONTAMINATION_Z = 5.0
+CONTAMINATION_FRACTION = 0.01
+CONTAMINATION_MIN = 3
+
+
+def _check_parallax_detected(plx: np.ndarray, err: np.ndarray, mean_prior) -> None:
+    """Refuse a cluster fit whose parallaxes do not measure a positive parallax.
+
+    One cluster has mean parallax ~1000 / mean_distance > 0. When the
+    inverse-variance weighted mean parallax is <= 0 the likelihood of the
+    mean distance keeps rising towards infinity: with a uniform prior the
+    posterior is the prior's upper edge, and the sampler wanders for minutes.
+    """
+    w = 1.0 / err**2
+    mean = float(np.sum(w * plx) / np.sum(w))
+    if mean <= 0:
+        raise ValueError(
+            f"The weighted mean parallax of the {len(plx)} stars is {mean:.3g} +- "
+            f"{float(np.sum(w)) ** -0.5:.2g} mas, not positive: the data give only a lower "
+            "limit on the distance, and with the uniform mean_distance_prior "
+            f"{mean_prior!r} the posterior would be that prior's upper edge. Check the "
+            "parallaxes' sign and zero-point, or give an informative prior, e.g. "
+            "mean_distance_prior=('normal', mean, std)."
+        )
+
+
+def _count_far_from_cluster(plx: np.ndarray, err: np.ndarray) -> int:
+    """Number of parallaxes more than CONTAMINATION_Z robust sd from the median.
+
+    The depth ``s`` (in parallax) is set so that the residuals standardised by
+    ``sqrt(err_i^2 + s^2)`` have a robust (MAD) standard deviation of 1.
+    """
+    centre = np.median(plx)
+    dev = np.abs(plx - centre)
+
+    def excess(depth2):
+        return 1.4826 * np.median(dev / np.sqrt(err**2 + depth2)) - 1.0
+
+    depth2 = 0.0
+    if excess(0.0) > 0:
+        high = (1.4826 * np.median(dev)) ** 2 + np.max(err) ** 2
+        while excess(high) > 0:
+            high *= 4.0
+        depth2 = brentq(excess, 0.0, high)
+    z = dev / np.sqrt(err**2 + depth2)
+    return int(np.sum(np.abs(z) > CONTAMINATION_Z))
 
 
 def _g(r):
@@ -1026,7 +1081,10 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Field-star population: ``None`` (all stars are members) or
         ``"edsd"``, the exponentially decreasing space density
         ``p(r | L) = r² exp(-r / L) / (2 L³)``, mixed with the cluster with
-        fraction ``1 - cluster_fraction``.
+        fraction ``1 - cluster_fraction``. With ``None``, the fit warns when
+        more than 1 % of the parallaxes (and at least 3) lie more than 5
+        robust standard deviations from the median, the sign of a sample
+        contaminated by field stars: refit with ``field="edsd"``.
     field_length_scale : float or "fit", default="fit"
         Length scale ``L`` of the field density in pc, fixed, or ``"fit"``
         with a log-uniform prior on [10 pc, 100 kpc]. Ignored without a
@@ -1219,6 +1277,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
                 "X must have a single column (parallax, mas), got "
                 f"{X.shape[1]} columns; select the parallax column, e.g. df[['parallax']]."
             )
+        check_magnitude(X, "X")
         if X_err is None:
             if self.parallax_error is None:
                 raise ValueError(
@@ -1235,6 +1294,20 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             errors = check_errors(X.shape[0], X.shape[1], X_err=x_err, allow_zero=False)
             err = np.sqrt(errors["X_cov"][:, 0, 0])
         return X[:, 0].copy(), err
+
+    def _check_contamination(self, plx, err) -> None:
+        """Warn when a fit without a field has many stars far from the bulk."""
+        n_far = _count_far_from_cluster(plx, err)
+        if n_far >= max(CONTAMINATION_MIN, CONTAMINATION_FRACTION * len(plx)):
+            warn(
+                f"{n_far} of {len(plx)} parallaxes ({100 * n_far / len(plx):.0f} %) lie more "
+                f"than {CONTAMINATION_Z:g} standard deviations from the bulk of the sample, "
+                "where one cluster puts almost none: the sample looks contaminated by field "
+                "stars. With field=None they are fitted as cluster members, which biases "
+                "mean_distance_ and distance_dispersion_; fit with field='edsd' to model "
+                "them (see docs/distance.rst, 'Field stars').",
+                UserWarning,
+            )
 
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1261,6 +1334,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         zp, zp_prior = _check_zero_point(self.parallax_zero_point)
         plx, err = self._parallaxes(X, X_err, reset=True)
         field = self.field == "edsd"
+        if not field and zp is not None and mean_prior[0] == "uniform":
+            _check_parallax_detected(plx - zp, err, mean_prior)
         length = None
         if field and self.field_length_scale != "fit":
             length = float(self.field_length_scale)
@@ -1274,6 +1349,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self._sample(model, rng)
         self._report("per-star distances and memberships")
         self._set_summaries(plx, err)
+        if not field:
+            self._check_contamination(plx, err)
         self._report("done")
         return self
 

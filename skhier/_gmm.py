@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -55,9 +54,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import make_inference_data, posterior_table
+from ._base import error_names, make_inference_data, posterior_table, warn_missing_errors
 from .diagnostics import effective_sample_size, split_rhat
-from .utils._checks import check_errors
+from .utils._checks import check_errors, check_magnitude
+from .utils._warnings import warn
 
 try:  # a dependency of scikit-learn
     from threadpoolctl import threadpool_limits
@@ -572,6 +572,9 @@ class BayesianGMM(DensityMixin, BaseEstimator):
     # Measurement errors are requested metadata by default (see _base.py).
     __metadata_request__fit = {"X_err": True, "X_cov": True}
     __metadata_request__score = {"X_err": True, "X_cov": True}
+    __metadata_request__predict = {"X_err": True, "X_cov": True}
+    __metadata_request__predict_proba = {"X_err": True, "X_cov": True}
+    __metadata_request__score_samples = {"X_err": True, "X_cov": True}
 
     def __init__(
         self,
@@ -640,10 +643,12 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         self : BayesianGMM
         """
         X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64, order="C")
+        check_magnitude(X, "X")
         n, d = X.shape
         if self.n_burn >= self.n_iter:
             raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")
         errors = check_errors(n, d, X_err=X_err, X_cov=X_cov)
+        self._fit_error_names = error_names(X_err=X_err, X_cov=X_cov)
         prior = self._prior(d)
         K = self.n_components
         rng = check_random_state(self.random_state)
@@ -742,7 +747,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
                    f"{worst_name!r}); the chains disagree. Increase n_iter and n_burn, and "
                    "check n_components_posterior_ and rhat_.")
         if not self.converged_:
-            warnings.warn(msg, ConvergenceWarning, stacklevel=3)
+            warn(msg, ConvergenceWarning)
 
     def _set_prediction_draws(self):
         """Evenly spaced draws for per-point averages, and their coefficients."""
@@ -758,8 +763,9 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         self._pred_coef = W.reshape(-1, W.shape[-1]).T.copy()  # (p, S*K)
 
     # -- per-point posterior quantities --------------------------------------
-    def _check_X(self, X, X_err=None, X_cov=None):
+    def _check_X(self, X, X_err=None, X_cov=None, method="predict_membership_proba"):
         check_is_fitted(self, "posterior_")
+        warn_missing_errors(self, method, X_err=X_err, X_cov=X_cov)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         errors = check_errors(X.shape[0], X.shape[1], X_err=X_err, X_cov=X_cov)
         return X, errors["X_cov"]
@@ -838,7 +844,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         -------
         log_density : ndarray of shape (n_samples,)
         """
-        Xs, S = self._check_X(X, X_err, X_cov)
+        Xs, S = self._check_X(X, X_err, X_cov, method="score_samples")
         out = np.empty(Xs.shape[0])
         for rows, lp in self._log_joint_chunks(Xs, S):
             top = lp.max(axis=(1, 2), keepdims=True)

@@ -23,21 +23,76 @@ drawn afterwards from its conditional probability.
 
 from __future__ import annotations
 
+import copy
+from numbers import Integral
+
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit, log_ndtr, logsumexp
+from scipy.stats import truncnorm
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseHierarchicalEstimator, PosteriorModel
-from .utils._checks import check_errors, check_finite_array
+from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
+from .utils._checks import check_errors, check_finite_array, check_magnitude
+from .utils._warnings import warn
 
 __all__ = ["RobustLineMixture"]
 
 _LOG2PI = np.log(2.0 * np.pi)
+# Without intrinsic scatter, a median |residual| / error above this (0.67
+# expected) means the errors cannot explain the data (see
+# RobustLineMixture._check_errors_explain_residuals).
+_MAX_MEDIAN_Z = 5.0
 _ROW_CHUNK_CELLS = 4_000_000  # draws x rows evaluated at once (~32 MB)
+#: A point is an inlier (``inlier_mask_``) when its outlier probability is at most this.
+INLIER_THRESHOLD = 0.5
+
+
+def _check_limit(y_limit, y):
+    """Validate censoring marks (before y itself is validated) -> int8 array or None."""
+    y_arr = np.asarray(y) if y is not None else None
+    if y_limit is None:
+        if y_arr is not None and y_arr.dtype.kind in "fc" and not np.all(np.isfinite(y_arr)):
+            raise ValueError(
+                "y contains NaN or infinity. A limit is given by its value in y "
+                "and marked in y_limit (1 upper, -1 lower); drop missing values."
+            )
+        return None
+    lim = np.asarray(y_limit)
+    if lim.dtype.kind == "b":
+        lim = lim.astype(np.int8)
+    elif lim.dtype.kind in "iuf":
+        if not np.all(np.isin(lim, (-1, 0, 1))):
+            raise ValueError(
+                "y_limit must contain only 1 (upper limit), -1 (lower limit) or "
+                "0 (detection)."
+            )
+        lim = lim.astype(np.int8)
+    else:
+        raise TypeError(
+            f"y_limit must be an array of -1/0/1 or of booleans, got dtype {lim.dtype}."
+        )
+    if lim.ndim != 1:
+        raise ValueError(f"y_limit must be one-dimensional (n_samples,), got shape {lim.shape}.")
+    if y_arr is not None and y_arr.ndim == 1 and len(y_arr) == len(lim):
+        bad = np.flatnonzero((lim != 0) & ~np.isfinite(np.asarray(y_arr, dtype=float)))
+        if bad.size:
+            raise ValueError(
+                f"y_limit marks y[{bad[0]}] as a limit but its value is {y_arr[bad[0]]}: "
+                "a limit needs its finite value in y."
+            )
+    return lim
+
+
+def _limit_length(limit, n):
+    if limit is None:
+        return None
+    if len(limit) != n:
+        raise ValueError(f"y_limit must have length n_samples={n}, got {len(limit)}.")
+    return limit if np.any(limit) else None
 
 
 def _error_variance(coef, X_cov, Xy_cov, X_var_diag):
@@ -55,21 +110,39 @@ def _error_variance(coef, X_cov, Xy_cov, X_var_diag):
     return out
 
 
-def _trend_loglik(coef, intercept, scatter_var, X, y, y_var, X_cov, Xy_cov, X_var_diag):
+def _gauss_or_limit(y, mu, var, limit):
+    """log N(y | mu, var) for detections; log P(measured value beyond y) for limits.
+
+    ``limit`` (n,) holds 1 (upper limit: the measured value is below y),
+    -1 (lower limit) or 0 (detection), or is None (all detections).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ll = -0.5 * ((y - mu) ** 2 / var + np.log(var) + _LOG2PI)
+        if limit is not None:
+            idx = np.flatnonzero(limit)
+            if idx.size:
+                z = (y[..., idx] - mu[..., idx]) / np.sqrt(var[..., idx])
+                ll[..., idx] = log_ndtr(limit[idx] * z)
+    return ll
+
+
+def _trend_loglik(coef, intercept, scatter_var, X, y, y_var, X_cov, Xy_cov, X_var_diag,
+                  limit=None):
     """log N(y_i | X_i coef + b, Sigma_i^2) for draws (S,) x points (n,)."""
     mu = coef @ X.T + intercept[:, None]
     var = _error_variance(coef, X_cov, Xy_cov, X_var_diag) + scatter_var[:, None]
     if y_var is not None:
         var = var + y_var[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ll = -0.5 * ((y[None, :] - mu) ** 2 / var + np.log(var) + _LOG2PI)
+    var = np.broadcast_to(var, mu.shape)
+    ll = _gauss_or_limit(y[None, :], mu, var, limit)
     return np.where(var > 0, ll, -np.inf)
 
 
-def _outlier_loglik(mean, std, y, y_var):
+def _outlier_loglik(mean, std, y, y_var, limit=None):
     """log N(y_i | Y_b, V_b + y_err_i^2) for draws (S,) x points (n,)."""
     var = std[:, None] ** 2 + (0.0 if y_var is None else y_var[None, :])
-    return -0.5 * ((y[None, :] - mean[:, None]) ** 2 / var + np.log(var) + _LOG2PI)
+    mu = np.broadcast_to(mean[:, None], (len(mean), len(y)))
+    return _gauss_or_limit(y[None, :], mu, np.broadcast_to(var, mu.shape), limit)
 
 
 class _LineModel(PosteriorModel):
@@ -80,17 +153,13 @@ class _LineModel(PosteriorModel):
     log_outlier_std``.
     """
 
-    def __init__(self, X, y, errors, *, scatter, outliers, outlier_prior, loc, scale):
+    def __init__(self, X, y, errors, *, scatter, outliers, outlier_prior, loc, scale,
+                 limit=None):
         self.scatter = scatter
         self.outliers = outliers
         self.outlier_prior = outlier_prior
         self.x_loc, self.x_scale, self.y_loc, self.y_scale = loc[0], scale[0], loc[1], scale[1]
-        # Training data in standardised units (copies; the user's arrays are untouched).
-        self.X = (X - self.x_loc) / self.x_scale
-        self.y = (y - self.y_loc) / self.y_scale
-        self.y_var, self.X_cov, self.Xy_cov, self.X_var_diag = _standardise_errors(
-            errors, self.x_scale, self.y_scale
-        )
+        self._set_data(X, y, errors, limit)
         d = X.shape[1]
         self.d = d
         names = [f"coef[{j}]" for j in range(d)] + ["intercept"]
@@ -99,6 +168,21 @@ class _LineModel(PosteriorModel):
         if outliers:
             names += ["logit_outlier_fraction", "outlier_mean", "log_outlier_std"]
         self.param_names = names
+
+    def _set_data(self, X, y, errors, limit):
+        # Data in standardised units (copies; the user's arrays are untouched).
+        self.X = (X - self.x_loc) / self.x_scale
+        self.y = (y - self.y_loc) / self.y_scale
+        self.limit = limit
+        self.y_var, self.X_cov, self.Xy_cov, self.X_var_diag = _standardise_errors(
+            errors, self.x_scale, self.y_scale
+        )
+
+    def with_data(self, X, y, errors, limit=None):
+        """The same model (priors, units) holding other data (user units)."""
+        other = copy.copy(self)
+        other._set_data(X, y, errors, limit)
+        return other
 
     # parameters ---------------------------------------------------------
     def _unpack(self, theta):
@@ -142,22 +226,26 @@ class _LineModel(PosteriorModel):
             lp = lp - 0.5 * yb**2 - 0.5 * log_sb**2
         return lp
 
-    def point_logliks(self, theta, rows=slice(None)):
+    def point_logliks(self, theta, rows=slice(None), conditional=False):
         """(log(1-P_b) + log L_in, log P_b + log L_out) per draw and point
-        (the points ``rows``, all by default)."""
+        (the points ``rows``, all by default).
+
+        The projected likelihood is conditional on the observed X, so
+        ``conditional`` changes nothing here (see :class:`_LinePopulationModel`).
+        """
         def take(a):
             return None if a is None else a[rows]
 
         coef, b, log_s, out = self._unpack(theta)
-        y, y_var = self.y[rows], take(self.y_var)
+        y, y_var, limit = self.y[rows], take(self.y_var), take(self.limit)
         ll_in = _trend_loglik(
             coef, b, self._scatter_var(coef, log_s), self.X[rows], y,
-            y_var, take(self.X_cov), take(self.Xy_cov), take(self.X_var_diag),
+            y_var, take(self.X_cov), take(self.Xy_cov), take(self.X_var_diag), limit,
         )
         if out is None:
             return ll_in, None
         z, yb, log_sb = out
-        ll_out = _outlier_loglik(yb, np.exp(log_sb), y, y_var)
+        ll_out = _outlier_loglik(yb, np.exp(log_sb), y, y_var, limit)
         return ll_in + log_expit(-z)[:, None], ll_out + log_expit(z)[:, None]
 
     def log_prob(self, theta):
@@ -229,6 +317,325 @@ class _LineModel(PosteriorModel):
         return np.hstack(cols)
 
 
+def _solve_spd(S, B):
+    """Solve S @ sol = B for stacks of small SPD matrices; also log det S.
+
+    S: (..., d, d), B: (..., d, m). Closed forms for d = 1 and 2 (the common
+    cases, where a batched LAPACK call per 2x2 matrix would dominate).
+    """
+    d = S.shape[-1]
+    if d == 1:
+        s = S[..., 0, :]
+        return B / s[..., None], np.log(s[..., 0])
+    if d == 2:
+        a, b, c = S[..., 0, 0], S[..., 0, 1], S[..., 1, 1]
+        det = a * c - b * b
+        inv = np.stack([np.stack([c, -b], -1), np.stack([-b, a], -1)], -2) / det[..., None, None]
+        return inv @ B, np.log(det)
+    L = np.linalg.cholesky(S)
+    return np.linalg.solve(S, B), 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), -1)
+
+
+class _LinePopulationModel(_LineModel):
+    """The line mixture with a Gaussian-mixture population for the true X.
+
+    The true X of every point is drawn from ``sum_k w_k N(m_k, T_k)``; given
+    component k, the observed (X_i, y_i) are jointly Gaussian (Kelly 2007,
+    section 4), so each point's likelihood is a closed-form sum over k:
+    ``p(X_i | k) p(y_i | X_i, k)`` with
+
+        X_i | k         ~ N(m_k, S_ik),      S_ik = T_k + C_x,i
+        y_i | X_i, k    ~ N(b + c.m_k + g_ik' S_ik^-1 (X_i - m_k),
+                            c' T_k c + V + y_err_i^2 - g_ik' S_ik^-1 g_ik)
+        g_ik            = T_k c + C_xy,i.
+
+    Outliers keep the same X population and take y from the background.
+    Extra coordinates (after those of :class:`_LineModel`): the component
+    means (K x d), each component's Cholesky factor (log diagonal, then the
+    lower off-diagonal), and K - 1 additive log-ratios of the weights.
+    """
+
+    def __init__(self, *args, n_components=1, **kwargs):
+        super().__init__(*args, **kwargs)
+        d, K = self.d, n_components
+        self.K = K
+        self.n_line = len(self.param_names)
+        names = [f"x_mean[{k},{j}]" for k in range(K) for j in range(d)]
+        tri = [(i, j) for i in range(d) for j in range(i)]
+        self.tri = tri
+        for k in range(K):
+            names += [f"x_log_chol[{k},{j}]" for j in range(d)]
+            names += [f"x_chol[{k},{i},{j}]" for i, j in tri]
+        names += [f"x_logratio[{k}]" for k in range(1, K)]
+        self.param_names = self.param_names + names
+
+    def _unpack_pop(self, theta):
+        """Component means (S,K,d), covariances (S,K,d,d), log weights (S,K)."""
+        d, K = self.d, self.K
+        S = theta.shape[0]
+        k0 = self.n_line
+        m = theta[:, k0:k0 + K * d].reshape(S, K, d)
+        k0 += K * d
+        nl = d + len(self.tri)
+        raw = theta[:, k0:k0 + K * nl].reshape(S, K, nl)
+        k0 += K * nl
+        L = np.zeros((S, K, d, d))
+        idx = np.arange(d)
+        L[:, :, idx, idx] = np.exp(raw[:, :, :d])
+        for q, (i, j) in enumerate(self.tri):
+            L[:, :, i, j] = raw[:, :, d + q]
+        T = L @ np.swapaxes(L, -1, -2)
+        z = np.concatenate([np.zeros((S, 1)), theta[:, k0:k0 + K - 1]], axis=1)
+        if K > 1:
+            z = z - z.max(axis=1, keepdims=True)
+            z = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+        logw = z
+        return m, T, logw, raw
+
+    def log_prior(self, theta):
+        lp = super().log_prior(theta)
+        m, _, logw, raw = self._unpack_pop(theta)
+        d = self.d
+        # Component means N(0, 2^2) per coordinate; Cholesky diagonal
+        # Half-Cauchy(0, 1) (with the log Jacobian), off-diagonal N(0, 1);
+        # weights Dirichlet(1, ..., 1) (Jacobian of the log-ratios: prod w_k).
+        lp = lp - 0.125 * np.sum(m**2, axis=(1, 2))
+        ld = raw[:, :, :d]
+        lp = lp + np.sum(ld - np.log1p(np.exp(2.0 * ld)), axis=(1, 2))
+        lp = lp - 0.5 * np.sum(raw[:, :, d:] ** 2, axis=(1, 2))
+        return lp + np.sum(logw, axis=1)
+
+    def _component(self, theta, k, rows, m, T, extra=False):
+        """Terms of component k for the points ``rows``: log p(X_i | k) and
+        the mean and variance of y_i | X_i, k (and, with ``extra``, what the
+        latent X needs)."""
+        coef, b, log_s, _ = self._unpack(theta)
+        X = self.X[rows]
+        n, d = X.shape
+        mk, Tk = m[:, k], T[:, k]                                  # (S,d), (S,d,d)
+        if d == 1 and not extra:
+            # One feature: scalar algebra on (draws, points) tables.
+            c, t, mu = coef[:, :1], Tk[:, 0], mk[:, :1]
+            Sv = t if self.X_var_diag is None else t + self.X_var_diag[rows, 0]
+            g = t * c if self.Xy_cov is None else t * c + self.Xy_cov[rows, 0]
+            r = X[:, 0] - mu
+            u = r / Sv
+            lx = -0.5 * (r * u + np.log(Sv) + _LOG2PI)
+            mean_y = (b[:, None] + c * mu) + g * u
+            var_y = (c * c * t + self._scatter_var(coef, log_s)[:, None]) - g * g / Sv
+            if self.y_var is not None:
+                var_y = var_y + self.y_var[rows]
+            return lx, mean_y, var_y
+        Smat = np.broadcast_to(Tk[:, None], (len(mk), n, d, d))
+        if self.X_var_diag is not None:
+            Smat = Smat + _diag_stack(self.X_var_diag[rows])[None]
+        elif self.X_cov is not None:
+            Smat = Smat + self.X_cov[rows][None]
+        Tc = np.einsum("sij,sj->si", Tk, coef)                     # (S,d)
+        g = np.broadcast_to(Tc[:, None, :], (len(mk), n, d))
+        if self.Xy_cov is not None:
+            g = g + self.Xy_cov[rows][None]
+        r = X[None] - mk[:, None, :]
+        B = [r[..., None], g[..., None]]
+        if extra:
+            B.append(np.broadcast_to(Tk[:, None], Smat.shape))
+        sol, logdet = _solve_spd(Smat, np.concatenate(B, axis=-1))
+        u, h = sol[..., 0], sol[..., 1]
+        lx = -0.5 * (np.sum(r * u, -1) + logdet + d * _LOG2PI)
+        mean_y = (b + np.sum(coef * mk, 1))[:, None] + np.sum(g * u, -1)
+        var_y = (np.sum(coef * Tc, 1) + self._scatter_var(coef, log_s))[:, None] - np.sum(g * h, -1)
+        if self.y_var is not None:
+            var_y = var_y + self.y_var[rows][None]
+        if not extra:
+            return lx, mean_y, var_y
+        SinvT = sol[..., 2:]                                       # S^-1 T_k: (S,n,d,d)
+        mean_x = mk[:, None, :] + np.einsum("snji,snj->sni", SinvT, r)   # T S^-1 r
+        cov_x = Tk[:, None] - np.einsum("sij,snjk->snik", Tk, SinvT)
+        gain = Tc[:, None, :] - np.einsum("sij,snj->sni", Tk, h)   # Cov(xi, y | X): T(c - h)
+        return lx, mean_y, var_y, mean_x, cov_x, gain
+
+    def point_logliks(self, theta, rows=slice(None), conditional=False):
+        """Joint log-likelihoods of (X_i, y_i) as inlier and outlier (with the
+        mixture weights), or of y_i given X_i when ``conditional``."""
+        coef, b, log_s, out = self._unpack(theta)
+        m, T, logw, _ = self._unpack_pop(theta)
+        y = self.y[rows]
+        limit = None if self.limit is None else self.limit[rows]
+        lxs, lins = [], []
+        for k in range(self.K):
+            lx, mean_y, var_y = self._component(theta, k, rows, m, T)
+            lxs.append(logw[:, k, None] + lx)
+            lins.append(lxs[-1] + np.where(var_y > 0, _gauss_or_limit(y[None], mean_y, var_y, limit),
+                                           -np.inf))
+        if self.K == 1:
+            lx_tot, ll_in = lxs[0], lins[0]
+        else:
+            lx_tot = logsumexp(np.stack(lxs), axis=0)
+            ll_in = logsumexp(np.stack(lins), axis=0)
+        if conditional:
+            ll_in = ll_in - lx_tot
+        if out is None:
+            return ll_in, None
+        z, yb, log_sb = out
+        y_var = None if self.y_var is None else self.y_var[rows]
+        ll_out = _outlier_loglik(yb, np.exp(log_sb), y, y_var, limit)
+        if not conditional:
+            ll_out = ll_out + lx_tot
+        return ll_in + log_expit(-z)[:, None], ll_out + log_expit(z)[:, None]
+
+    def initial_point(self):
+        n, d = self.X.shape
+        Cx = np.zeros((d, d))
+        if self.X_var_diag is not None:
+            Cx = np.diag(self.X_var_diag.mean(axis=0))
+        elif self.X_cov is not None:
+            Cx = self.X_cov.mean(axis=0)
+        Sxx = np.atleast_2d(np.cov(self.X, rowvar=False))
+        # Population covariance: observed minus mean error covariance, kept
+        # positive definite.
+        w, V = np.linalg.eigh(Sxx - Cx)
+        Tx = (V * np.maximum(w, 0.05 * np.max(np.diag(Sxx)))) @ V.T
+        Sxy = np.array([np.cov(self.X[:, j], self.y)[0, 1] for j in range(d)])
+        if self.Xy_cov is not None:
+            Sxy = Sxy - self.Xy_cov.mean(axis=0)
+        coef = np.linalg.solve(Tx, Sxy)                            # de-attenuated slope
+        b = self.y.mean() - self.X.mean(axis=0) @ coef
+        theta = list(coef) + [b]
+        if self.scatter is not None:
+            resid = self.y - self.X @ coef - b
+            theta.append(np.log(max(0.5 * np.std(resid), 0.05)))
+        if self.outliers:
+            theta += [np.log(0.1 / 0.9), 0.0, 0.0]
+        K = self.K
+        means = np.tile(self.X.mean(axis=0), (K, 1))
+        if K > 1:
+            means[:, 0] = np.quantile(self.X[:, 0], (np.arange(K) + 0.5) / K)
+        L = np.linalg.cholesky(Tx / K if K > 1 else Tx)
+        theta += list(means.ravel())
+        for _ in range(K):
+            theta += list(np.log(np.diag(L))) + [L[i, j] for i, j in self.tri]
+        theta += [0.0] * (K - 1)
+        return np.asarray(theta, dtype=np.float64)
+
+    def constrain(self, theta):
+        theta = np.atleast_2d(theta)
+        params = super().constrain(theta)
+        m, T, logw, _ = self._unpack_pop(theta)
+        params["x_weight"] = np.exp(logw)
+        params["x_mean"] = self.x_loc + self.x_scale * m
+        params["x_cov"] = T * (self.x_scale[:, None] * self.x_scale[None, :])
+        return params
+
+    def unconstrain(self, params):
+        line = super().unconstrain(params)
+        S = line.shape[0]
+        m = (params["x_mean"] - self.x_loc) / self.x_scale
+        T = params["x_cov"] / (self.x_scale[:, None] * self.x_scale[None, :])
+        L = np.linalg.cholesky(T)
+        d = self.d
+        idx = np.arange(d)
+        raw = [np.log(L[:, :, idx, idx])] + [L[:, :, i, j][..., None] for i, j in self.tri]
+        raw = np.concatenate(raw, axis=-1).reshape(S, -1)
+        logw = np.log(params["x_weight"])
+        return np.hstack([line, m.reshape(S, -1), raw, logw[:, 1:] - logw[:, :1]])
+
+    def _latent_terms(self, theta, rows):
+        """Per component and indicator: log posterior weight (S,n,K,2),
+        latent-X means (S,n,K,2,d) and covariances (S,n,K,2,d,d), and the
+        pieces a censored inlier's draw needs."""
+        coef, b, log_s, out = self._unpack(theta)
+        m, T, logw, _ = self._unpack_pop(theta)
+        y = self.y[rows]
+        limit = None if self.limit is None else self.limit[rows]
+        y_var = None if self.y_var is None else self.y_var[rows]
+        ll_out = None
+        if out is not None:
+            z, yb, log_sb = out
+            ll_out = log_expit(z)[:, None] + _outlier_loglik(yb, np.exp(log_sb), y, y_var, limit)
+        logp, comps = [], []
+        for k in range(self.K):
+            lx, mean_y, var_y, mean_x, cov_x, gain = self._component(theta, k, rows, m, T, True)
+            base = logw[:, k, None] + lx
+            l_in = base + _gauss_or_limit(y[None], mean_y, var_y, limit)
+            if out is not None:
+                l_in = l_in + log_expit(-z)[:, None]
+            l_o = base + ll_out if out is not None else np.full_like(base, -np.inf)
+            logp.append(np.stack([l_in, l_o], -1))
+            comps.append((mean_y, var_y, mean_x, cov_x, gain))
+        logp = np.stack(logp, 2)
+        logp = logp - logsumexp(logp, axis=(2, 3), keepdims=True)
+        return logp, comps, y, limit
+
+    def latent_x(self, theta, rows, rng=None):
+        """Draws (rng given) or posterior means of each point's true X, and
+        the outlier indicators of the draws: standardised units."""
+        logp, comps, y, limit = self._latent_terms(theta, rows)
+        S, n = logp.shape[:2]
+        if rng is None:
+            total = 0.0
+            p = np.exp(logp)
+            for k, (mean_y, var_y, mean_x, _, gain) in enumerate(comps):
+                y_in = np.broadcast_to(y[None], mean_y.shape)
+                if limit is not None:
+                    sd = np.sqrt(var_y)
+                    a = (y[None] - mean_y) / sd
+                    shift = np.exp(-0.5 * a**2 - 0.5 * _LOG2PI - log_ndtr(limit * a))
+                    y_in = np.where(limit != 0, mean_y - limit * sd * shift, y_in)
+                x_in = mean_x + gain * ((y_in - mean_y) / var_y)[..., None]
+                total = total + p[..., k, 0, None] * x_in + p[..., k, 1, None] * mean_x
+            return total, None
+        flat = logp.reshape(S, n, -1)
+        cum = np.cumsum(np.exp(flat), axis=-1)
+        pick = np.minimum((rng.uniform(size=(S, n, 1)) > cum).sum(-1), flat.shape[-1] - 1)
+        k_idx, is_out = pick // 2, pick % 2 == 1
+        d = self.d
+        xs = np.empty((S, n, d))
+        for k, (mean_y, var_y, mean_x, cov_x, gain) in enumerate(comps):
+            sel = k_idx == k
+            if not np.any(sel):
+                continue
+            y_in = np.broadcast_to(y[None], mean_y.shape)
+            if limit is not None and np.any(limit):
+                # A limit's measured value is drawn from its truncated
+                # conditional; the true X then follows given that value.
+                sd = np.sqrt(var_y)
+                a = (y[None] - mean_y) / sd
+                lo = np.where(limit < 0, a, -np.inf)
+                hi = np.where(limit > 0, a, np.inf)
+                lo, hi = np.broadcast_to(lo, a.shape), np.broadcast_to(hi, a.shape)
+                cens = np.broadcast_to(limit != 0, a.shape)
+                y_in = np.array(y_in)
+                y_in[cens] = mean_y[cens] + sd[cens] * truncnorm.rvs(
+                    lo[cens], hi[cens], random_state=rng)
+            x_in = mean_x + gain * ((y_in - mean_y) / var_y)[..., None]
+            cov_in = cov_x - gain[..., :, None] * gain[..., None, :] / var_y[..., None, None]
+            mu = np.where(is_out[..., None], mean_x, x_in)
+            cov = np.where(is_out[..., None, None], cov_x, cov_in)
+            w, V = np.linalg.eigh(cov)
+            root = V * np.sqrt(np.maximum(w, 0.0))[..., None, :]
+            draw = mu + np.einsum("snij,snj->sni", root, rng.standard_normal((S, n, d)))
+            xs[sel] = draw[sel]
+        return xs, is_out
+
+    def draw_latents(self, params, rng):
+        theta = self.unconstrain(params)
+        S, n = theta.shape[0], len(self.y)
+        xs = np.empty((S, n, self.d))
+        outl = np.zeros((S, n), dtype=bool)
+        for rows in _row_chunks(n, S * self.K * 2 * self.d):
+            xs[:, rows], is_out = self.latent_x(theta, rows, rng)
+            outl[:, rows] = is_out
+        return {"outlier": outl, "x_true": self.x_loc + self.x_scale * xs}
+
+
+def _diag_stack(v):
+    """(n, d) variances -> (n, d, d) diagonal matrices."""
+    out = np.zeros(v.shape + (v.shape[-1],))
+    idx = np.arange(v.shape[-1])
+    out[:, idx, idx] = v
+    return out
+
+
 def _standardise_errors(errors, x_scale, y_scale):
     """Error arrays rescaled to standardised units: (y_var, X_cov, Xy_cov, diag)."""
     y_var = None if errors["y_err"] is None else (errors["y_err"] / y_scale) ** 2
@@ -254,9 +661,13 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     Lang (2010): ``y = X @ coef + intercept`` with per-point measurement
     errors in y and in X (including x–y correlations), an optional intrinsic
     scatter, and an optional broad Gaussian background that absorbs
-    outliers. The outlier indicators are summed out of the likelihood, so the
-    sampler (emcee) only sees ``d + 5`` parameters; each point's posterior
-    outlier probability is computed afterwards.
+    outliers. With X errors the true X of the points get a population model
+    (a Gaussian mixture, as in Kelly 2007), which removes the attenuation of
+    the slopes that X errors cause. Upper and lower limits on y are
+    accepted (``y_limit``). The outlier indicators and the true X are
+    integrated out of the likelihood analytically, so the sampler only sees
+    a few parameters; each point's outlier probability and true X are drawn
+    afterwards.
 
     Parameters
     ----------
@@ -266,6 +677,22 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         none (then measurement errors must explain the residuals).
     outliers : bool, default=True
         Model outliers with a broad Gaussian background component.
+    x_model : {"auto", "population", "projected"}, default="auto"
+        Model of the true X when X errors are given. ``"population"``: the
+        true X are drawn from a Gaussian mixture with ``x_components``
+        components whose means, covariances and weights are fitted with the
+        line; the slopes are then unbiased under X errors. ``"projected"``:
+        the likelihood of Hogg, Bovy & Lang (2010, eq. 32), the residual's
+        variance ``y_err^2 + coef' C_x coef + V``; it is the limit of a flat,
+        infinitely wide population and its slopes are attenuated towards zero
+        when X errors are comparable to the spread of X (it is right when X
+        errors are negligible, and reproduces the paper's numbers).
+        ``"auto"``: population when ``X_err``/``X_cov`` is given, projected
+        otherwise (without X errors both give the same line posterior, and
+        the projected one is cheaper).
+    x_components : int, default=1
+        Number of Gaussian components K of the population model (a few at
+        most; more only for clearly multi-modal or skewed X).
     outlier_fraction_prior : tuple of two floats, default=(1.0, 4.0)
         Beta(a, b) prior on the outlier fraction ``P_b``. The default (mean
         0.2, ``P(P_b > 0.5) = 6 %``) states that outliers are a minority, which
@@ -319,10 +746,25 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     membership_proba_ : ndarray of shape (n_samples, 2)
         Posterior-averaged probability that each training point is an inlier
         (column 0) or an outlier (column 1).
+    inlier_mask_ : ndarray of bool, shape (n_samples,)
+        True where a training point's outlier probability is at most 0.5
+        (``INLIER_THRESHOLD``), as ``RANSACRegressor.inlier_mask_``;
+        :meth:`predict_inliers` does the same for new points.
+    x_model_ : str
+        ``"population"`` or ``"projected"``: the model of the true X that ran.
+    x_true_ : ndarray of shape (n_samples, n_features) or None
+        Posterior mean of every training point's true X (deconvolved X),
+        population model only.
     posterior_ : dict of ndarray
         Posterior draws: ``"coef"`` (n_draws, n_features), ``"intercept"``,
         ``"scatter"``, ``"outlier_fraction"``, ``"outlier_mean"`` and
-        ``"outlier_std"`` (n_draws,), as applicable.
+        ``"outlier_std"`` (n_draws,), as applicable; with the population
+        model also ``"x_weight"`` (n_draws, K), ``"x_mean"`` (n_draws, K,
+        n_features) and ``"x_cov"`` (n_draws, K, n_features, n_features).
+        :meth:`sample_posterior` adds the latents ``"outlier"`` (n_samples,
+        n_points) and, with the population model, ``"x_true"`` (n_samples,
+        n_points, n_features): each point's true X drawn given the draw's
+        parameters, its component and its outlier indicator.
     acceptance_fraction_, autocorr_time_, n_effective_, converged_
         Sampler diagnostics (see :class:`BaseHierarchicalEstimator`).
     sampler_ : str
@@ -355,12 +797,31 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     al. 2010 recommend, instead of flat in slope); scatter ~ Half-Cauchy(0,
     1); ``P_b`` ~ Beta(``outlier_fraction_prior``); background mean
     ``Y_b`` ~ N(0, 1) and log background std ~ N(0, 1) (the background is
-    about as broad as the data). Summaries use posterior medians.
+    about as broad as the data). Population model of the true X
+    (standardised units): component means N(0, 2^2) per coordinate; each
+    covariance ``L L'`` with the diagonal of its Cholesky factor
+    Half-Cauchy(0, 1) and the off-diagonal N(0, 1); weights Dirichlet(1, …,
+    1). Summaries use posterior medians.
+
+    Which likelihood: with X errors that are not negligible against the
+    spread of the true X, use the population model (the default); the
+    projected likelihood there returns the attenuated least-squares slope
+    with a confidently small posterior sd. The population model assumes the
+    true X of the points follow a Gaussian mixture; with a strongly
+    non-Gaussian distribution of X, raise ``x_components``.
+
+    Censoring: a point marked in ``y_limit`` contributes the probability
+    that its measured y lies beyond the limit, under the full mixture
+    (inlier and outlier components): a normal CDF in the collapsed model.
+    Under the population model the outlier probabilities are conditional on
+    the observed X.
 
     References
     ----------
     .. [1] Hogg, D. W., Bovy, J. & Lang, D. (2010), "Data analysis recipes:
        Fitting a model to data", arXiv:1008.4686.
+    .. [2] Kelly, B. C. (2007), "Some aspects of measurement error in linear
+       regression of astronomical data", ApJ 665, 1489.
 
     Examples
     --------
@@ -373,6 +834,18 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     True
     >>> model.membership_proba_.shape
     (20, 2)
+
+    With X errors the true X get a population model (no attenuation):
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> x_true = rng.normal(size=300)
+    >>> X = (x_true + 0.8 * rng.normal(size=300))[:, None]
+    >>> y = 2 * x_true + 1 + 0.5 * rng.normal(size=300)
+    >>> fit = RobustLineMixture(outliers=False, random_state=0).fit(
+    ...     X, y, X_err=np.full((300, 1), 0.8))
+    >>> fit.x_model_, bool(1.6 < fit.coef_[0] < 2.4)
+    ('population', True)
     """
 
     _parameter_constraints: dict = {
@@ -381,7 +854,12 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         "outliers": ["boolean"],
         "outlier_fraction_prior": [tuple],
         "standardize": ["boolean"],
+        "x_model": [StrOptions({"auto", "population", "projected"})],
+        "x_components": [Interval(Integral, 1, None, closed="left")],
     }
+
+    # Censoring marks are routed like the measurement errors.
+    __metadata_request__fit = {"y_limit": True}
 
     def __init__(
         self,
@@ -389,6 +867,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         scatter="vertical",
         outliers=True,
         outlier_fraction_prior=(1.0, 4.0),
+        x_model="auto",
+        x_components=1,
         standardize=True,
         sampler="auto",
         n_importance=2000,
@@ -414,11 +894,13 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         self.scatter = scatter
         self.outliers = outliers
         self.outlier_fraction_prior = outlier_fraction_prior
+        self.x_model = x_model
+        self.x_components = x_components
         self.standardize = standardize
 
     # -- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
+    def fit(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None, y_limit=None):
         """Sample the posterior of the line given data and errors.
 
         Parameters
@@ -436,27 +918,46 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         Xy_cov : array-like of shape (n_samples, n_features), default=None
             Covariance between each point's X and y errors
             (``rho_xy * sigma_x * sigma_y`` for a line).
+        y_limit : array-like of shape (n_samples,), default=None
+            Censoring marks: 1 where ``y`` is an upper limit (the measured
+            value lies below it), -1 where it is a lower limit, 0 for a
+            detection; booleans mean upper limits. A limit's likelihood is
+            the probability that the measured value (true value plus its
+            ``y_err``) lies beyond it. None: all detections.
 
         Returns
         -------
         self : RobustLineMixture
         """
         prior = self._check_prior()
+        limit = _check_limit(y_limit, y)
         X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=3, dtype=np.float64,
                               order="C")
+        check_magnitude(X, "X")
+        check_magnitude(y, "y")
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
+        self._fit_error_names = error_names(y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
+        limit = _limit_length(limit, X.shape[0])
         if self.scatter is None and errors["y_err"] is None and errors["X_cov"] is None:
             raise ValueError(
                 "With scatter=None the residuals must be explained by measurement "
                 "errors: pass y_err (and/or X_err/X_cov), or use scatter='vertical'."
             )
+        if self.scatter is None:
+            _check_nonzero_variance(errors)
         rng = check_random_state(self.random_state)
-        model = _LineModel(
-            X, y, errors, scatter=self.scatter, outliers=self.outliers,
-            outlier_prior=prior, **self._standardisation(X, y),
-        )
+        x_model = self.x_model
+        if x_model == "auto":
+            x_model = "projected" if errors["X_cov"] is None else "population"
+        kwargs = dict(scatter=self.scatter, outliers=self.outliers, outlier_prior=prior,
+                      limit=limit, **self._standardisation(X, y))
+        if x_model == "population":
+            model = _LinePopulationModel(X, y, errors, n_components=self.x_components, **kwargs)
+        else:
+            model = _LineModel(X, y, errors, **kwargs)
+        self.x_model_ = x_model
         self._sample(model, rng)
         self.coef_ = np.atleast_1d(self._posterior_median("coef"))
         self.intercept_ = self._posterior_median("intercept")
@@ -465,9 +966,52 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             self._posterior_median("outlier_fraction") if self.outliers else None
         )
         self.membership_proba_ = self._membership(
-            self._summary_draws(), X, y, errors
+            self._summary_draws(), X, y, errors, limit
         )
+        self.inlier_mask_ = self.membership_proba_[:, 1] <= INLIER_THRESHOLD
+        self.x_true_ = None
+        if x_model == "population":
+            self.x_true_ = self._x_true(model)
+        if self.scatter is None:
+            self._check_errors_explain_residuals(X, y, errors)
         return self
+
+    def _check_errors_explain_residuals(self, X, y, errors) -> None:
+        """Warn when, without intrinsic scatter, the errors are far too small.
+
+        Residuals about the fitted line in units of each point's error are
+        half-normal for inliers (median 0.67); even with half the points
+        outliers their median stays below ~2.3. A median above
+        ``_MAX_MEDIAN_Z`` (5), or most points called outliers, means the errors
+        cannot explain the scatter and the likelihood is degenerate.
+        """
+        var = np.zeros(X.shape[0]) if errors["y_err"] is None else errors["y_err"] ** 2
+        if errors["X_cov"] is not None:
+            var = var + np.einsum("i,nij,j->n", self.coef_, errors["X_cov"], self.coef_)
+            if errors["Xy_cov"] is not None:
+                var = var - 2 * errors["Xy_cov"] @ self.coef_
+        z = np.abs(y - X @ self.coef_ - self.intercept_) / np.sqrt(np.maximum(var, 1e-300))
+        median_z = float(np.median(z))
+        frac = self.outlier_fraction_ if self.outliers else 0.0
+        if median_z > _MAX_MEDIAN_Z or frac > 0.5:
+            warn(
+                f"With scatter=None the measurement errors must explain the scatter about "
+                f"the line, but the median residual is {median_z:.3g} errors (about 0.67 "
+                f"expected) and the outlier fraction is {frac:.2f}: the errors are too "
+                "small and the fit is degenerate. Check y_err/X_err, or fit the extra "
+                "scatter with scatter='vertical' or 'orthogonal'.",
+                UserWarning,
+            )
+
+    def _x_true(self, model):
+        """Posterior mean of every training point's true X (user units)."""
+        theta = model.unconstrain(self._summary_draws())
+        n = len(model.y)
+        out = np.empty((n, model.d))
+        for rows in _row_chunks(n, len(theta) * model.K * 2 * model.d):
+            mean, _ = model.latent_x(theta, rows)
+            out[rows] = mean.mean(axis=0)
+        return model.x_loc + model.x_scale * out
 
     def _check_prior(self):
         prior = self.outlier_fraction_prior
@@ -498,28 +1042,17 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         return {"loc": (x_loc, y_loc), "scale": (x_scale, y_scale)}
 
     # -- per-point posterior quantities -----------------------------------
-    def _membership(self, draws, X, y, errors):
+    def _membership(self, draws, X, y, errors, limit=None):
         """Posterior-averaged (inlier, outlier) probabilities, chunked over rows."""
         n = X.shape[0]
         proba = np.empty((n, 2))
         if not self.outliers:
             proba[:, 0], proba[:, 1] = 1.0, 0.0
             return proba
-        y_var = None if errors["y_err"] is None else errors["y_err"] ** 2
-        coef = np.atleast_2d(draws["coef"].T).T
-        s2 = self.model_._scatter_var(  # user units; orthogonal axes share one scale
-            coef, None if self.scatter is None else np.log(draws["scatter"])
-        )
-        log1m = np.log1p(-draws["outlier_fraction"])[:, None]
-        logp = np.log(draws["outlier_fraction"])[:, None]
-        for rows in _row_chunks(n, len(coef)):
-            xc = None if errors["X_cov"] is None else errors["X_cov"][rows]
-            xyc = None if errors["Xy_cov"] is None else errors["Xy_cov"][rows]
-            yv = None if y_var is None else y_var[rows]
-            ll_in = log1m + _trend_loglik(
-                coef, draws["intercept"], s2, X[rows], y[rows], yv, xc, xyc, None
-            )
-            ll_out = logp + _outlier_loglik(draws["outlier_mean"], draws["outlier_std"], y[rows], yv)
+        model = self.model_.with_data(X, y, errors, limit)
+        theta = model.unconstrain(draws)
+        for rows in _row_chunks(n, len(theta) * getattr(model, "K", 1)):
+            ll_in, ll_out = model.point_logliks(theta, rows, conditional=True)
             p_out = np.exp(ll_out - np.logaddexp(ll_in, ll_out)).mean(axis=0)
             proba[rows, 1] = p_out
             proba[rows, 0] = 1.0 - p_out
@@ -567,28 +1100,52 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             std[rows] = np.sqrt(np.maximum(var, 0.0) + s2)
         return mean, std
 
-    def predict_membership_proba(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
+    def predict_membership_proba(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None,
+                                 y_limit=None):
         """Posterior probability that each (X, y) point is an inlier or outlier.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-        y_err, X_err, X_cov, Xy_cov : array-like, default=None
-            Measurement errors of these points, as in :meth:`fit`.
+        y_err, X_err, X_cov, Xy_cov, y_limit : array-like, default=None
+            Measurement errors and censoring marks of these points, as in
+            :meth:`fit`.
 
         Returns
         -------
         proba : ndarray of shape (n_samples, 2)
             Column 0: inlier (on the trend); column 1: outlier. Rows sum to 1.
+            Under the population model the probabilities are conditional on
+            the observed X (the X population is shared by both components).
         """
         check_is_fitted(self, "posterior_")
+        limit = _check_limit(y_limit, y)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         y = check_finite_array(y, "y", (X.shape[0],))
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
-        return self._membership(self._summary_draws(), X, y, errors)
+        warn_missing_errors(self, "predict_membership_proba",
+                            y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
+        limit = _limit_length(limit, X.shape[0])
+        return self._membership(self._summary_draws(), X, y, errors, limit)
+
+    def predict_inliers(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None,
+                        y_limit=None):
+        """Boolean inlier mask of new points, as ``inlier_mask_`` for the training data.
+
+        A point is an inlier when its posterior outlier probability
+        (column 1 of :meth:`predict_membership_proba`) is at most 0.5.
+        Arguments as in :meth:`predict_membership_proba`.
+
+        Returns
+        -------
+        mask : ndarray of bool, shape (n_samples,)
+        """
+        proba = self.predict_membership_proba(X, y, y_err=y_err, X_err=X_err, X_cov=X_cov,
+                                              Xy_cov=Xy_cov, y_limit=y_limit)
+        return proba[:, 1] <= INLIER_THRESHOLD
 
     def log_predictive_density(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
         """Log posterior predictive density of each observed ``y`` given ``X``.
@@ -607,25 +1164,20 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         errors = check_errors(
             X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
         )
+        warn_missing_errors(self, "log_predictive_density",
+                            y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         draws = self._summary_draws()
-        coef = np.atleast_2d(draws["coef"].T).T
-        s2 = self.model_._scatter_var(  # user units; orthogonal axes share one scale
-            coef, None if self.scatter is None else np.log(draws["scatter"])
-        )
-        y_var = None if errors["y_err"] is None else errors["y_err"] ** 2
+        model = self.model_.with_data(X, y, errors)
+        theta = model.unconstrain(draws)
         out = np.empty(X.shape[0])
-        n_draws = len(coef)
-        for rows in _row_chunks(X.shape[0], n_draws):
-            xc = None if errors["X_cov"] is None else errors["X_cov"][rows]
-            xyc = None if errors["Xy_cov"] is None else errors["Xy_cov"][rows]
-            yv = None if y_var is None else y_var[rows]
-            ll = _trend_loglik(coef, draws["intercept"], s2, X[rows], y[rows], yv, xc, xyc, None)
-            if self.outliers:
-                p = draws["outlier_fraction"][:, None]
-                ll_out = _outlier_loglik(draws["outlier_mean"], draws["outlier_std"], y[rows], yv)
-                ll = np.logaddexp(np.log1p(-p) + ll, np.log(p) + ll_out)
+        n_draws = len(theta)
+        for rows in _row_chunks(X.shape[0], n_draws * getattr(model, "K", 1)):
+            ll, ll_out = model.point_logliks(theta, rows, conditional=True)
+            if ll_out is not None:
+                ll = np.logaddexp(ll, ll_out)
             out[rows] = logsumexp(ll, axis=0) - np.log(n_draws)
-        return out
+        # Densities in standardised y units -> data units.
+        return out - np.log(model.y_scale)
 
     def score(self, X, y, sample_weight=None, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
         """Coefficient of determination R² of :meth:`predict` on (X, y).
@@ -656,6 +1208,21 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             errors["Xy_cov"] = m.Xy_cov * (m.x_scale * m.y_scale)
         return {"observed_data": {"X": m.X * m.x_scale + m.x_loc, "y": m.y * m.y_scale + m.y_loc},
                 "constant_data": errors}
+
+
+def _check_nonzero_variance(errors) -> None:
+    """Refuse points whose variance about the line is exactly zero (scatter=None)."""
+    zero = np.ones(len(next(v for v in errors.values() if v is not None)), dtype=bool)
+    if errors["y_err"] is not None:
+        zero &= errors["y_err"] == 0
+    if errors["X_cov"] is not None:
+        zero &= np.all(errors["X_cov"] == 0, axis=(1, 2))
+    if np.any(zero):
+        raise ValueError(
+            f"With scatter=None, {int(zero.sum())} point(s) have zero y_err and no X "
+            "error: their variance about the line is zero and the likelihood is "
+            "degenerate. Give their measurement errors, or use scatter='vertical'."
+        )
 
 
 def _row_chunks(n_rows: int, n_draws: int):

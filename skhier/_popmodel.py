@@ -40,7 +40,13 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseHierarchicalEstimator, PosteriorModel, hard_prior_bounds
+from ._base import (
+    BaseHierarchicalEstimator,
+    PosteriorModel,
+    error_names,
+    hard_prior_bounds,
+    warn_missing_errors,
+)
 from ._distributions import (
     _TRANSFORM_DOMAIN,
     BetaFamily,
@@ -54,7 +60,7 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
-from .utils._checks import check_errors
+from .utils._checks import check_errors, check_magnitude
 
 __all__ = ["PopulationModel"]
 
@@ -1007,7 +1013,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         self.priors = priors
 
     # -- validation ---------------------------------------------------------
-    def _validate_x(self, X, X_err, *, reset):
+    def _validate_x(self, X, X_err, *, reset, method="fit"):
         X = validate_data(
             self, X, reset=reset, dtype=np.float64, ensure_min_samples=2 if reset else 1
         )
@@ -1016,7 +1022,12 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
                 f"X must have a single column (one measured quantity per object), "
                 f"got {X.shape[1]} columns."
             )
+        check_magnitude(X, "X")
         errors = check_errors(X.shape[0], 1, X_err=X_err)
+        if reset:
+            self._fit_error_names = error_names(X_err=X_err)
+        else:
+            warn_missing_errors(self, method, X_err=X_err)
         e = np.zeros(X.shape[0]) if errors["X_cov"] is None else np.sqrt(errors["X_cov"][:, 0, 0])
         return X[:, 0].copy(), e
 
@@ -1145,7 +1156,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         theta : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "posterior_")
-        x, e = self._validate_x(X, X_err, reset=False)
+        x, e = self._validate_x(X, X_err, reset=False, method="predict")
         self._check_support(self.family_, x, e)
         return self._posterior_mean_theta(x, e)
 
@@ -1164,7 +1175,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
             Rows sum to 1; without ``outliers`` column 1 is 0.
         """
         check_is_fitted(self, "posterior_")
-        x, e = self._validate_x(X, X_err, reset=False)
+        x, e = self._validate_x(X, X_err, reset=False, method="predict_membership_proba")
         return self._membership(x, e)
 
     def score_samples(self, X, X_err=None):
@@ -1184,7 +1195,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         log_density : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "posterior_")
-        x, e = self._validate_x(X, X_err, reset=False)
+        x, e = self._validate_x(X, X_err, reset=False, method="score_samples")
         u = self._draws_u()
         out = np.empty(x.size)
         for rows in self._chunks(x.size, len(u)):

@@ -64,6 +64,7 @@ from ._distributions import (
     get_family,
 )
 from .utils._checks import check_finite_array
+from .utils._warnings import warn
 
 try:  # installed with scikit-learn (one of its own dependencies)
     from threadpoolctl import threadpool_limits
@@ -221,12 +222,11 @@ class CustomPopulation(PopulationFamily):
             warnings.simplefilter("ignore")
             total, err = integrate.quad(f, lo, hi, limit=200)
         if np.isfinite(total) and err < 1e-3 and abs(total - 1.0) > 1e-2:
-            warnings.warn(
+            warn(
                 f"The custom population density integrates to {total:.4g}, not 1, over "
                 f"{self.support} at the starting parameters {params.tolist()}; the "
                 "population log-density must be normalised for every parameter value.",
                 UserWarning,
-                stacklevel=4,
             )
 
 
@@ -1210,6 +1210,14 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         outlier_prior = self._check_outlier_prior()
         samples = self._samples(X, interim_log_prior, reset=True)
+        flat = samples.theta.reshape(-1, samples.d)
+        if np.any(np.ptp(flat, axis=0) == 0):
+            raise ValueError(
+                f"Every sample of every object in X is the same value ({flat[0].tolist()}): "
+                "the population is a single point and its spread has no estimate "
+                "(the sampler would run towards a zero width). Check that X holds "
+                "per-object posterior samples."
+            )
         family = self._family(samples.theta)
         medians = np.median(samples.theta, axis=1)  # (N, d)
         background = [_Background(family.support, samples.theta[..., j]) for j in range(samples.d)]
@@ -1360,14 +1368,13 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             ess = ess[self.membership_proba_[:, 0] > 0.5]
         bad = ess < thr
         if bad.any():
-            warnings.warn(
+            warn(
                 f"For {int(bad.sum())} object(s) the reweighted posterior samples are worth "
                 f"fewer than {thr:g} independent samples at the posterior median population "
                 f"(minimum {ess.min():.1f} of {self.n_samples_per_object_}): the population is "
                 "narrower than these objects' samples resolve, and the Monte Carlo likelihood is "
                 "unreliable. Provide more samples per object. See n_effective_samples_.",
                 ReweightingWarning,
-                stacklevel=3,
             )
 
     # -- public per-object methods ----------------------------------------------

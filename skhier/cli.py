@@ -18,6 +18,7 @@ results: fitted values, membership probabilities)::
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib
 import importlib.util
 import os
@@ -94,19 +95,41 @@ def _run_demo(outdir: str) -> int:
 
 
 def _read_csv(path: str, columns):
-    """Columns of a CSV file (with header) as float arrays, with clear errors."""
+    """Columns of a CSV file (with header) as float arrays, with clear errors.
+
+    Returns ``(columns, table)``: the requested columns as float arrays, and
+    the whole table ``(header, rows)`` as strings, so that the per-object
+    output carries every input column (IDs included) through unchanged.
+    Header names are used exactly as written (``y-err`` stays ``y-err``).
+    """
     if not os.path.exists(path):
         raise SystemExit(f"skhier: no such file: {path}")
-    table = np.genfromtxt(path, delimiter=",", names=True, dtype=float, encoding="utf-8")
-    names = table.dtype.names or ()
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        rows = [r for r in reader if any(c.strip() for c in r)]
+    if not header or not rows:
+        raise SystemExit(f"skhier: {path} has no header row or no data rows")
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise SystemExit(f"skhier: line {i + 2} of {path} has {len(row)} fields, "
+                             f"the header {len(header)}")
     out = {}
     for col in columns:
         if col is None:
             continue
-        if col not in names:
-            raise SystemExit(f"skhier: column {col!r} not in {path} (columns: {', '.join(names)})")
-        out[col] = np.atleast_1d(table[col]).astype(float)
-    return out, names
+        if col not in header:
+            raise SystemExit(f"skhier: column {col!r} not in {path} (columns: {', '.join(header)})")
+        j = header.index(col)
+        values = np.empty(len(rows))
+        for i, row in enumerate(rows):
+            try:
+                values[i] = float(row[j])
+            except ValueError:
+                raise SystemExit(f"skhier: column {col!r} of {path}, line {i + 2}: "
+                                 f"{row[j]!r} is not a number") from None
+        out[col] = values
+    return out, (header, rows)
 
 
 def _summary_rows(posterior: dict):
@@ -117,28 +140,44 @@ def _summary_rows(posterior: dict):
         if flat.shape[1] > 50:  # per-object latents: summarised elsewhere
             continue
         for j in range(flat.shape[1]):
-            label = name if arr.ndim == 1 else f"{name}[{j}]"
+            index = ", ".join(str(int(i)) for i in np.unravel_index(j, arr.shape[1:]))
+            label = name if arr.ndim == 1 else f"{name}[{index}]"
             q05, q50, q95 = np.quantile(flat[:, j], [0.05, 0.5, 0.95])
             rows.append((label, q50, q05, q95))
     return rows
 
 
-def _report(estimator, per_object: dict, data_cols: dict, output: str | None) -> int:
+def _check_output(prefix: str | None) -> None:
+    """Refuse an ``--output`` prefix whose folder cannot be written, before the fit."""
+    if not prefix:
+        return
+    folder = os.path.dirname(prefix) or "."
+    if not os.path.isdir(folder):
+        raise SystemExit(f"skhier: --output {prefix}: folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise SystemExit(f"skhier: --output {prefix}: folder {folder!r} is not writable")
+
+
+def _report(estimator, per_object: dict, table, output: str | None) -> int:
     rows = _summary_rows(estimator.posterior_)
     width = max(len(r[0]) for r in rows)
     print(f"{type(estimator).__name__}: posterior median [5%, 95%]")
     for label, med, lo, hi in rows:
         print(f"  {label:<{width}}  {med:.6g}  [{lo:.6g}, {hi:.6g}]")
     if output:
-        with open(f"{output}_summary.csv", "w", encoding="utf-8") as fh:
-            fh.write("parameter,median,q05,q95\n")
+        with open(f"{output}_summary.csv", "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["parameter", "median", "q05", "q95"])
             for label, med, lo, hi in rows:
-                fh.write(f"{label},{med:.10g},{lo:.10g},{hi:.10g}\n")
-        cols = {**data_cols, **per_object}
-        names = list(cols)
-        matrix = np.column_stack([np.asarray(cols[k], dtype=float) for k in names])
-        np.savetxt(f"{output}_objects.csv", matrix, delimiter=",", header=",".join(names),
-                   comments="", fmt="%.10g")
+                writer.writerow([label, f"{med:.10g}", f"{lo:.10g}", f"{hi:.10g}"])
+        header, in_rows = table
+        names = list(per_object)
+        values = [np.asarray(per_object[k], dtype=float) for k in names]
+        with open(f"{output}_objects.csv", "w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header + names)
+            for i, row in enumerate(in_rows):
+                writer.writerow(row + [f"{v[i]:.10g}" for v in values])
         print(f"wrote {output}_summary.csv and {output}_objects.csv")
     return 0
 
@@ -146,7 +185,7 @@ def _report(estimator, per_object: dict, data_cols: dict, output: str | None) ->
 def _cmd_line(args) -> int:
     from . import RobustLineMixture
 
-    cols, _ = _read_csv(args.csv, [*args.x, args.y, args.y_err, *(args.x_err or [])])
+    cols, table = _read_csv(args.csv, [*args.x, args.y, args.y_err, *(args.x_err or [])])
     X = np.column_stack([cols[c] for c in args.x])
     y = cols[args.y]
     kwargs = {}
@@ -158,13 +197,13 @@ def _cmd_line(args) -> int:
                             outliers=not args.no_outliers, random_state=args.seed,
                             progress=args.progress).fit(X, y, **kwargs)
     per = {"fitted": est.predict(X), "p_outlier": est.membership_proba_[:, 1]}
-    return _report(est, per, cols, args.output)
+    return _report(est, per, table, args.output)
 
 
 def _cmd_distance(args) -> int:
     from . import HierarchicalDistanceEstimator
 
-    cols, _ = _read_csv(args.csv, [args.parallax, args.parallax_error])
+    cols, table = _read_csv(args.csv, [args.parallax, args.parallax_error])
     X = cols[args.parallax][:, None]
     X_err = cols[args.parallax_error][:, None]
     est = HierarchicalDistanceEstimator(field=None if args.field == "none" else args.field,
@@ -172,13 +211,13 @@ def _cmd_distance(args) -> int:
     per = {"distance_pc": est.distance_}
     if getattr(est, "membership_proba_", None) is not None:
         per["p_member"] = est.membership_proba_[:, 0]
-    return _report(est, per, cols, args.output)
+    return _report(est, per, table, args.output)
 
 
 def _cmd_population(args) -> int:
     from . import PopulationModel
 
-    cols, _ = _read_csv(args.csv, [args.x, args.x_err])
+    cols, table = _read_csv(args.csv, [args.x, args.x_err])
     X = cols[args.x][:, None]
     kwargs = {} if args.x_err is None else {"X_err": cols[args.x_err][:, None]}
     est = PopulationModel(distribution=args.distribution, outliers=args.outliers,
@@ -186,13 +225,13 @@ def _cmd_population(args) -> int:
     per = {"shrunk_value": est.predict(X, **kwargs)}
     if args.outliers:
         per["p_member"] = est.predict_membership_proba(X, **kwargs)[:, 0]
-    return _report(est, per, cols, args.output)
+    return _report(est, per, table, args.output)
 
 
 def _cmd_gmm(args) -> int:
     from . import BayesianGMM
 
-    cols, _ = _read_csv(args.csv, [*args.columns, *(args.errors or [])])
+    cols, table = _read_csv(args.csv, [*args.columns, *(args.errors or [])])
     X = np.column_stack([cols[c] for c in args.columns])
     kwargs = {}
     if args.errors:
@@ -201,7 +240,7 @@ def _cmd_gmm(args) -> int:
     proba = est.predict_proba(X, **kwargs)
     per = {"label": proba.argmax(axis=1)}
     per.update({f"p_component_{k}": proba[:, k] for k in range(proba.shape[1])})
-    return _report(est, per, cols, args.output)
+    return _report(est, per, table, args.output)
 
 
 def _add_common(p):
@@ -256,7 +295,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _run_demo(args.outdir)
-    return args.func(args)
+    _check_output(args.output)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad options or data: a message, not a traceback
+        parser.exit(2, f"skhier {args.command}: error: {exc}\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

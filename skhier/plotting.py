@@ -122,6 +122,35 @@ def _as_columns(samples, params):
     return np.column_stack(cols), names
 
 
+#: Most columns of a default corner plot of an estimator.
+MAX_CORNER_COLUMNS = 8
+
+
+def _default_corner_columns(estimator):
+    """Scalar and vector parameters of a fitted estimator, at most MAX_CORNER_COLUMNS.
+
+    Matrix-valued draws (component means, covariances) are left out; mixture
+    weights are shown for the components that hold at least 2 % of the
+    weight (of a sparse ``BayesianGMM``, the occupied ones).
+    """
+    cols, names = [], []
+    for name, draws in estimator.posterior_.items():
+        v = np.asarray(draws, dtype=float)
+        if v.ndim == 1:
+            cols.append(v)
+            names.append(name)
+        elif v.ndim == 2:
+            keep = range(v.shape[1])
+            if name == "weights":
+                keep = np.flatnonzero(v.mean(axis=0) >= 0.02)
+            for j in keep:
+                cols.append(v[:, j])
+                label = _feature_label(estimator, j, str(j)) if name == "coef" else str(j)
+                names.append(f"{name}[{label}]")
+    cols, names = cols[:MAX_CORNER_COLUMNS], names[:MAX_CORNER_COLUMNS]
+    return np.column_stack(cols), names
+
+
 def plot_corner(samples, params=None, *, truths=None, bins=40, fig=None):
     """Corner plot: 1-D histograms on the diagonal, 2-D histograms below.
 
@@ -130,7 +159,10 @@ def plot_corner(samples, params=None, *, truths=None, bins=40, fig=None):
     samples : dict of arrays or fitted estimator
         Posterior draws (``estimator.posterior_`` is used for an estimator).
     params : list of str, optional
-        Which entries to show (default: all entries of ``samples``).
+        Which entries to show. Default: all entries of a dict; for an
+        estimator, its scalar and vector parameters (for ``BayesianGMM``,
+        the weights of components holding at least 2 % of the weight, and
+        ``n_occupied``), at most 8 columns.
     truths : dict, optional
         Values to mark (e.g. the truth of a simulation).
     bins : int, default=40
@@ -151,16 +183,21 @@ def plot_corner(samples, params=None, *, truths=None, bins=40, fig=None):
     """
     import matplotlib.pyplot as plt
 
+    estimator = None
     if hasattr(samples, "get_params"):  # an estimator
         check_is_fitted(samples, "posterior_")
-        samples = samples.posterior_
+        estimator, samples = samples, samples.posterior_
     if not isinstance(samples, dict):
         raise TypeError(
             "samples must be a dict of posterior draws or a fitted estimator, got "
             f"{type(samples).__name__}."
         )
-    params = list(samples) if params is None else list(params)
-    data, names = _as_columns(samples, params)
+    if params is None and estimator is not None and truths is None:
+        data, names = _default_corner_columns(estimator)
+        params = None
+    else:
+        params = list(samples) if params is None else list(params)
+        data, names = _as_columns(samples, params)
     truth_vals = None
     if truths is not None:
         truth_vals, _ = _as_columns({k: np.atleast_1d(truths[k])[None] for k in params}, params)
@@ -201,38 +238,86 @@ def plot_corner(samples, params=None, *, truths=None, bins=40, fig=None):
     return fig
 
 
-def plot_trace(estimator, *, fig=None):
-    """Walker traces of every sampled coordinate (emcee estimators).
+def plot_trace(estimator, params=None, *, max_rows=12, fig=None):
+    """Traces of the posterior draws, chain by chain, in the data's units.
+
+    One row per scalar parameter, named as in ``summary()`` (vector
+    parameters get one row per element, ``coef[0]``; with a DataFrame fit,
+    ``coef[<column name>]``); every emcee walker or Gibbs chain is one line
+    against the kept step, and each row's title gives its effective sample
+    size. After importance sampling there is one sequence of independent
+    draws.
 
     Parameters
     ----------
-    estimator : fitted estimator with ``chain_`` and ``sampled_param_names_``
+    estimator : fitted skhier estimator (any, ``BayesianGMM`` included)
+    params : list of str, optional
+        Keys of ``posterior_`` to show. Default: every scalar or vector
+        parameter (for ``BayesianGMM``: ``weights`` and ``n_occupied``;
+        pass ``["means"]`` for the component means).
+    max_rows : int, default=12
+        At most this many rows are drawn (the title says when rows are left
+        out).
     fig : matplotlib Figure, optional
 
     Returns
     -------
     fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> from skhier import RobustLineMixture
+    >>> from skhier.datasets import load_hogg2010
+    >>> from skhier.plotting import plot_trace
+    >>> d = load_hogg2010()
+    >>> est = RobustLineMixture(random_state=0, n_steps=400).fit(d.X, d.y, y_err=d.y_err)
+    >>> fig = plot_trace(est, ["coef", "intercept"])
+    >>> fig.axes[0].get_ylabel()
+    'coef[0]'
     """
     import matplotlib.pyplot as plt
 
+    from .diagnostics import effective_sample_size
+
     check_is_fitted(estimator, "posterior_")
-    if not hasattr(estimator, "chain_"):
-        raise TypeError(
-            f"plot_trace needs an emcee-based estimator (with chain_); "
-            f"{type(estimator).__name__} has none."
-        )
-    chain = np.asarray(estimator.chain_)
-    names = list(estimator.sampled_param_names_)
-    k = chain.shape[2]
+    post = estimator.posterior_
+    if not hasattr(estimator, "_draws_by_chain"):
+        raise TypeError(f"plot_trace needs a skhier estimator, got {type(estimator).__name__}.")
+    if params is None:
+        params = [name for name, v in post.items() if np.ndim(v) <= 2]
+    elif isinstance(params, str):
+        params = [params]
+    unknown = [p for p in params if p not in post]
+    if unknown:
+        raise ValueError(f"params {unknown} are not posterior parameters; choose from {list(post)}.")
+    rows = []
+    for name in params:
+        draws = np.asarray(post[name], dtype=float)
+        shape = draws.shape[1:]
+        chains = estimator._draws_by_chain(draws)
+        flat = chains.reshape(chains.shape[0], chains.shape[1], -1)  # (chain, step, element)
+        ess = effective_sample_size(flat.swapaxes(0, 1))
+        for j in range(flat.shape[2]):
+            if not shape:
+                label = name
+            elif name == "coef" and len(shape) == 1:
+                label = f"coef[{_feature_label(estimator, j, str(j))}]"
+            else:
+                label = f"{name}[{', '.join(str(int(i)) for i in np.unravel_index(j, shape))}]"
+            rows.append((label, flat[:, :, j], float(np.ravel(ess)[j])))
+    n_rows = len(rows)
+    rows = rows[:max_rows]
+    k = len(rows)
     if fig is None:
         fig = plt.figure(figsize=(7, 1.4 * k + 0.5), layout="constrained")
     axes = fig.subplots(k, 1, sharex=True, squeeze=False)[:, 0]
-    for j, ax in enumerate(axes):
-        ax.plot(chain[:, :, j], color="k", alpha=0.15, lw=0.5)
-        tau = estimator.autocorr_time_.get(names[j], np.nan)
-        ax.set_ylabel(names[j], fontsize=8)
-        ax.set_title(f"tau = {tau:.1f} steps", fontsize=7, loc="right")
+    for ax, (label, trace, ess_j) in zip(axes, rows, strict=True):
+        ax.plot(trace.T, color="k", alpha=0.15, lw=0.5)
+        ax.set_ylabel(label, fontsize=8)
+        ax.set_title(f"ESS = {ess_j:.0f}", fontsize=7, loc="right")
     axes[-1].set_xlabel("kept step")
+    if n_rows > k:
+        fig.suptitle(f"first {k} of {n_rows} rows (choose with params=)", fontsize=8)
     return fig
 
 
@@ -647,6 +732,15 @@ def plot_population_density(
     ax.fill_between(grid, lower, upper, color="C0", alpha=0.3,
                     label=f"{round(100 * level)}% credible band")
     ax.plot(grid, median, color="C0", lw=2, label="posterior median density")
+    # A bounded population (Beta with a parameter < 1) has an integrable
+    # density that diverges at an edge, and the band's upper edge can reach
+    # hundreds there: scale the axis to the bulk of the curve instead, so the
+    # shape stays visible (the spike is clipped, not hidden: it runs off the top).
+    top = 1.3 * float(np.nanpercentile(np.where(np.isfinite(upper), upper, np.nan), 90))
+    if values is not None:
+        top = max(top, 1.05 * max(p.get_height() for p in ax.patches))
+    if np.nanmax(np.where(np.isfinite(upper), upper, np.nan)) > top:
+        ax.set_ylim(0, top)
     if isinstance(estimator, PosteriorSamplesPopulation):
         ax.set_xlabel("true value" if estimator.n_dims == 1 else f"true value [{dim}]")
     else:

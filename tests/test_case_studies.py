@@ -195,7 +195,8 @@ def test_hogg2010_exercise12_xy_errors_points_5_to_20():
     same with intrinsic scatter are tested in tests/test_line.py.)"""
     data = load_hogg2010()
     rows = slice(4, None)
-    model = RobustLineMixture(scatter=None, outliers=False, random_state=3).fit(
+    model = RobustLineMixture(scatter=None, outliers=False, x_model="projected",
+                              random_state=3).fit(
         data.X[rows], data.y[rows], y_err=data.y_err[rows],
         X_err=data.X_err[rows], Xy_cov=data.Xy_cov[rows],
     )
@@ -215,7 +216,7 @@ def test_hogg2010_outlier_mixture_all_points(xy_errors):
     data = load_hogg2010()
     rows = slice(None)
     kw = dict(X_err=data.X_err, Xy_cov=data.Xy_cov) if xy_errors else {}
-    model = RobustLineMixture(scatter=None, random_state=4).fit(
+    model = RobustLineMixture(scatter=None, x_model="projected", random_state=4).fit(
         data.X, data.y, y_err=data.y_err, **kw)
     assert model.converged_
     m_grid, b_grid = _line_grid(model, k=6.5, n=25)

@@ -166,7 +166,7 @@ def test_slope_intercept_match_grid_posterior_with_xy_errors_and_scatter(sampler
     sl = slice(4, None)
     X, y, ey, ex, cxy = data.X[sl], data.y[sl], data.y_err[sl], data.X_err[sl, 0], data.Xy_cov[sl, 0]
     model = RobustLineMixture(scatter="vertical", outliers=False, sampler=sampler,
-                              random_state=2 + stat_seed).fit(
+                              x_model="projected", random_state=2 + stat_seed).fit(
         X, y, y_err=ey, X_err=ex[:, None], Xy_cov=cxy[:, None]
     )
     assert model.converged_

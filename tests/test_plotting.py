@@ -181,13 +181,23 @@ def test_corner_from_estimator_and_dict(line):
 def test_trace(line, gmm1d):
     est, _ = line
     fig = plot_trace(est)
-    n_steps, n_walkers, k = est.chain_.shape
-    assert len(fig.axes) == k
-    for ax, name in zip(fig.axes, est.sampled_param_names_, strict=True):
-        assert len(ax.lines) == n_walkers and ax.get_ylabel() == name
+    n_steps, n_walkers, _ = est.chain_.shape
+    # User-facing parameters in data units, as in summary(), not the sampler's
+    # standardised coordinates (coef[0] ~ 1.25 there for a slope of 2.23).
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels == list(est.summary().index)
+    for ax in fig.axes:
+        assert len(ax.lines) == n_walkers and len(ax.lines[0].get_xdata()) == n_steps
+    coef_lines = fig.axes[labels.index("coef[0]")].lines
+    med = np.median(np.concatenate([ln.get_ydata() for ln in coef_lines]))
+    np.testing.assert_allclose(med, est.coef_[0], rtol=1e-12)
     assert fig.axes[-1].get_xlabel() == "kept step"
-    with pytest.raises(TypeError, match="chain_"):
-        plot_trace(gmm1d[0])
+    # BayesianGMM (Gibbs chains) works too; a long parameter list is capped.
+    gfig = plot_trace(gmm1d[0], max_rows=3)
+    assert [ax.get_ylabel() for ax in gfig.axes] == ["weights[0]", "weights[1]", "weights[2]"]
+    assert "first 3 of" in gfig._suptitle.get_text()
+    with pytest.raises(ValueError, match="not posterior parameters"):
+        plot_trace(est, ["slope"])
     with pytest.raises(NotFittedError):
         plot_trace(RobustLineMixture())
 

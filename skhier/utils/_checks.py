@@ -8,7 +8,8 @@ Measurement errors have the same names and meanings everywhere:
 ``Xy_cov`` : (n, d) covariances between each point's feature errors and its
 target error (regressions only).
 
-``None`` always means "no measurement error". Every check returns a fresh
+A scalar error applies to every measurement. ``None`` always means "no
+measurement error". Every check returns a fresh
 float64 array, so the caller's arrays are never modified.
 """
 
@@ -20,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "check_errors",
+    "check_magnitude",
     "check_finite_array",
     "check_positive_scalar",
     "as_float_array",
@@ -74,6 +76,32 @@ def check_finite_array(value, name: str, shape: tuple[int, ...]) -> np.ndarray:
     return arr
 
 
+#: Largest magnitude accepted for data and errors: the models square them
+#: (variances, squared residuals), and float64 overflows beyond ~1.8e308.
+MAX_MAGNITUDE = 1e152
+
+
+def check_magnitude(value, name: str) -> None:
+    """Refuse data or errors whose squares would overflow float64.
+
+    Examples
+    --------
+    >>> check_magnitude([1.0, -2e149], "X")
+    >>> check_magnitude([1.0, 3e300], "X")
+    Traceback (most recent call last):
+    ...
+    ValueError: X has values up to 3e+300 in magnitude; skhier squares data and errors ...
+    """
+    arr = np.asarray(value, dtype=float)
+    top = float(np.max(np.abs(arr))) if arr.size else 0.0
+    if top > MAX_MAGNITUDE:
+        raise ValueError(
+            f"{name} has values up to {top:.3g} in magnitude; skhier squares data and errors "
+            f"(variances), which overflows beyond {MAX_MAGNITUDE:.0e}: express {name} (and "
+            "its errors) in units where the values are smaller."
+        )
+
+
 def check_positive_scalar(value, name: str, *, allow_zero: bool = False) -> float:
     """Check a positive finite real number (priors, scales)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -87,7 +115,12 @@ def check_positive_scalar(value, name: str, *, allow_zero: bool = False) -> floa
 
 
 def _check_stds(value, name: str, shape, *, allow_zero: bool) -> np.ndarray:
+    value = _to_numpy(value)
+    if np.ndim(value) == 0 and value is not None:
+        # One error for every measurement (``y_err=0.5``).
+        value = np.broadcast_to(np.asarray(value), shape)
     arr = check_finite_array(value, name, shape)
+    check_magnitude(arr, name)
     if allow_zero:
         if np.any(arr < 0):
             raise ValueError(f"{name} must be non-negative (standard deviations).")
@@ -159,6 +192,7 @@ def check_errors(
         out["X_cov"] = cov
     if X_cov is not None:
         cov = check_finite_array(X_cov, "X_cov", (n_samples, d, d))
+        check_magnitude(np.sqrt(np.abs(np.diagonal(cov, axis1=1, axis2=2))), "X_cov's standard deviations")
         if not np.allclose(cov, np.swapaxes(cov, 1, 2), rtol=1e-10, atol=0):
             raise ValueError("X_cov must contain symmetric (d, d) matrices.")
         eig_min = np.linalg.eigvalsh(cov).min(axis=1)
