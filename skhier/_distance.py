@@ -1448,6 +1448,19 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             out[rows] = fn(lc, lf)
         return out
 
+    def _pointwise_log_likelihood(self):
+        """log p(parallax_i | draw) of each training star at each stored draw
+        (distance integrated out, field included), in log(1/mas)."""
+        check_is_fitted(self, "posterior_")
+        m = self.model_
+        p = m.full_params(self.posterior_)
+        plx, err = m.parallax, m.parallax_error
+        out = np.empty((len(p["mean_distance"]), len(plx)))
+        for rows in _row_chunks(len(plx), out.shape[0], _CELLS_LOGLIK):
+            lc, lf = m.star_logliks(p, rows, plx, err)
+            out[:, rows] = lc if lf is None else np.logaddexp(lc, lf)
+        return out
+
     def _membership(self, plx, err):
         proba = np.empty((len(plx), 2))
         if not self.model_.field:

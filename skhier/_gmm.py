@@ -1041,13 +1041,20 @@ class BayesianGMM(DensityMixin, BaseEstimator):
     def _draw_logliks(self):
         """Log-likelihood of the training data at every stored draw (data units).
 
-        ``sum_i log sum_k w_k N(x_i | mu_k, Sigma_k + S_i)``, in chunks of
-        draws so that the working memory stays bounded.
+        ``sum_i log sum_k w_k N(x_i | mu_k, Sigma_k + S_i)``.
         """
+        return self._pointwise_log_likelihood().sum(axis=1)
+
+    def _pointwise_log_likelihood(self):
+        """``log sum_k w_k N(x_i | mu_k, Sigma_k + S_i)`` of each training point
+        at every stored draw (data units), shape (n_draws, n_points), in
+        chunks of draws so that the working memory stays bounded.
+        """
+        check_is_fitted(self, "posterior_")
         T, K, _ = self._mu.shape
         X, S = self._X_train, self._S_train
         n = X.shape[0]
-        out = np.empty(T)
+        out = np.empty((T, n))
         step = max(1, _CHUNK_CELLS // max(n * K, 1))
         with _single_threaded_blas():
             for s in range(0, T, step):
@@ -1059,11 +1066,11 @@ class BayesianGMM(DensityMixin, BaseEstimator):
                     r = X[None, None, :, :] - self._mu[sl][:, :, None, :]
                     A = self._sigma[sl][:, :, None] + S[None, None]
                     lp = _logpdf_stack(r, A) + self._log_w[sl][:, :, None]
-                out[sl] = logsumexp(lp, axis=1).sum(axis=1)
+                out[sl] = logsumexp(lp, axis=1)
         # Jacobian of the standardisation.
-        return out - n * np.sum(np.log(self._scale))
+        return out - np.sum(np.log(self._scale))
 
-    def to_inference_data(self):
+    def to_inference_data(self, *, log_likelihood=True):
         """Posterior draws, statistics and data as an ArviZ ``InferenceData``.
 
         Groups: ``posterior`` (the relabelled ``weights``, ``means``,
@@ -1073,8 +1080,10 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         data at each draw (one pass over draws x points); and
         ``observed_data`` with the training data ``X`` (plus
         ``constant_data`` with their error covariances ``X_cov`` when fitted
-        with errors). Needs the optional dependency ``arviz``
-        (``pip install skhier[arviz]``).
+        with errors). With ``log_likelihood=True`` (default), the
+        ``log_likelihood`` group holds each training point's log-likelihood
+        ``obs`` at each draw, for ``az.loo``, ``az.waic`` and ``az.compare``.
+        Needs the optional dependency ``arviz`` (``pip install skhier[arviz]``).
 
         Returns
         -------
@@ -1082,11 +1091,14 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         """
         check_is_fitted(self, "posterior_")
         D = self._scale
+        pointwise = self._pointwise_log_likelihood()
         groups = {
             "posterior": {k: self._draws_by_chain(v) for k, v in self.posterior_.items()},
-            "sample_stats": {"loglik": self._draws_by_chain(self._draw_logliks())},
+            "sample_stats": {"loglik": self._draws_by_chain(pointwise.sum(axis=1))},
             "observed_data": {"X": self._loc + self._X_train * D},
         }
+        if log_likelihood:
+            groups["log_likelihood"] = {"obs": self._draws_by_chain(pointwise)}
         if self._S_train is not None:
             groups["constant_data"] = {"X_cov": self._S_train * D[:, None] * D[None, :]}
         dims = {

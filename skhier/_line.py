@@ -1058,6 +1058,26 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             proba[rows, 0] = 1.0 - p_out
         return proba
 
+    def _pointwise_log_likelihood(self):
+        """log p(y_i | x_i, draw) of each training point at each stored draw.
+
+        Conditional on the measured x (as the projected likelihood is; the
+        population model's x density is divided out), outliers included, in
+        the units of y: the standardisation's Jacobian ``log y_scale`` is
+        subtracted for detections (limits are probabilities, unit-free).
+        """
+        check_is_fitted(self, "posterior_")
+        model = self.model_
+        theta = model.unconstrain(self.posterior_)
+        n = len(model.y)
+        out = np.empty((len(theta), n))
+        with np.errstate(over="ignore", invalid="ignore"):
+            for rows in _row_chunks(n, len(theta) * getattr(model, "K", 1)):
+                ll_in, ll_out = model.point_logliks(theta, rows, conditional=True)
+                out[:, rows] = ll_in if ll_out is None else np.logaddexp(ll_in, ll_out)
+        detected = np.ones(n) if model.limit is None else (np.asarray(model.limit) == 0)
+        return out - detected * np.log(model.y_scale)
+
     def predict(self, X, return_std=False):
         """Posterior mean of the trend at X.
 

@@ -60,6 +60,7 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
+from .selection import SelectionTerm
 from .utils._checks import check_errors, check_magnitude
 
 __all__ = ["PopulationModel"]
@@ -671,8 +672,9 @@ class _PopulationPosterior(PosteriorModel):
     ``logit_outlier_fraction, outlier_mean, log_outlier_std``.
     """
 
-    def __init__(self, family, x, e, priors, outliers):
+    def __init__(self, family, x, e, priors, outliers, selection=None):
         self.family = family
+        self.selection = selection  # a skhier.selection.SelectionTerm, or None
         self.x = x
         self.e = e
         self.var = e**2
@@ -727,8 +729,22 @@ class _PopulationPosterior(PosteriorModel):
         if ok.any():
             ll_pop, ll_bg = self.component_logliks(u[ok])
             ll = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
-            out[ok] = lp[ok] + ll.sum(axis=1)
+            out[ok] = lp[ok] + ll.sum(axis=1) - self.log_selection(u[ok])
         return np.where(np.isfinite(out), out, -np.inf)
+
+    def log_selection(self, u):
+        """Sum over objects of log alpha_i: the detected fraction of the
+        population (and background) for each object (0 without selection)."""
+        if self.selection is None:
+            return 0.0
+        params = self.family.constrain(u[:, : self.p])
+        if not self.outliers:
+            return self.selection.log_alpha(params)
+        _, z, mb, sb = self._outlier_terms(u)
+        # The background's true values: N(mu_b, sigma_b^2) (its measurements
+        # add each object's error).
+        return self.selection.log_alpha_mixture(params, log_expit(-z), log_expit(z),
+                                                np.stack([mb, sb], axis=-1))
 
     # -- starting point and named parameters --------------------------------
     def initial_point(self):
@@ -877,6 +893,15 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         The data-based defaults only set scales; pass explicit priors when
         the answer must not depend on the data through the prior (e.g. in
         simulation-based calibration).
+    selection : DetectionProbability, Window, Injections, callable or None, default=None
+        How the objects were selected (:mod:`skhier.selection`): a detection
+        probability as a function of the true value (a plain callable
+        ``P_det(theta)`` is accepted too), a window in which values were
+        observable, or a survey's injection-recovery set. The likelihood of
+        each object is then divided by the detected fraction of the
+        population (and of the background, with ``outliers=True``), so the
+        population parameters describe all objects, not only the detected
+        ones (Mandel, Farr & Gair 2019). None: the sample is complete.
     sampler : {"auto", "importance", "emcee"}, default="auto"
         ``"importance"``: independent draws from a Student-t approximation
         of the posterior around its mode, reweighted by the exact posterior
@@ -911,6 +936,15 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         ``"beta"``, of ``a`` and ``b``).
     outlier_fraction_ : float or None
         Posterior median of the background fraction; None without outliers.
+    selection_n_effective_ : float or None
+        With ``selection=Injections(...)``: the effective number of
+        injections behind the detected fraction (median over posterior
+        draws); a :class:`~skhier.selection.SelectionWarning` is raised when
+        it is below 4 times the number of objects (Farr 2019). None
+        otherwise.
+    selection_loglik_variance_ : float
+        Monte Carlo variance of the log-likelihood due to the injections,
+        ``N_obs^2 / selection_n_effective_`` (0 without injections).
     membership_proba_ : ndarray of shape (n_samples, 2)
         Posterior probability that each training object belongs to the
         population (column 0) or the background (column 1).
@@ -973,6 +1007,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         "distribution": [StrOptions(set(_DISTRIBUTIONS))],
         "outliers": ["boolean"],
         "priors": [dict, None],
+        "selection": [None, callable, object],  # checked against the data in fit
     }
 
     # Only X_err applies to a single measured quantity.
@@ -987,6 +1022,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         *,
         outliers=False,
         priors=None,
+        selection=None,
         sampler="auto",
         n_importance=2000,
         n_walkers=32,
@@ -1011,6 +1047,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         self.distribution = distribution
         self.outliers = outliers
         self.priors = priors
+        self.selection = selection
 
     # -- validation ---------------------------------------------------------
     def _validate_x(self, X, X_err, *, reset, method="fit"):
@@ -1087,9 +1124,16 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         self._check_support(family, x, e)
         priors = self._resolve_priors(family, x)
         rng = check_random_state(self.random_state)
-        model = _PopulationPosterior(family, x, e, priors, self.outliers)
+        sel = None
+        if self.selection is not None:
+            sel = SelectionTerm(self.selection, family, x, e if np.any(e > 0) else None,
+                                n_obs=x.size, support_values=x)
+        model = _PopulationPosterior(family, x, e, priors, self.outliers, sel)
         self._sample(model, rng)
         self.family_ = family
+        self.selection_n_effective_, self.selection_loglik_variance_ = (
+            (None, 0.0) if sel is None
+            else sel.diagnostics(family.constrain(self._draws_u()[:, : family.n_params])))
         self.priors_ = priors
         names = list(family.param_names) + (["a", "b"] if family.name == "beta" else [])
         self.population_params_ = {n: self._posterior_median(n) for n in names}
@@ -1113,6 +1157,18 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
     def _component_tables(self, x, e, rows, u):
         marginal = make_marginal(self.family_, x[rows], e[rows])
         return self.model_.component_logliks(u, marginal, x[rows], e[rows] ** 2), marginal
+
+    def _pointwise_log_likelihood(self):
+        """log p(x_i | draw) of each training measurement at each stored draw
+        (true value integrated out, background included), in data units."""
+        check_is_fitted(self, "posterior_")
+        x, e = self.model_.x, self.model_.e
+        u = self.model_.unconstrain(self.posterior_)
+        out = np.empty((len(u), x.size))
+        for rows in self._chunks(x.size, len(u)):
+            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
+            out[:, rows] = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
+        return out
 
     def _membership(self, x, e):
         proba = np.zeros((x.size, 2))

@@ -63,6 +63,7 @@ from ._distributions import (
     density_band,
     get_family,
 )
+from .selection import SelectionTerm
 from .utils._checks import check_finite_array
 from .utils._warnings import warn
 
@@ -491,6 +492,9 @@ class _ReweightingModel(PosteriorModel):
         a, b = self.outlier_prior
         return a * special.log_expit(z) + b * special.log_expit(-z)
 
+    #: A skhier.selection.SelectionTerm (set by the estimator), or None.
+    selection = None
+
     def log_prob(self, x):
         x = np.atleast_2d(np.asarray(x, dtype=float))
         with np.errstate(all="ignore"):
@@ -505,6 +509,8 @@ class _ReweightingModel(PosteriorModel):
                         special.log_expit(-zz) + ll, special.log_expit(zz) + self.bg_loglik[None]
                     )
                 total[ok] = lp[ok] + ll.sum(axis=1)
+                if self.selection is not None:  # one quantity: P is (S, 1, p)
+                    total[ok] -= self.selection.log_alpha(self._take(P, ok)[:, 0, :])
         return np.where(np.isfinite(total), total, -np.inf)
 
     @staticmethod
@@ -940,6 +946,13 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         theta of shape (n_objects, n_samples) (or (n_objects, n_samples, d))
         returning (n_objects, n_samples) values. ``None`` with no
         ``interim_log_prior`` in :meth:`fit` means a flat interim prior.
+    selection : DetectionProbability, Window, Injections, callable or None, default=None
+        How the objects were selected (:mod:`skhier.selection`): the
+        likelihood is divided by the detected fraction of the population, so
+        the parameters describe all objects, not only the detected ones
+        (Mandel, Farr & Gair 2019). For one quantity (``n_dims=1``), a
+        parametric population and no outliers; a detection probability that
+        depends on a measurement error needs :class:`PopulationModel`.
     sampler : {"auto", "emcee", "importance"}, default="auto"
         ``"auto"``: independent draws from a Student-t fitted at the
         posterior maximum, reweighted to the exact posterior, when the
@@ -1051,6 +1064,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         "n_dims": [Interval(Integral, 1, None, closed="left")],
         "bounds": [tuple, list, None],
         "priors": [dict, None],
+        "selection": [None, callable, object],  # checked against the data in fit
         "n_bins": [Interval(Integral, 2, None, closed="left")],
         "bin_concentration": [Interval(Real, 0, None, closed="neither")],
         "smoothness": [Interval(Real, 0, None, closed="neither"), None],
@@ -1077,6 +1091,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         outliers=False,
         outlier_fraction_prior=(1.0, 4.0),
         interim_prior=None,
+        selection=None,
         sampler="auto",
         n_importance=2000,
         n_walkers=32,
@@ -1102,6 +1117,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         self.outliers = outliers
         self.outlier_fraction_prior = outlier_fraction_prior
         self.interim_prior = interim_prior
+        self.selection = selection
 
     # -- input handling -----------------------------------------------------
     def _samples(self, X, interim_log_prior, *, reset):
@@ -1256,6 +1272,8 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             features = [_feature_map(family, samples.theta[..., j]) for j in range(samples.d)]
             model = _ParametricModel(family, priors, samples, u0=u0, c=c, features=features,
                                      **common)
+        sel = self._selection_term(family, samples, medians)
+        model.selection = sel
         x0 = model.initial_point()
         if not np.isfinite(model.log_prob(x0[None])[0]):
             self._explain_bad_start(model, family)
@@ -1267,6 +1285,9 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         if hasattr(model, "release"):
             model.release()
         self.family_ = family
+        self.selection_n_effective_, self.selection_loglik_variance_ = (
+            (None, 0.0) if sel is None else sel.diagnostics(
+                model.params_from_dict(self._summary_draws())[:, 0, :]))
         self.n_samples_per_object_ = samples.k
         self.population_params_ = {
             k: self._posterior_median(k) for k in self.posterior_ if k != "outlier_fraction"
@@ -1284,6 +1305,18 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         self.n_effective_samples_ = self._effective_samples(samples)
         self._warn_collapse()
         return self
+
+    def _selection_term(self, family, samples, medians):
+        if self.selection is None:
+            return None
+        if isinstance(family, HistogramFamily) or samples.d != 1 or self.outliers:
+            raise ValueError(
+                "selection needs a parametric population of one quantity (n_dims=1) without "
+                "outliers in PosteriorSamplesPopulation; use PopulationModel for a background "
+                "component with selection."
+            )
+        return SelectionTerm(self.selection, family, n_obs=samples.n,
+                             support_values=medians[:, 0])
 
     def _explain_bad_start(self, model, family):
         ll = model._pop_loglik_train(model._unpack(model.initial_point()[None])[0])[0]
@@ -1309,14 +1342,15 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
     def _object_terms(self, samples, **kw):
         return self.model_.object_terms(self._object_draws(), samples, **kw)
 
-    def _terms_by_chunk(self, samples, **kw):
+    def _terms_by_chunk(self, samples, draws=None, **kw):
         """Yield (rows, object terms) over chunks of objects.
 
         Each object's terms depend only on its own samples, so chunking
         changes nothing but keeps the (draws x objects) tables bounded for
-        any number of objects.
+        any number of objects. ``draws`` defaults to the summary draws.
         """
-        draws = self._object_draws()
+        if draws is None:
+            draws = self._object_draws()
         n_draws = len(next(iter(draws.values())))
         step = max(1, _PREDICT_CHUNK_CELLS // (n_draws * samples.d))
         for start in range(0, samples.n, step):
@@ -1330,6 +1364,17 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             return terms["log_pop"], None
         return (terms["log_1mf"][:, None] + terms["log_pop"],
                 terms["log_f"][:, None] + terms["log_bg"][None])
+
+    def _pointwise_log_likelihood(self):
+        """Each training object's log marginal likelihood relative to its
+        interim evidence (see :meth:`score_samples`) at each stored draw."""
+        check_is_fitted(self, "posterior_")
+        samples = self.model_.samples
+        out = np.empty((self.n_draws_, samples.n))
+        for rows, terms in self._terms_by_chunk(samples, draws=self.posterior_):
+            lin, lout = self._log_components(terms)
+            out[:, rows] = lin if lout is None else np.logaddexp(lin, lout)
+        return out
 
     def _membership(self, terms):
         lin, lout = self._log_components(terms)

@@ -12,6 +12,11 @@ from ._population_sim import (
     make_velocity_dispersion,
 )
 from ._samples_sim import make_eccentricity_samples, make_stellar_age_samples
+from ._selection_sim import (
+    make_selected_velocities,
+    make_transit_periods,
+    transit_detection_probability,
+)
 from ._simulate import make_line_with_outliers
 
 __all__ = [
@@ -20,3 +25,4 @@ __all__ = [
     "make_eccentricities", "make_periods",
     "load_galaxy_velocities", "load_hogg2010", "make_mixture_with_errors", "make_line_with_outliers"]
 __all__ += ["make_eccentricity_samples", "make_stellar_age_samples"]
+__all__ += ["make_transit_periods", "make_selected_velocities", "transit_detection_probability"]

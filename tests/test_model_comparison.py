@@ -1,0 +1,119 @@
+"""Model checking and comparison through ArviZ.
+
+- ``to_inference_data()`` carries a ``log_likelihood`` group (one value per
+  training object and draw) for every estimator, and ``az.loo`` runs on it;
+- the table agrees with each estimator's own posterior predictive density
+  (``score_samples`` / ``log_predictive_density``, another code path): the
+  log of its mean over draws is that density;
+- ``az.compare`` prefers the model that simulated the data: a line with an
+  outlier component over one without on data with 20 % outliers, and two
+  Gaussian components over one on data drawn from two.
+
+The comparisons assert that the preferred model wins by more than
+``z_threshold()`` standard errors of the difference (``dse``), so a wrong
+preference fails, and a right one fails by chance at most at the suite's
+false-failure rate (the true differences here are many standard errors).
+"""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from skhier import BayesianGMM, RobustLineMixture
+from skhier._base import MAX_SUMMARY_DRAWS
+from skhier._samples_population import _N_OBJECT_DRAWS
+from skhier.datasets import make_line_with_outliers
+
+from .helpers import z_threshold
+from .test_ecosystem import CASES, IDS
+
+az = pytest.importorskip("arviz")
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    pytest.mark.filterwarnings("ignore::skhier.PriorBoundWarning"),
+    pytest.mark.filterwarnings("ignore::skhier.ReweightingWarning"),
+    # ArviZ warns about high Pareto k on deliberately short chains.
+    pytest.mark.filterwarnings("ignore::UserWarning"),
+]
+
+
+def _elpd(loo) -> float:
+    """elpd_loo of an ArviZ 0.x or 1.x (arviz_stats) ELPDData."""
+    value = getattr(loo, "elpd_loo", None)
+    return float(loo.elpd if value is None else value)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    return {k: c.make().fit(c.X, c.y, **c.fit_kw) for k, c in CASES.items()}
+
+
+def _density_on_training_data(case, est):
+    """The estimator's own log posterior predictive density of its training data."""
+    if case.id == "line":
+        return est.log_predictive_density(case.X, case.y, **case.fit_kw)
+    return est.score_samples(case.X, **case.fit_kw)
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_log_likelihood_group_and_loo(case_id, fitted):
+    case, est = CASES[case_id], fitted[case_id]
+    idata = est.to_inference_data()
+    ll = idata.log_likelihood["obs"]
+    n = len(case.X)
+    n_draws = est.n_draws_
+    assert ll.dims[:2] == ("chain", "draw")
+    assert ll.shape[0] * ll.shape[1] == n_draws and ll.shape[2:] == (n,)
+    table = np.moveaxis(ll.values, 2, 0).reshape(n, -1)
+    assert np.all(np.isfinite(table))
+    # log mean over draws = the estimator's predictive density, when that
+    # density uses every draw (summary draws are a subset otherwise).
+    reference = _density_on_training_data(case, est)
+    lpd = logsumexp(table, axis=1) - np.log(n_draws)
+    if case_id == "samples":
+        # Its per-object methods use _N_OBJECT_DRAWS evenly spaced draws, and
+        # its single-precision path is documented to ~1e-6 relative per object.
+        # Stored draws are step-major (all walkers of a step, then the next).
+        stored = np.swapaxes(ll.values, 0, 1).reshape(n_draws, n)
+        idx = np.unique(np.linspace(0, n_draws - 1, min(n_draws, _N_OBJECT_DRAWS)).round().astype(int))
+        subset = logsumexp(stored[idx], axis=0) - np.log(len(idx))
+        np.testing.assert_allclose(subset, reference, rtol=1e-5, atol=1e-5)
+    else:
+        assert n_draws <= MAX_SUMMARY_DRAWS  # the predictive density uses every draw
+        np.testing.assert_allclose(lpd, reference, rtol=1e-9, atol=1e-9)
+    loo = az.loo(idata)
+    assert np.isfinite(_elpd(loo))
+    # Leave-one-out can only lose predictive density against the in-sample
+    # fit (up to the Pareto smoothing of the importance weights).
+    assert _elpd(loo) <= lpd.sum() + 1e-6 * abs(lpd.sum())
+    # Without the group, ArviZ has nothing to compute loo from.
+    assert "log_likelihood" not in est.to_inference_data(log_likelihood=False).groups()
+
+
+def test_compare_prefers_the_outlier_model_on_data_with_outliers():
+    d = make_line_with_outliers(80, outlier_fraction=0.2, random_state=3)
+    models = {
+        f"outliers={flag}": RobustLineMixture(outliers=flag, sampler="emcee", n_walkers=16,
+                                              n_steps=400, n_burn=200, random_state=0)
+        .fit(d.X, d.y, y_err=d.y_err).to_inference_data()
+        for flag in (True, False)
+    }
+    table = az.compare(models)
+    assert table.index[0] == "outliers=True"
+    row = table.loc["outliers=False"]
+    assert row["elpd_diff"] > z_threshold() * row["dse"]
+
+
+def test_compare_prefers_two_components_on_two_gaussian_data():
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(-2.0, 0.5, size=(100, 1)), rng.normal(2.0, 0.5, size=(100, 1))])
+    models = {
+        f"K={k}": BayesianGMM(n_components=k, n_chains=2, n_iter=300, n_burn=100, random_state=0)
+        .fit(X).to_inference_data()
+        for k in (1, 2)
+    }
+    table = az.compare(models)
+    assert table.index[0] == "K=2"
+    row = table.loc["K=1"]
+    assert row["elpd_diff"] > z_threshold() * row["dse"]
