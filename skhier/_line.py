@@ -864,8 +864,6 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         "outliers": ["boolean"],
         "outlier_fraction_prior": [tuple],
         "standardize": ["boolean"],
-        "sampler": [StrOptions({"auto", "emcee", "importance"})],
-        "n_importance": [Interval(Integral, 100, None, closed="left")],
         "x_model": [StrOptions({"auto", "population", "projected"})],
         "x_components": [Interval(Integral, 1, None, closed="left")],
     }
@@ -900,6 +898,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             thin=thin,
             random_state=random_state,
             progress=progress,
+            sampler=sampler,
+            n_importance=n_importance,
         )
         self.scatter = scatter
         self.outliers = outliers
@@ -907,8 +907,6 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         self.x_model = x_model
         self.x_components = x_components
         self.standardize = standardize
-        self.sampler = sampler
-        self.n_importance = n_importance
 
     # -- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
