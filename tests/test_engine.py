@@ -18,6 +18,8 @@ assertions (``tests/helpers.py``).
 
 from __future__ import annotations
 
+import warnings
+
 import emcee
 import numpy as np
 import pytest
@@ -352,3 +354,26 @@ def test_integrated_autocorr_time_matches_emcee():
     ref = emcee.autocorr.integrated_time(chain, c=5, quiet=True)
     ref = np.maximum(ref, 1.0)  # skhier documents a floor of one step
     np.testing.assert_allclose(ours, ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize("n_draws", [200, 4000])
+@pytest.mark.parametrize("tail", ["normal", "student_t", "pareto"])
+def test_pareto_khat_matches_arviz_psislw(n_draws, tail):
+    # Same tail length (min(S/5, 3 sqrt(S)), r_eff = 1) and generalized
+    # Pareto fit as ArviZ's PSIS: k must agree to rounding on light, heavy and
+    # infinite-variance log-weights.
+    az = pytest.importorskip("arviz")
+    if not hasattr(az, "psislw"):
+        pytest.skip("this ArviZ has no psislw")
+    from skhier._importance import pareto_khat
+
+    rng = np.random.default_rng(7)
+    lw = {
+        "normal": lambda: rng.normal(size=n_draws),
+        "student_t": lambda: 2.0 * rng.standard_t(2, size=n_draws),
+        "pareto": lambda: np.log(rng.pareto(1.2, size=n_draws)),
+    }[tail]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, k_ref = az.psislw(lw.copy(), reff=1.0)
+    assert pareto_khat(lw) == pytest.approx(float(k_ref), rel=1e-10, abs=1e-12)
