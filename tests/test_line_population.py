@@ -234,7 +234,12 @@ def test_inlier_mask():
     est = RobustLineMixture(n_walkers=16, n_steps=200, n_burn=50, random_state=0).fit(X, y)
     np.testing.assert_array_equal(est.inlier_mask_, est.membership_proba_[:, 1] <= 0.5)
     assert not est.inlier_mask_[:5].any() and est.inlier_mask_[5:].all()
-    np.testing.assert_array_equal(est.predict_inliers(X, y), est.inlier_mask_)
+    # New data through the prediction path (another code path than the fit's
+    # training summaries): probabilities equal to rounding, and the mask is
+    # the threshold of that same call's probabilities.
+    proba = est.predict_membership_proba(X, y)
+    np.testing.assert_allclose(proba, est.membership_proba_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(est.predict_inliers(X, y), proba[:, 1] <= 0.5)
 
 
 @ignore_convergence
