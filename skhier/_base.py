@@ -316,18 +316,21 @@ class BaseHierarchicalEstimator(BaseEstimator):
         sampler = self.sampler
         x_map = cov = None
         self.__dict__.pop("_progress_t0", None)
-        if sampler in ("auto", "importance"):
+        if sampler in ("auto", "importance", "quadrature"):
             result, x_map, cov = self._importance_attempt(model, random_state)
-            if result is not None and (result.ok or sampler == "importance"):
-                self._store(model, result.as_sampler_result(), sampler="importance",
+            if result is not None and (result.ok or sampler != "auto"):
+                # Importance draws, or (where an estimator offers it) draws
+                # from a deterministic quadrature of the posterior.
+                self._store(model, result.as_sampler_result(),
+                            sampler=getattr(result, "method", "importance"),
                             pareto_k=float(result.pareto_k),
                             summary_ess=self._importance_summary_ess(model, result))
                 if not result.ok:
                     warn(result.messages[-1], ConvergenceWarning)
                 return
-            if sampler == "importance":
+            if sampler != "auto":
                 raise ValueError(
-                    "sampler='importance' needs a Laplace approximation, but the "
+                    f"sampler={sampler!r} needs a Laplace approximation, but the "
                     "Hessian at the posterior maximum is not negative definite; "
                     "use sampler='emcee' or 'auto'."
                 )
@@ -417,7 +420,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.pareto_k_ = pareto_k
         if pareto_k is not None:
             self._report(
-                f"importance sampling done: Pareto-k {pareto_k:.2f}, "
+                f"{sampler} done: Pareto-k {pareto_k:.2f}, "
                 f"ESS {min(self.n_effective_.values()):.0f}"
             )
         self._warn_prior_bounds(model)
