@@ -536,7 +536,47 @@ class BaseHierarchicalEstimator(BaseEstimator):
             f"{type(self).__name__} does not provide a pointwise log-likelihood."
         )
 
-    def to_inference_data(self, *, log_likelihood=True):
+    def _replicate(self, params: dict, rng) -> dict:
+        """Replicated training data, {observed variable: (n_draws, ...)}, one per draw."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not draw replicated data yet."
+        )
+
+    def sample_posterior_predictive(self, n_samples: int = 100, random_state=None) -> dict:
+        """Replicated data sets from the posterior predictive distribution.
+
+        Each replicate takes one posterior draw of the population
+        parameters, draws new true values for the training objects from the
+        population (and new outlier/background labels), and measures them
+        with the training data's measurement errors. Comparing a statistic
+        of the replicates with that of the data is a posterior predictive
+        check.
+
+        Parameters
+        ----------
+        n_samples : int, default=100
+            Number of replicated data sets.
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        replicates : dict
+            Maps each observed variable (as in ``to_inference_data()``'s
+            ``observed_data``) to an array of shape
+            ``(n_samples,) + observed.shape``.
+        """
+        check_is_fitted(self, "posterior_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
+            raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
+        rng = check_random_state(random_state)
+        n = self.n_draws_
+        idx = rng.choice(n, n_samples, replace=n_samples > n)
+        return self._replicate({k: v[idx] for k, v in self.posterior_.items()}, rng)
+
+    def to_inference_data(self, *, log_likelihood=True, posterior_predictive=False,
+                          random_state=None):
         """Posterior draws and sampler statistics as an ArviZ ``InferenceData``.
 
         Walkers become ArviZ chains (``chain`` = walker, ``draw`` = kept
@@ -556,6 +596,13 @@ class BaseHierarchicalEstimator(BaseEstimator):
             values integrated out. This is what ``az.loo``, ``az.waic`` and
             ``az.compare`` read. It costs one pass over draws x objects and
             memory of that size; pass False to skip it.
+        posterior_predictive : bool, default=False
+            Add the ``posterior_predictive`` group: one replicated data set
+            per stored draw (see :meth:`sample_posterior_predictive`), named
+            like ``observed_data``, for ``az.plot_ppc``. Estimators that do
+            not draw replicates raise NotImplementedError.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the replicated data.
 
         Returns
         -------
@@ -578,6 +625,9 @@ class BaseHierarchicalEstimator(BaseEstimator):
             groups["sample_stats"] = {"lp": self._draws_by_chain(self.log_prob_)}
         if log_likelihood:
             groups["log_likelihood"] = {"obs": self._draws_by_chain(self._pointwise_log_likelihood())}
+        if posterior_predictive:
+            reps = self._replicate(self.posterior_, check_random_state(random_state))
+            groups["posterior_predictive"] = {k: self._draws_by_chain(v) for k, v in reps.items()}
         # Estimators provide the data groups as {group: {name: array}}.
         if hasattr(self, "_data_groups"):
             groups.update(self._data_groups())
