@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._importance import _ess_per_param, run_importance
-from ._sampling import find_map, laplace_covariance, run_emcee
+from ._sampling import SamplerResult, find_map, laplace_covariance, run_emcee
 from .utils._warnings import warn
 
 __all__ = [
@@ -215,15 +215,14 @@ class PosteriorModel:
         """
         return {}
 
-    def __call__(self, theta):
-        return self.log_prob(theta)
-
 
 class BaseHierarchicalEstimator(BaseEstimator):
     """Base class of the emcee-backed estimators.
 
-    Subclasses implement ``_build_model(X, y, errors) -> PosteriorModel`` and
-    call :meth:`_run_sampler` from ``fit``; the base then stores
+    Subclasses build a :class:`PosteriorModel` in ``fit`` and call
+    :meth:`_sample`, the one sampler dispatch (``sampler`` and
+    ``n_importance`` are declared here); the base then stores, through one
+    storage path for every sampler (:meth:`_store`),
 
     - ``posterior_`` : dict mapping each population/global parameter name to
       its draws (first axis is the draw);
@@ -247,6 +246,8 @@ class BaseHierarchicalEstimator(BaseEstimator):
         "thin": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "progress": ["boolean"],
+        "sampler": [StrOptions({"auto", "emcee", "importance"})],
+        "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
     # Measurement errors are requested metadata by default: with
@@ -286,7 +287,11 @@ class BaseHierarchicalEstimator(BaseEstimator):
         thin=1,
         random_state=None,
         progress=False,
+        sampler="auto",
+        n_importance=2000,
     ):
+        self.sampler = sampler
+        self.n_importance = n_importance
         self.n_walkers = n_walkers
         self.n_steps = n_steps
         self.n_burn = n_burn
@@ -296,12 +301,37 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.progress = progress
 
     # -- sampling ---------------------------------------------------------
-    def _run_sampler(self, model: PosteriorModel, random_state, *, x_map=None, cov=None) -> None:
-        """Sample ``model``'s posterior with emcee and store draws and diagnostics.
+    def _sample(self, model: PosteriorModel, random_state) -> None:
+        """Draw the posterior with the sampler chosen by ``self.sampler`` and store it.
 
-        ``x_map``/``cov``: a posterior maximum and Laplace covariance found
-        already (the MAP search is then skipped).
+        The one sampler dispatch of every estimator. ``"emcee"``: the
+        ensemble sampler. ``"importance"``: independent draws from a
+        Student-t fitted at the MAP, reweighted (warns when the Pareto-k
+        diagnostic says the draws are unreliable; raises when there is no
+        Laplace approximation to build the proposal from). ``"auto"``:
+        importance sampling when its diagnostics pass (Pareto-k < 0.7 and
+        enough effective draws), else emcee. Subclasses change how the
+        importance draws are made through :meth:`_importance_attempt`.
         """
+        sampler = self.sampler
+        x_map = cov = None
+        self.__dict__.pop("_progress_t0", None)
+        if sampler in ("auto", "importance"):
+            result, x_map, cov = self._importance_attempt(model, random_state)
+            if result is not None and (result.ok or sampler == "importance"):
+                self._store(model, result.as_sampler_result(), sampler="importance",
+                            pareto_k=float(result.pareto_k),
+                            summary_ess=self._importance_summary_ess(model, result))
+                if not result.ok:
+                    warn(result.messages[-1], ConvergenceWarning)
+                return
+            if sampler == "importance":
+                raise ValueError(
+                    "sampler='importance' needs a Laplace approximation, but the "
+                    "Hessian at the posterior maximum is not negative definite; "
+                    "use sampler='emcee' or 'auto'."
+                )
+            self._report("importance sampling not reliable here: running emcee")
         result = run_emcee(
             model.log_prob,
             model.initial_point(),
@@ -316,29 +346,86 @@ class BaseHierarchicalEstimator(BaseEstimator):
             progress=self.progress,
             param_names=[_user_label(name) for name in model.param_names],
         )
+        self._store(model, result, sampler="emcee")
+
+    def _importance_attempt(self, model: PosteriorModel, random_state):
+        """Importance sampling of ``model``'s posterior, for :meth:`_sample`.
+
+        Returns ``(result, x_map, cov)``: the :class:`ImportanceResult` (None
+        when there is no Laplace approximation) and the posterior maximum and
+        Laplace covariance found on the way (reused by emcee when importance
+        sampling is not accepted; None to let emcee search again).
+        """
+        # One MAP search serves both the importance attempt and emcee.
+        self._report("searching the posterior maximum")
+        x_map = find_map(model.log_prob, model.initial_point())
+        cov = laplace_covariance(model.log_prob, x_map)
+        self._report(f"importance sampling ({self.n_importance} draws)")
+        result = run_importance(
+            model.log_prob, model.initial_point(), x_map=x_map, cov=cov,
+            n_draws=self.n_importance, random_state=random_state,
+        )
+        return result, x_map, cov
+
+    @staticmethod
+    def _importance_summary_ess(model: PosteriorModel, result) -> dict[str, np.ndarray]:
+        """Effective sample size of each summarised parameter of an importance run.
+
+        The same for every summarised parameter: the stored draws are a sorted
+        resample, whose autocorrelation says nothing about their ESS, so it is
+        measured on the weighted draws (and combined with the resampling
+        noise as in :meth:`ImportanceResult.as_sampler_result`).
+        """
+        n_stored = len(result.samples)
+        w = np.asarray(result.weights, dtype=float)
+        keep = w > 0
+        out = {}
+        for name, draws in model.constrain(result.raw_draws[keep]).items():
+            flat = np.asarray(draws, dtype=float).reshape(len(draws), -1)
+            ok = np.all(np.isfinite(flat), axis=1)  # overflow far out in the tails
+            e = _ess_per_param(flat[ok], w[keep][ok] / w[keep][ok].sum())
+            out[name] = 1.0 / (1.0 / e + 1.0 / n_stored)
+        return out
+
+    def _store(self, model: PosteriorModel, result: SamplerResult, *, sampler: str,
+               pareto_k=None, summary_ess=None) -> None:
+        """Store the draws and diagnostics of any sampler run (the one storage path).
+
+        ``summary_ess``: per summarised parameter ESS, or None to let
+        :meth:`summary` measure it on the chains.
+        """
         names = list(model.param_names)
         self.model_ = model
         self.posterior_ = model.constrain(result.samples)
-        self._summary_ess = None  # summary() measures the ESS on the chains
+        self._summary_ess = summary_ess
         self.log_prob_ = result.log_prob
         self.chain_ = result.chain
         self.sampled_param_names_ = names
         self.acceptance_fraction_ = float(np.mean(result.acceptance_fraction))
-        self.autocorr_time_ = dict(zip(names, result.autocorr_time.tolist(), strict=True))
-        self.n_effective_ = dict(zip(names, result.n_effective.tolist(), strict=True))
-        self.converged_ = result.converged
-        self.convergence_messages_ = result.messages
-        self.n_steps_ = result.n_steps
-        self.n_burn_ = result.n_burn
+        self.autocorr_time_ = dict(zip(names, np.asarray(result.autocorr_time, float).tolist(),
+                                       strict=True))
+        self.n_effective_ = dict(zip(names, np.asarray(result.n_effective, float).tolist(),
+                                     strict=True))
+        self.converged_ = bool(result.converged)
+        self.convergence_messages_ = list(result.messages)
+        self.n_steps_ = int(result.n_steps)
+        self.n_burn_ = int(result.n_burn)
         self.map_ = {
             k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()
         }
+        self.sampler_ = sampler
+        self.pareto_k_ = pareto_k
+        if pareto_k is not None:
+            self._report(
+                f"importance sampling done: Pareto-k {pareto_k:.2f}, "
+                f"ESS {min(self.n_effective_.values()):.0f}"
+            )
         self._warn_prior_bounds(model)
 
     def _report(self, message: str) -> None:
         """With ``progress=True``, a timestamped stage of the fit on stderr
         (emcee's own progress bar covers the MCMC stage)."""
-        if getattr(self, "progress", False):
+        if self.progress:
             start = self.__dict__.setdefault("_progress_t0", time.perf_counter())
             print(f"{type(self).__name__} [{time.perf_counter() - start:6.1f} s] {message}",
                   file=sys.stderr, flush=True)
@@ -348,93 +435,6 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.prior_bound_messages_ = prior_bound_messages(self.posterior_, model.prior_bounds())
         for msg in self.prior_bound_messages_:
             warn(msg, PriorBoundWarning)
-
-    def _sample(self, model: PosteriorModel, random_state) -> None:
-        """Draw the posterior with the sampler chosen by ``self.sampler``.
-
-        ``"emcee"``: the ensemble sampler. ``"importance"``: independent
-        draws from a Student-t fitted at the MAP, reweighted (warns when the
-        Pareto-k diagnostic says the draws are unreliable). ``"auto"``:
-        importance sampling when its diagnostics pass (Pareto-k < 0.7 and
-        enough effective draws), else emcee. Estimators without a
-        ``sampler`` parameter use emcee.
-        """
-        sampler = getattr(self, "sampler", "emcee")
-        x_map = cov = None
-        self.__dict__.pop("_progress_t0", None)
-        if sampler in ("auto", "importance"):
-            # One MAP search serves both the importance attempt and emcee.
-            self._report("searching the posterior maximum")
-            x_map = find_map(model.log_prob, model.initial_point())
-            cov = laplace_covariance(model.log_prob, x_map)
-            n_draws = getattr(self, "n_importance", 2000)
-            self._report(f"importance sampling ({n_draws} draws)")
-            result = run_importance(
-                model.log_prob, model.initial_point(), x_map=x_map, cov=cov,
-                n_draws=n_draws, random_state=random_state,
-            )
-            if result is not None and (result.ok or sampler == "importance"):
-                self._store_importance(model, result)
-                return
-            self._report("importance sampling not reliable here: running emcee")
-            if sampler == "importance":
-                raise ValueError(
-                    "sampler='importance' needs a Laplace approximation, but the "
-                    "Hessian at the posterior maximum is not negative definite; "
-                    "use sampler='emcee' or 'auto'."
-                )
-        self._run_sampler(model, random_state, x_map=x_map, cov=cov)
-        self.sampler_ = "emcee"
-        self.pareto_k_ = None
-
-    def _store_importance(self, model: PosteriorModel, result) -> None:
-        """Fitted attributes of an importance-sampling run (as ``_run_sampler``).
-
-        The equally weighted (resampled) draws are stored like one chain;
-        ``n_effective_`` holds each coordinate's effective sample size of those
-        stored draws (importance-sampling ESS combined with the resampling
-        noise) and ``pareto_k_`` the weights' Pareto-k.
-        """
-        names = list(model.param_names)
-        self.model_ = model
-        self.posterior_ = model.constrain(result.samples)
-        self.log_prob_ = result.log_prob
-        self.chain_ = result.samples[:, None, :]
-        self.sampled_param_names_ = names
-        self.acceptance_fraction_ = float("nan")
-        self.autocorr_time_ = dict.fromkeys(names, 1.0)
-        # The stored draws are a resample of the weighted ones: resampling adds
-        # roughly var/N of noise on top of the importance-sampling error var/ESS,
-        # so the stored draws are worth about 1 / (1/ESS + 1/N) independent ones.
-        n_stored = len(result.samples)
-        ess = np.asarray(result.n_effective_params, dtype=float)
-        self.n_effective_ = dict(zip(names, (1.0 / (1.0 / ess + 1.0 / n_stored)).tolist(), strict=True))
-        # The same for every summarised parameter: the stored draws are a
-        # sorted resample, whose autocorrelation says nothing about their ESS.
-        w = np.asarray(result.weights, dtype=float)
-        keep = w > 0
-        self._summary_ess = {}
-        for name, draws in model.constrain(result.raw_draws[keep]).items():
-            flat = np.asarray(draws, dtype=float).reshape(len(draws), -1)
-            ok = np.all(np.isfinite(flat), axis=1)  # overflow far out in the tails
-            e = _ess_per_param(flat[ok], w[keep][ok] / w[keep][ok].sum())
-            self._summary_ess[name] = 1.0 / (1.0 / e + 1.0 / n_stored)
-        self.converged_ = bool(result.ok)
-        self.convergence_messages_ = list(result.messages)
-        self.n_steps_ = int(result.n_evaluations)
-        self.n_burn_ = 0
-        self.map_ = {
-            k: v[0] for k, v in model.constrain(result.map_estimate[None, :]).items()
-        }
-        self.pareto_k_ = float(result.pareto_k)
-        self.sampler_ = "importance"
-        self._report(
-            f"importance sampling done: Pareto-k {self.pareto_k_:.2f}, "
-            f"ESS {min(self.n_effective_.values()):.0f}"
-        )
-        self._warn_prior_bounds(model)
-        if not result.ok:
-            warn(result.messages[-1], ConvergenceWarning)
 
     # -- posterior access ---------------------------------------------------
     @property

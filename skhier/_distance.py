@@ -21,7 +21,7 @@ memberships are drawn afterwards, conditionally on each posterior draw.
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy.optimize import brentq
@@ -1218,8 +1218,6 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         "mean_distance_prior": [tuple],
         "distance_dispersion_prior": [tuple],
         "parallax_error": [Interval(Real, 0, None, closed="neither"), None],
-        "sampler": [StrOptions({"auto", "importance", "emcee"})],
-        "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
     # Only X_err is meaningful here: the other error names are not requested.
@@ -1259,6 +1257,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             thin=thin,
             random_state=random_state,
             progress=progress,
+            sampler=sampler,
+            n_importance=n_importance,
         )
         self.field = field
         self.field_length_scale = field_length_scale
@@ -1267,8 +1267,6 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self.mean_distance_prior = mean_distance_prior
         self.distance_dispersion_prior = distance_dispersion_prior
         self.parallax_error = parallax_error
-        self.sampler = sampler
-        self.n_importance = n_importance
 
     # -- input handling -----------------------------------------------------------
     def _parallaxes(self, X, X_err, *, reset):
@@ -1347,35 +1345,26 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             zero_point_prior=zp_prior,
         )
         rng = check_random_state(self.random_state)
-        self.pareto_k_ = None
         self.frozen_check_ = None
-        self.__dict__.pop("_progress_t0", None)
-        result = None
-        if self.sampler in ("auto", "importance"):
-            result = None
-            if len(plx) >= FROZEN_MIN_STARS:
-                self._report(f"importance sampling with frozen rules ({len(plx)} stars)")
-                result = self._importance_frozen(model, rng)
-            if result is None:
-                self._report(f"importance sampling, exact likelihood ({len(plx)} stars)")
-                result = run_importance(
-                    model.log_prob, model.initial_point(), n_draws=self.n_importance,
-                    random_state=rng,
-                )
-            if result is not None and not result.ok and self.sampler == "auto":
-                self._report("importance sampling not reliable here: running emcee")
-                result = None
-        if result is None:
-            self._run_sampler(model, rng)
-            self.sampler_ = "emcee"
-        else:
-            self._store_importance(model, result)
+        self._sample(model, rng)
         self._report("per-star distances and memberships")
         self._set_summaries(plx, err)
         if not field:
             self._check_contamination(plx, err)
         self._report("done")
         return self
+
+    def _importance_attempt(self, model, random_state):
+        """Importance sampling with frozen per-star quadrature rules for large
+        samples (see :meth:`_importance_frozen`), else with the exact likelihood."""
+        if len(model.parallax) >= FROZEN_MIN_STARS:
+            self._report(f"importance sampling with frozen rules ({len(model.parallax)} stars)")
+            result = self._importance_frozen(model, random_state)
+            if result is not None:
+                # The MAP of the frozen likelihood: emcee searches the exact one.
+                return result, None, None
+        self._report(f"importance sampling, exact likelihood ({len(model.parallax)} stars)")
+        return super()._importance_attempt(model, random_state)
 
     def _importance_frozen(self, model, rng):
         """Importance sampling with frozen per-star quadrature rules.

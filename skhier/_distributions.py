@@ -883,6 +883,15 @@ def _log_int_power(a1, lo_log, hi_log):
     return np.where(small, np.log(width) + a1 * lo_log + 0.5 * t, out)
 
 
+def _icdf_log_power(q, alpha, lo_log, hi_log):
+    """u = log theta at CDF value q of theta^alpha on [e^lo_log, e^hi_log]:
+    CDF(u) = (e^{a1 u} - e^{a1 lo}) / (e^{a1 hi} - e^{a1 lo}), a1 = alpha + 1."""
+    a1 = alpha + 1.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        u = lo_log + np.log1p(q * np.expm1(a1 * (hi_log - lo_log))) / a1
+    return np.where(np.abs(a1 * (hi_log - lo_log)) < 1e-8, lo_log + q * (hi_log - lo_log), u)
+
+
 class PowerLawFamily(PopulationFamily):
     """theta ~ theta^alpha on [low, high], 0 < low < high < inf.
 
@@ -931,12 +940,7 @@ class PowerLawFamily(PopulationFamily):
 
     def _icdf_log(self, q, alpha):
         """log theta at CDF value q (inverse CDF in u = log theta)."""
-        a1 = alpha + 1.0
-        L, H = np.log(self.low), np.log(self.high)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            # CDF(u) = (e^{a1 u} - e^{a1 L}) / (e^{a1 H} - e^{a1 L}).
-            u = L + np.log1p(q * np.expm1(a1 * (H - L))) / a1
-        return np.where(np.abs(a1 * (H - L)) < 1e-8, L + q * (H - L), u)
+        return _icdf_log_power(q, alpha, np.log(self.low), np.log(self.high))
 
     def rvs(self, params, size=(), random_state=None):
         rng = _rng(random_state)
@@ -1026,13 +1030,7 @@ class BrokenPowerLawFamily(PowerLawFamily):
         shape = params.shape[:-1] + size
         q = rng.uniform(size=shape)
         below = rng.uniform(size=shape) < p_low
-        def icdf(q, a, lo, hi):
-            a1_ = a + 1.0
-            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                u = lo + np.log1p(q * np.expm1(a1_ * (hi - lo))) / a1_
-            return np.where(np.abs(a1_ * (hi - lo)) < 1e-8, lo + q * (hi - lo), u)
-
-        u = np.where(below, icdf(q, a1, L, lb), icdf(q, a2, lb, H))
+        u = np.where(below, _icdf_log_power(q, a1, L, lb), _icdf_log_power(q, a2, lb, H))
         return np.clip(np.exp(u), self.low, self.high)
 
     def mean(self, params):

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -250,10 +251,14 @@ class _GibbsChain:
         self.X, self.S, self.S_sqrt, self.phi = X, S, S_sqrt, phi
         self.K, self.prior, self.e0, self.rng = K, prior, e0, rng
 
-    def initialise(self):
-        """k-means++ centres, labels to the nearest one, then a theta draw."""
+    def initialise(self, labels=None):
+        """Start from ``labels`` (an EM fit, see :func:`_em_start_labels`) or
+        k-means++ centres with labels to the nearest one; then a theta draw."""
         X, K, rng = self.X, self.K, self.rng
         n = X.shape[0]
+        if labels is not None:
+            self.V = X
+            return self.draw_theta(np.asarray(labels, dtype=np.intp))
         if n >= K:
             # k-means++ on at most 20 000 points: a start, not a fit.
             sub = X if n <= 20_000 else X[rng.choice(n, 20_000, replace=False)]
@@ -287,8 +292,45 @@ class _GibbsChain:
         return self.draw_theta(self.draw_latents())
 
 
+def _em_start_labels(Xs, K, seeds, max_rows=20_000):
+    """Starting labels for each chain from EM point estimates.
+
+    The number of components is chosen by BIC among scikit-learn
+    ``GaussianMixture`` fits with k = 1..K (on at most ``max_rows`` rows;
+    the search stops once BIC has risen twice in a row); each chain then
+    starts from an EM fit of that size from its own seed. Starting every
+    component occupied (k-means++ with K centres) leaves the Gibbs sampler
+    with spurious split components that it cannot merge in any practical
+    run (chains then disagree: split R-hat of several).
+    """
+    from sklearn.mixture import GaussianMixture
+
+    rng = np.random.default_rng(int(seeds[-1]))
+    n = Xs.shape[0]
+    sub = Xs if n <= max_rows else Xs[rng.choice(n, max_rows, replace=False)]
+    best_k, best_bic, rises, prev = 1, np.inf, 0, np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # EM convergence warnings: a start, not a fit
+        for k in range(1, min(K, sub.shape[0]) + 1):
+            gm = GaussianMixture(k, reg_covar=1e-6, max_iter=200,
+                                 random_state=int(seeds[-1]) % (2**31 - 1)).fit(sub)
+            bic = gm.bic(sub)
+            if bic < best_bic:
+                best_k, best_bic = k, bic
+            rises = rises + 1 if bic > prev else 0
+            prev = bic
+            if rises >= 2:
+                break
+        out = []
+        for seed in seeds[:-1]:
+            gm = GaussianMixture(best_k, reg_covar=1e-6, max_iter=200,
+                                 random_state=int(seed) % (2**31 - 1)).fit(sub)
+            out.append(gm.predict(Xs))
+    return out
+
+
 def _run_chain(Xs, S, S_sqrt, phi, K, prior, e0, seed, n_iter, n_burn, thin, n_keep, *,
-               progress=None, want_labels=False):
+               progress=None, want_labels=False, init_labels=None):
     """One Gibbs chain: kept (log_w, mu, sigma, n_occupied) and, if asked, its last labels."""
     d = Xs.shape[1]
     log_w = np.empty((n_keep, K))
@@ -297,7 +339,7 @@ def _run_chain(Xs, S, S_sqrt, phi, K, prior, e0, seed, n_iter, n_burn, thin, n_k
     occupied = np.empty(n_keep, dtype=np.intp)
     with _single_threaded_blas():
         chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, e0, np.random.default_rng(seed))
-        chain.initialise()
+        chain.initialise(init_labels)
         j = 0
         for it in range(n_iter):
             counts = chain.sweep()
@@ -443,8 +485,11 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         that does not depend on the data, as needed for simulation-based
         calibration or when the data's units are meaningful.
     n_chains : int, default=4
-        Independent chains, started from different k-means++ seeds (for
-        split R-hat).
+        Independent chains (for split R-hat). With a sparse prior
+        (``weight_concentration < 1``) each starts from its own EM fit
+        (scikit-learn's ``GaussianMixture``, from its own seed) with the
+        number of components that BIC prefers; otherwise from its own
+        k-means++ centres, all ``n_components`` occupied.
     n_iter : int, default=1500
         Gibbs sweeps per chain, burn-in included.
     n_burn : int, default=500
@@ -666,13 +711,21 @@ class BayesianGMM(DensityMixin, BaseEstimator):
 
         n_keep = len(range(self.n_burn, self.n_iter, self.thin))
         C = self.n_chains
+        # A sparse prior (e0 < 1) empties unneeded components: start from the
+        # number of components an EM fit supports (every component occupied
+        # would leave split components the sampler cannot merge). With
+        # e0 >= 1 every component stays occupied: start from K centres.
+        starts = [None] * C
+        if self.weight_concentration < 1:
+            with _single_threaded_blas():
+                starts = _em_start_labels(Xs, K, seeds)
         # Independent chains (seeds drawn above), in parallel when n_jobs asks.
         chains = Parallel(n_jobs=self.n_jobs)(
             delayed(_run_chain)(
                 Xs, S, S_sqrt, phi, K, prior, self.weight_concentration, seeds[c],
                 self.n_iter, self.n_burn, self.thin, n_keep,
                 progress=f"chain {c + 1}/{C}" if self.progress else None,
-                want_labels=c == 0,
+                want_labels=c == 0, init_labels=starts[c],
             )
             for c in range(C)
         )

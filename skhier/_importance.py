@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import logsumexp
 
-from ._sampling import find_map, laplace_covariance
+from ._sampling import SamplerResult, find_map, laplace_covariance
 
 __all__ = ["ImportanceResult", "pareto_khat", "run_importance", "K_THRESHOLD"]
 
@@ -89,6 +89,31 @@ class ImportanceResult:
     n_evaluations: int
     ok: bool
     messages: list[str] = field(default_factory=list)
+
+    def as_sampler_result(self) -> SamplerResult:
+        """The stored draws as a :class:`SamplerResult` (one chain of one walker).
+
+        The equally weighted (resampled) draws stand for the chain. Resampling
+        adds roughly var/N of noise on top of the importance-sampling error
+        var/ESS, so each coordinate's ``n_effective`` is ``1 / (1/ESS + 1/N)``;
+        ``autocorr_time`` is 1 and ``acceptance_fraction`` NaN (no chain);
+        ``n_steps`` counts the log-density evaluations spent on draws.
+        """
+        n_stored = len(self.samples)
+        ess = np.asarray(self.n_effective_params, dtype=float)
+        return SamplerResult(
+            samples=self.samples,
+            log_prob=self.log_prob,
+            chain=self.samples[:, None, :],
+            acceptance_fraction=np.array([np.nan]),
+            autocorr_time=np.ones(ess.size),
+            n_effective=1.0 / (1.0 / ess + 1.0 / n_stored),
+            n_steps=int(self.n_evaluations),
+            n_burn=0,
+            map_estimate=self.map_estimate,
+            converged=bool(self.ok),
+            messages=list(self.messages),
+        )
 
 
 def _gpd_fit(x: np.ndarray) -> float:

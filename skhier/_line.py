@@ -49,6 +49,9 @@ _MAX_MEDIAN_Z = 5.0
 _ROW_CHUNK_CELLS = 4_000_000  # draws x rows evaluated at once (~32 MB)
 #: A point is an inlier (``inlier_mask_``) when its outlier probability is at most this.
 INLIER_THRESHOLD = 0.5
+#: Posterior draws averaged for ``x_true_`` (conditional means: the Monte Carlo
+#: error is that of the parameters' effect on a point's true X, not its spread).
+X_TRUE_DRAWS = 250
 
 
 def _check_limit(y_limit, y):
@@ -464,9 +467,15 @@ class _LinePopulationModel(_LineModel):
         lxs, lins = [], []
         for k in range(self.K):
             lx, mean_y, var_y = self._component(theta, k, rows, m, T)
-            lxs.append(logw[:, k, None] + lx)
-            lins.append(lxs[-1] + np.where(var_y > 0, _gauss_or_limit(y[None], mean_y, var_y, limit),
-                                           -np.inf))
+            if self.K > 1:
+                lx = logw[:, k, None] + lx
+            ll = _gauss_or_limit(y[None], mean_y, var_y, limit)
+            if self.scatter is None or self.Xy_cov is not None:
+                # Without scatter (or with x-y error covariances) the variance
+                # can reach zero; elsewhere it is at least the scatter's.
+                ll = np.where(var_y > 0, ll, -np.inf)
+            lxs.append(lx)
+            lins.append(lx + ll)
         if self.K == 1:
             lx_tot, ll_in = lxs[0], lins[0]
         else:
@@ -563,7 +572,8 @@ class _LinePopulationModel(_LineModel):
             logp.append(np.stack([l_in, l_o], -1))
             comps.append((mean_y, var_y, mean_x, cov_x, gain))
         logp = np.stack(logp, 2)
-        logp = logp - logsumexp(logp, axis=(2, 3), keepdims=True)
+        top = np.max(logp, axis=(2, 3), keepdims=True)
+        logp = logp - (top + np.log(np.sum(np.exp(logp - top), axis=(2, 3), keepdims=True)))
         return logp, comps, y, limit
 
     def latent_x(self, theta, rows, rng=None):
@@ -854,8 +864,6 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         "outliers": ["boolean"],
         "outlier_fraction_prior": [tuple],
         "standardize": ["boolean"],
-        "sampler": [StrOptions({"auto", "emcee", "importance"})],
-        "n_importance": [Interval(Integral, 100, None, closed="left")],
         "x_model": [StrOptions({"auto", "population", "projected"})],
         "x_components": [Interval(Integral, 1, None, closed="left")],
     }
@@ -890,6 +898,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             thin=thin,
             random_state=random_state,
             progress=progress,
+            sampler=sampler,
+            n_importance=n_importance,
         )
         self.scatter = scatter
         self.outliers = outliers
@@ -897,8 +907,6 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         self.x_model = x_model
         self.x_components = x_components
         self.standardize = standardize
-        self.sampler = sampler
-        self.n_importance = n_importance
 
     # -- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -1006,8 +1014,17 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             )
 
     def _x_true(self, model):
-        """Posterior mean of every training point's true X (user units)."""
-        theta = model.unconstrain(self._summary_draws())
+        """Posterior mean of every training point's true X (user units).
+
+        Rao-Blackwellised: the conditional means given each parameter draw,
+        averaged over at most ``X_TRUE_DRAWS`` posterior draws.
+        """
+        draws = self._summary_draws()
+        n_draws = len(draws["intercept"])
+        if n_draws > X_TRUE_DRAWS:
+            idx = np.linspace(0, n_draws - 1, X_TRUE_DRAWS).astype(int)
+            draws = {k: v[idx] for k, v in draws.items()}
+        theta = model.unconstrain(draws)
         n = len(model.y)
         out = np.empty((n, model.d))
         for rows in _row_chunks(n, len(theta) * model.K * 2 * model.d):

@@ -31,13 +31,12 @@ posterior draw. The integral is
 from __future__ import annotations
 
 from functools import lru_cache
-from numbers import Integral
 
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -1009,8 +1008,6 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         "outliers": ["boolean"],
         "priors": [dict, None],
         "selection": [None, callable, object],  # checked against the data in fit
-        "sampler": [StrOptions({"auto", "importance", "emcee"})],
-        "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
     # Only X_err applies to a single measured quantity.
@@ -1044,13 +1041,13 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
             thin=thin,
             random_state=random_state,
             progress=progress,
+            sampler=sampler,
+            n_importance=n_importance,
         )
         self.distribution = distribution
         self.outliers = outliers
         self.priors = priors
         self.selection = selection
-        self.sampler = sampler
-        self.n_importance = n_importance
 
     # -- validation ---------------------------------------------------------
     def _validate_x(self, X, X_err, *, reset, method="fit"):

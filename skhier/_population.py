@@ -30,10 +30,8 @@ modules may rely on):
 - :func:`adaptive_log_integral` and :func:`adaptive_sample` — the same
   two operations for any smooth 1-D log-integrand with up to two modes
   given by the caller (used e.g. for the exponentially decreasing space
-  density prior of field stars); :func:`adaptive_gauss_hermite` and
-  :func:`sample_log_density` are their single-mode building blocks;
-- :func:`log_normal_mass` — log of the mass of N(m, s²) on an interval, to
-  renormalise truncated populations.
+  density prior of field stars); :func:`sample_log_density` is the
+  single-mode sampling building block.
 
 Every function broadcasts its array arguments against each other, so a
 ``(n_draws, 1)`` array of population parameters against ``(n_objects,)``
@@ -46,19 +44,15 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import log_ndtr
 
 __all__ = [
     "DEFAULT_NODES",
-    "apply_quadrature_rules",
     "quadrature_rules",
-    "adaptive_gauss_hermite",
     "adaptive_log_integral",
     "adaptive_sample",
     "gauss_hermite",
     "gaussian_latent_log_marginal",
     "gaussian_latent_sample",
-    "log_normal_mass",
     "sample_log_density",
 ]
 
@@ -103,25 +97,6 @@ def gauss_hermite(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
     return x, lw
 
 
-def log_normal_mass(loc, scale, lower=-np.inf, upper=np.inf) -> np.ndarray:
-    """log P(lower < T < upper) for T ~ N(loc, scale²), computed stably."""
-    loc = np.asarray(loc, dtype=np.float64)
-    scale = np.asarray(scale, dtype=np.float64)
-    a = (lower - loc) / scale
-    b = (upper - loc) / scale
-    if np.all(np.isinf(upper)):
-        return log_ndtr(-a)
-    if np.all(np.isinf(lower)):
-        return log_ndtr(b)
-    # log(Phi(b) - Phi(a)) on the side of the mean that keeps precision.
-    flip = a > 0
-    lo = np.where(flip, -b, a)
-    hi = np.where(flip, -a, b)
-    lhi, llo = log_ndtr(hi), log_ndtr(lo)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return lhi + np.log1p(-np.exp(llo - lhi))
-
-
 def _clip_to_domain(t, t_old, lower, upper):
     """Keep Newton iterates strictly inside (lower, upper): a step that would
     leave the domain goes half-way to the boundary instead."""
@@ -138,54 +113,6 @@ def _find_mode(newton_terms, t0, lower, upper, n_iter):
         t = _clip_to_domain(t + grad / prec, t, lower, upper)
     _, prec = newton_terms(t)
     return t, prec
-
-
-def adaptive_gauss_hermite(
-    log_f,
-    newton_terms,
-    t0,
-    *,
-    lower=-np.inf,
-    upper=np.inf,
-    n_nodes: int = DEFAULT_NODES,
-    n_iter: int = DEFAULT_ITER,
-):
-    """log ∫ exp(log_f(t)) dt over (lower, upper) by adaptive Gauss–Hermite.
-
-    Parameters
-    ----------
-    log_f : callable
-        ``log_f(t)`` for an array ``t`` of any shape broadcastable with the
-        caller's data; returns the log-integrand (``-inf`` allowed).
-    newton_terms : callable
-        ``newton_terms(t) -> (grad, prec)``: the derivative of ``log_f`` and a
-        strictly positive curvature (Gauss–Newton / Fisher precision, i.e.
-        an approximation to ``-log_f''`` that is never negative).
-    t0 : array
-        Starting points of the mode search, broadcast to the output shape.
-    lower, upper : float
-        Integration domain; nodes outside it contribute zero. The integrand
-        should vanish smoothly at a finite boundary (e.g. a parallax
-        likelihood as distance -> 0) for full accuracy.
-    n_nodes, n_iter : int
-        Gauss–Hermite nodes, and Gauss–Newton iterations for the mode.
-
-    Returns
-    -------
-    log_integral, mode, prec : ndarray
-        The log-integral, the located mode and the precision there (the
-        nodes are ``mode + sqrt(2 / prec) * x_k``).
-    """
-    mode, prec = _find_mode(newton_terms, t0, lower, upper, n_iter)
-    x, lw = gauss_hermite(n_nodes)
-    scale = np.sqrt(2.0 / prec)
-    nodes = mode[..., None] + scale[..., None] * x
-    inside = (nodes > lower) & (nodes < upper)
-    safe = np.where(inside, nodes, mode[..., None])
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        lf = np.where(inside, log_f(safe), -np.inf)
-        out = logsumexp(lf + lw, axis=-1) + np.log(scale)
-    return out, mode, prec
 
 
 def sample_log_density(
@@ -212,9 +139,9 @@ def sample_log_density(
     Parameters
     ----------
     log_f : callable
-        Log-density up to a constant, as in :func:`adaptive_gauss_hermite`.
+        Log-density up to a constant (``-inf`` allowed).
     mode, prec : ndarray
-        Mode and positive curvature (from :func:`adaptive_gauss_hermite`),
+        Mode and positive curvature of ``log_f``,
         all of the same shape ``S``.
     lower, upper : float
         Support.
@@ -431,7 +358,7 @@ def quadrature_rules(
     integrates nearby integrands (other draws) with an accuracy that decays
     smoothly with their distance — the basis of a fast likelihood for
     importance sampling, checked against the exact one by the caller. At
-    the integrand it was built for, :func:`apply_quadrature_rules` returns
+    the integrand it was built for, the rule returns
     :func:`adaptive_log_integral`'s value.
     """
     (mode, prec, broad, two, fm), m1, h1 = _multimodal_gauss_hermite(
@@ -486,20 +413,6 @@ def quadrature_rules(
                                (qb - np.logaddexp(qa, qb))[:, len(x):]], axis=1)
         groups.append((idx, nodes, np.concatenate([wa, wb], axis=1) + part))
     return groups
-
-
-def apply_quadrature_rules(groups, make_log_f, n):
-    """log-integrals (n,) of ``make_log_f``'s integrands with frozen ``groups``.
-
-    ``make_log_f(index)`` must accept an integer index array (see
-    :func:`quadrature_rules`).
-    """
-    out = np.full(n, -np.inf)
-    for idx, nodes, logw in groups:
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            lf = make_log_f(idx)(nodes) + logw
-        out[idx] = logsumexp(np.where(np.isnan(lf), -np.inf, lf), axis=-1)
-    return out
 
 
 def _multimodal_gauss_hermite(
@@ -645,8 +558,8 @@ def gaussian_latent_log_marginal(
     ``log N(y | loc, scale² + y_err²)`` (use that closed form instead).
 
     The normal density is *not* renormalised to (lower, upper): for a
-    population truncated to the interval, subtract
-    ``log_normal_mass(loc, scale, lower, upper)``.
+    population truncated to the interval, subtract the log of its mass
+    ``log(Phi((upper - loc) / scale) - Phi((lower - loc) / scale))``.
 
     Parameters
     ----------

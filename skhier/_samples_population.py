@@ -1071,8 +1071,6 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         "outliers": ["boolean"],
         "outlier_fraction_prior": [tuple],
         "interim_prior": [callable, None],
-        "sampler": [StrOptions({"auto", "emcee", "importance"})],
-        "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
     # The interim prior values are per-object metadata, routed like the
@@ -1106,7 +1104,8 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
     ):
         super().__init__(
             n_walkers=n_walkers, n_steps=n_steps, n_burn=n_burn, max_steps=max_steps,
-            thin=thin, random_state=random_state, progress=progress,
+            thin=thin, random_state=random_state, progress=progress, sampler=sampler,
+            n_importance=n_importance,
         )
         self.distribution = distribution
         self.n_dims = n_dims
@@ -1119,8 +1118,6 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         self.outlier_fraction_prior = outlier_fraction_prior
         self.interim_prior = interim_prior
         self.selection = selection
-        self.sampler = sampler
-        self.n_importance = n_importance
 
     # -- input handling -----------------------------------------------------
     def _samples(self, X, interim_log_prior, *, reset):

@@ -5,7 +5,7 @@ log-density ``log_prob(theta) -> (n_walkers,)`` over an unconstrained
 parameter vector ``theta`` of shape ``(n_walkers, n_params)`` and a starting
 guess, and returns draws with their diagnostics.
 
-Strategy (see design.md, "Performance notes"):
+Strategy:
 
 1. find the maximum a posteriori point with ``scipy.optimize`` and a
    finite-difference Hessian there (both vectorised: one log-prob call per

@@ -196,7 +196,8 @@ def _cmd_line(args) -> int:
     est = RobustLineMixture(scatter=None if args.scatter == "none" else args.scatter,
                             outliers=not args.no_outliers, random_state=args.seed,
                             progress=args.progress).fit(X, y, **kwargs)
-    per = {"fitted": est.predict(X), "p_outlier": est.membership_proba_[:, 1]}
+    per = {"fitted": est.predict(X), "p_outlier": est.membership_proba_[:, 1],
+           "inlier": est.inlier_mask_.astype(int)}
     return _report(est, per, table, args.output)
 
 

@@ -48,6 +48,8 @@ import warnings
 import numpy as np
 from scipy import special
 
+from ._distributions import NormalFamily, _log_diff_ndtr
+
 __all__ = ["DetectionProbability", "Window", "Injections", "SelectionWarning"]
 
 #: The quadrature for alpha: every sub-interval (between the ends of the
@@ -329,8 +331,6 @@ def log_alpha_quadrature(selection, family, params, err=None):
     distinct measurement errors.
     """
     params = np.atleast_2d(np.asarray(params, dtype=float))
-    from ._distributions import NormalFamily, _log_diff_ndtr
-
     if isinstance(selection, Window) and type(family) is NormalFamily:
         # Exact: the measured (or true) value is N(mu, tau^2 + e^2) (or N(mu, tau^2)).
         mu, tau = params[:, 0], params[:, 1]
@@ -444,15 +444,12 @@ class SelectionTerm:
             p = sel.probability(grid[:, None], ev[None, :])
         else:
             p = sel.probability(grid)
-        p = self._check_probability_values(p)
+        p = sel._check_probability(p, "over the range of the data")
         if not np.any(p > 0):
             raise ValueError(
                 "selection: the detection probability is zero everywhere over the range of "
                 "the data; no object could have been detected."
             )
-
-    def _check_probability_values(self, p):
-        return self.selection._check_probability(p, "over the range of the data")
 
     def log_alpha(self, params):
         """Sum over objects of log alpha_i, per draw (S,); +inf where a
@@ -494,8 +491,6 @@ class SelectionTerm:
         return out
 
     def _log_alpha_mixture(self, params, log_f_pop, log_f_bg, bg_params):
-        from ._distributions import NormalFamily
-
         params, bg_params = np.atleast_2d(params), np.atleast_2d(bg_params)
         if self.injections:
             lp, _ = injection_alpha(self.selection, self.family, params)

@@ -31,6 +31,7 @@ def test_line_command_writes_summary_and_per_object_tables(tmp_path, capsys):
     assert objects.shape == (20,)
     # Points 2-4 of Hogg et al. (2010) are the clear outliers.
     assert np.all(objects["p_outlier"][1:4] > 0.9)
+    np.testing.assert_array_equal(objects["inlier"], objects["p_outlier"] <= 0.5)
 
 
 def test_missing_column_is_a_clear_error(tmp_path):

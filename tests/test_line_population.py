@@ -234,4 +234,47 @@ def test_inlier_mask():
     est = RobustLineMixture(n_walkers=16, n_steps=200, n_burn=50, random_state=0).fit(X, y)
     np.testing.assert_array_equal(est.inlier_mask_, est.membership_proba_[:, 1] <= 0.5)
     assert not est.inlier_mask_[:5].any() and est.inlier_mask_[5:].all()
-    np.testing.assert_array_equal(est.predict_inliers(X, y), est.inlier_mask_)
+    # New data through the prediction path (another code path than the fit's
+    # training summaries): probabilities equal to rounding, and the mask is
+    # the threshold of that same call's probabilities.
+    proba = est.predict_membership_proba(X, y)
+    np.testing.assert_allclose(proba, est.membership_proba_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(est.predict_inliers(X, y), proba[:, 1] <= 0.5)
+
+
+@ignore_convergence
+@pytest.mark.parametrize("scatter", ["vertical", "orthogonal"])
+def test_collapsed_likelihood_matches_joint_gaussian(scatter):
+    # d = 2, K = 2, full X covariances, x-y error covariances and outliers:
+    # each point's likelihood against the (d+1)-variate normal mixture
+    # written out with scipy (orthogonal scatter: variance s^2 (1 + |c|^2)
+    # in y, as in the projected model).
+    X, y, errors, _, _ = _attenuation_data(5, n=40, d=2)
+    errors["Xy_cov"] = np.tile([0.05, -0.02], (40, 1))
+    est = RobustLineMixture(scatter=scatter, x_components=2, sampler="emcee", n_walkers=40,
+                            n_steps=10, n_burn=2, random_state=0).fit(X, y, **errors)
+    model = est.model_
+    rng = np.random.default_rng(1)
+    theta = model.initial_point()[None] + 0.1 * rng.normal(size=(3, len(model.param_names)))
+    ll_in, ll_out = model.point_logliks(theta)
+    got = np.logaddexp(ll_in, ll_out) - np.log(model.x_scale).sum() - np.log(model.y_scale)
+    p = model.constrain(theta)
+    for s in range(3):
+        c, b = p["coef"][s], p["intercept"][s]
+        V = p["scatter"][s] ** 2 * (1 + c @ c if scatter == "orthogonal" else 1)
+        P = p["outlier_fraction"][s]
+        for i in range(40):
+            Cx, cxy, vy = errors["X_cov"][i], errors["Xy_cov"][i], errors["y_err"][i] ** 2
+            dens = 0.0
+            for k in range(2):
+                m, T, w = p["x_mean"][s, k], p["x_cov"][s, k], p["x_weight"][s, k]
+                cov = np.zeros((3, 3))
+                cov[:2, :2] = T + Cx
+                cov[:2, 2] = cov[2, :2] = T @ c + cxy
+                cov[2, 2] = c @ T @ c + V + vy
+                joint = stats.multivariate_normal(np.r_[m, b + c @ m], cov).pdf(np.r_[X[i], y[i]])
+                px = stats.multivariate_normal(m, T + Cx).pdf(X[i])
+                out = stats.norm.pdf(y[i], p["outlier_mean"][s],
+                                     np.sqrt(p["outlier_std"][s] ** 2 + vy))
+                dens += w * ((1 - P) * joint + P * px * out)
+            np.testing.assert_allclose(got[s, i], np.log(dens), rtol=1e-9, atol=1e-9)

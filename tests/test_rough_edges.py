@@ -119,7 +119,7 @@ def test_cli_keeps_id_columns_and_hyphenated_headers(tmp_path, capsys):
     with open(f"{out}_objects.csv", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     assert rows[0][:5] == ["source_id", "name", "x", "y", "y-err"]
-    assert rows[0][5:] == ["fitted", "p_outlier"]
+    assert rows[0][5:] == ["fitted", "p_outlier", "inlier"]
     assert [r[0] for r in rows[1:]] == [str(4295806720000000000 + i) for i in range(30)]
     assert rows[3][1] == "star 2"
     np.testing.assert_allclose([float(r[3]) for r in rows[1:]], d.y, rtol=1e-15)

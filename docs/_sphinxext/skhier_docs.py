@@ -33,6 +33,7 @@ PUBLIC_MODULES = (
     "skhier.metrics",
     "skhier.pipeline",
     "skhier.plotting",
+    "skhier.selection",
     "skhier.validation",
 )
 

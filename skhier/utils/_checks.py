@@ -15,15 +15,12 @@ float64 array, so the caller's arrays are never modified.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 __all__ = [
     "check_errors",
     "check_magnitude",
     "check_finite_array",
-    "check_positive_scalar",
     "as_float_array",
 ]
 
@@ -100,18 +97,6 @@ def check_magnitude(value, name: str) -> None:
             f"(variances), which overflows beyond {MAX_MAGNITUDE:.0e}: express {name} (and "
             "its errors) in units where the values are smaller."
         )
-
-
-def check_positive_scalar(value, name: str, *, allow_zero: bool = False) -> float:
-    """Check a positive finite real number (priors, scales)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}.")
-    value = float(value)
-    ok = value >= 0 if allow_zero else value > 0
-    if not (np.isfinite(value) and ok):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}.")
-    return value
 
 
 def _check_stds(value, name: str, shape, *, allow_zero: bool) -> np.ndarray:
