@@ -55,7 +55,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import error_names, make_inference_data, posterior_table, warn_missing_errors
+from ._base import (
+    BaseHierarchicalEstimator,
+    error_names,
+    make_inference_data,
+    posterior_table,
+    warn_missing_errors,
+)
 from .diagnostics import effective_sample_size, split_rhat
 from .utils._checks import check_errors, check_magnitude
 from .utils._warnings import warn
@@ -1043,6 +1049,31 @@ class BayesianGMM(DensityMixin, BaseEstimator):
             out["X_true"] = true
         return out
 
+    # -- posterior predictive checks -------------------------------------------
+    sample_posterior_predictive = BaseHierarchicalEstimator.sample_posterior_predictive
+
+    def _replicate(self, params, rng):
+        """Replicated training data ``{"X": (S, n, d)}`` (data units).
+
+        For each draw and training point: a component from the draw's
+        weights, a true position from that component, and, when fitted with
+        ``X_err``/``X_cov``, the point's measurement error added (the
+        deconvolution model run forward).
+        """
+        w, mu, cov = params["weights"], params["means"], params["covariances"]
+        S, K, d = mu.shape
+        n = self._X_train.shape[0]
+        cum = np.cumsum(w, axis=1)
+        u = rng.uniform(size=(S, n, 1)) * cum[:, None, -1:]
+        k = np.minimum((cum[:, None, :] < u).sum(-1), K - 1)
+        idx = np.arange(S)[:, None]
+        L = np.linalg.cholesky(cov)
+        X = mu[idx, k] + np.einsum("snij,snj->sni", L[idx, k], rng.standard_normal((S, n, d)))
+        if self._S_train is not None:
+            root = self._S_sqrt_train * self._scale[:, None]   # data units
+            X = X + np.einsum("nij,snj->sni", root, rng.standard_normal((S, n, d)))
+        return {"X": X}
+
     # -- summaries ---------------------------------------------------------------
     def _draws_by_chain(self, draws) -> np.ndarray:
         """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...).
@@ -1123,7 +1154,8 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         # Jacobian of the standardisation.
         return out - np.sum(np.log(self._scale))
 
-    def to_inference_data(self, *, log_likelihood=True):
+    def to_inference_data(self, *, log_likelihood=True, posterior_predictive=False,
+                          random_state=None):
         """Posterior draws, statistics and data as an ArviZ ``InferenceData``.
 
         Groups: ``posterior`` (the relabelled ``weights``, ``means``,
@@ -1136,7 +1168,10 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         with errors). With ``log_likelihood=True`` (default), the
         ``log_likelihood`` group holds each training point's log-likelihood
         ``obs`` at each draw, for ``az.loo``, ``az.waic`` and ``az.compare``.
-        Needs the optional dependency ``arviz`` (``pip install skhier[arviz]``).
+        With ``posterior_predictive=True``, the ``posterior_predictive``
+        group holds one replicated data set ``X`` per draw (see
+        :meth:`sample_posterior_predictive`, seeded by ``random_state``), for
+        ``az.plot_ppc``. Needs the optional dependency ``arviz`` (``pip install skhier[arviz]``).
 
         Returns
         -------
@@ -1152,6 +1187,9 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         }
         if log_likelihood:
             groups["log_likelihood"] = {"obs": self._draws_by_chain(pointwise)}
+        if posterior_predictive:
+            reps = self._replicate(self.posterior_, check_random_state(random_state))
+            groups["posterior_predictive"] = {k: self._draws_by_chain(v) for k, v in reps.items()}
         if self._S_train is not None:
             groups["constant_data"] = {"X_cov": self._S_train * D[:, None] * D[None, :]}
         dims = {
