@@ -272,22 +272,60 @@ class PosteriorMixin:
             estimator's docstring) are drawn conditionally on each
             hyperparameter draw.
         """
+        rng = check_random_state(random_state)
+        idx = self._draw_indices(n_samples, rng)
+        params = {k: v[idx].copy() for k, v in self.posterior_.items()}
+        params.update(self._draw_latents(idx, params, rng))
+        return params
+
+    def _draw_indices(self, n_samples, rng) -> np.ndarray:
+        """``n_samples`` indices of stored draws (without replacement while
+        there are enough), after checking ``n_samples``."""
         check_is_fitted(self, "posterior_")
         if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
             raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
         if n_samples < 1:
             raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
-        rng = check_random_state(random_state)
         n = self.n_draws_
-        idx = rng.choice(n, n_samples, replace=n_samples > n)
-        params = {k: v[idx].copy() for k, v in self.posterior_.items()}
-        params.update(self._draw_latents(idx, params, rng))
-        return params
+        return rng.choice(n, n_samples, replace=n_samples > n)
 
     def _draw_latents(self, idx, params: dict, rng) -> dict:
         """Per-object latents of the training data for the stored draws ``idx``
         (``params`` holds those draws); ``rng`` is a ``RandomState``."""
         return self.model_.draw_latents(params, rng)
+
+    def _replicate(self, params: dict, rng) -> dict:
+        """Replicated training data, {observed variable: (n_draws, ...)}, one per draw."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not draw replicated data yet."
+        )
+
+    def sample_posterior_predictive(self, n_samples: int = 100, random_state=None) -> dict:
+        """Replicated data sets from the posterior predictive distribution.
+
+        Each replicate takes one posterior draw of the population
+        parameters, draws new true values for the training objects from the
+        population (and new outlier/background labels), and measures them
+        with the training data's measurement errors. Comparing a statistic
+        of the replicates with that of the data is a posterior predictive
+        check.
+
+        Parameters
+        ----------
+        n_samples : int, default=100
+            Number of replicated data sets.
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        replicates : dict
+            Maps each observed variable (as in ``to_inference_data()``'s
+            ``observed_data``) to an array of shape
+            ``(n_samples,) + observed.shape``.
+        """
+        rng = check_random_state(random_state)
+        idx = self._draw_indices(n_samples, rng)
+        return self._replicate({k: v[idx] for k, v in self.posterior_.items()}, rng)
 
     # -- summary --------------------------------------------------------------
     def summary(self, quantiles=(0.05, 0.5, 0.95)):
@@ -360,7 +398,8 @@ class PosteriorMixin:
         """ArviZ dimension names of the variables (name -> list), or None."""
         return None
 
-    def to_inference_data(self, *, log_likelihood=True):
+    def to_inference_data(self, *, log_likelihood=True, posterior_predictive=False,
+                          random_state=None):
         """Posterior draws and sampler statistics as an ArviZ ``InferenceData``.
 
         Each chain becomes an ArviZ chain (emcee: ``chain`` = walker,
@@ -383,6 +422,13 @@ class PosteriorMixin:
             values integrated out. This is what ``az.loo``, ``az.waic`` and
             ``az.compare`` read. It costs one pass over draws x objects and
             memory of that size; pass False to skip it.
+        posterior_predictive : bool, default=False
+            Add the ``posterior_predictive`` group: one replicated data set
+            per stored draw (see :meth:`sample_posterior_predictive`), named
+            like ``observed_data``, for ``az.plot_ppc``. Estimators that do
+            not draw replicates raise NotImplementedError.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the replicated data.
 
         Returns
         -------
@@ -405,6 +451,9 @@ class PosteriorMixin:
                   "sample_stats": self._sample_stats(pointwise)}
         if log_likelihood:
             groups["log_likelihood"] = {"obs": self._draws_by_chain(pointwise)}
+        if posterior_predictive:
+            reps = self._replicate(self.posterior_, check_random_state(random_state))
+            groups["posterior_predictive"] = {k: self._draws_by_chain(v) for k, v in reps.items()}
         groups.update(self._data_groups())
         return make_inference_data(groups, dims=self._inference_dims())
 
