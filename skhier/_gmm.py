@@ -731,9 +731,9 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         errors = check_errors(n, d, X_err=X_err, X_cov=X_cov)
         self._fit_error_names = error_names(X_err=X_err, X_cov=X_cov)
         if sample_weight is not None:
-            from ._gmm_dask import fit_weighted
+            from ._gmm_dask import fit_in_memory
 
-            return fit_weighted(self, X, errors["X_cov"], sample_weight)
+            return fit_in_memory(self, X, errors["X_cov"], sample_weight)
         prior = self._prior(d)
         K = self.n_components
         seeds = self._chain_seeds()

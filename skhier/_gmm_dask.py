@@ -56,7 +56,7 @@ from ._gmm import (
 )
 from .utils._checks import check_errors, check_magnitude, check_sample_weight
 
-__all__ = ["NumpyChunks", "DaskChunks", "chunk_sweep", "fit_dask", "fit_weighted",
+__all__ = ["NumpyChunks", "DaskChunks", "chunk_sweep", "fit_dask", "fit_in_memory",
            "is_dask_collection", "run_chunked_chains"]
 
 #: Rows per chunk of the in-memory chunked sweep (weighted fits).
@@ -306,11 +306,12 @@ class DaskChunks:
         def aligned(arr, name, ndim):
             if arr is None:
                 return None
+            if hasattr(arr, "to_dask_array"):  # a Dask DataFrame or Series
+                arr = arr.to_dask_array(lengths=True)
             if not is_dask_collection(arr):
-                arr = np.asarray(arr)
+                arr = np.asarray(arr.to_numpy() if hasattr(arr, "to_numpy") else arr)
                 if arr.ndim == 0:
                     arr = np.broadcast_to(arr, (self.n,) + (self.d,) * (ndim - 1))
-                arr = da.from_array(arr, chunks=(rows,) + arr.shape[1:])
             if arr.ndim == ndim - 1 and ndim == 2 and self.d == 1:
                 arr = arr[:, None]
             if arr.ndim != ndim or arr.shape[0] != self.n:
@@ -318,6 +319,8 @@ class DaskChunks:
                     f"{name} must have {self.n} rows and {ndim} dimensions to match X, "
                     f"got shape {arr.shape}."
                 )
+            if not is_dask_collection(arr):
+                return da.from_array(arr, chunks=(rows,) + arr.shape[1:])
             return arr.rechunk((rows,) + arr.shape[1:])
 
         self._X = X
@@ -511,8 +514,13 @@ def _fit_chunks(est, data, keep_training):
     return est
 
 
-def fit_weighted(est, X, X_cov, sample_weight, chunk_rows=CHUNK_ROWS):
-    """In-memory weighted fit (X and X_cov validated by ``fit``)."""
+def fit_in_memory(est, X, X_cov=None, sample_weight=None, chunk_rows=CHUNK_ROWS):
+    """Chunked fit of in-memory data (X and X_cov as validated by ``fit``).
+
+    ``BayesianGMM.fit`` takes this path for weighted fits; with the row
+    chunks of a Dask array it gives that fit's draws (up to the rounding of
+    sums), which is how the Dask path is tested.
+    """
     w = check_sample_weight(sample_weight, X.shape[0])
     data = NumpyChunks(X, X_cov, w, chunk_rows=chunk_rows)
     return fit_chunks(est, data, keep_training=True)
