@@ -57,7 +57,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import PosteriorMixin, error_names, warn_missing_errors
 from .diagnostics import effective_sample_size, split_rhat
-from .utils._checks import check_errors, check_magnitude
+from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 try:  # a dependency of scikit-learn
@@ -730,7 +730,8 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         n, d = X.shape
         errors = check_errors(n, d, X_err=X_err, X_cov=X_cov)
         self._fit_error_names = error_names(X_err=X_err, X_cov=X_cov)
-        if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, n)
+        if sample_weight is not None and np.any(sample_weight != 1):
             from ._gmm_dask import fit_in_memory
 
             return fit_in_memory(self, X, errors["X_cov"], sample_weight)

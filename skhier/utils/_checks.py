@@ -254,8 +254,8 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     """
     if sample_weight is None:
         return None
-    value = _to_numpy(sample_weight)
-    if np.ndim(value) == 0:
+    value = np.asarray(_to_numpy(sample_weight))
+    if value.ndim == 0:
         value = np.broadcast_to(np.asarray(value), (n_samples,))
     w = check_finite_array(value, "sample_weight", (n_samples,))
     if np.any(w < 0):
@@ -263,5 +263,5 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
             f"sample_weight must be non-negative; found {int(np.sum(w < 0))} negative weight(s)."
         )
     if not np.any(w > 0):
-        raise ValueError("sample_weight must have at least one positive weight.")
+        raise ValueError("sample_weight must have at least one positive weight; all are zero.")
     return w
