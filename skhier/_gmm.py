@@ -55,7 +55,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import error_names, make_inference_data, posterior_table, warn_missing_errors
+from ._base import PosteriorMixin, error_names, warn_missing_errors
 from .diagnostics import effective_sample_size, split_rhat
 from .utils._checks import check_errors, check_magnitude
 from .utils._warnings import warn
@@ -441,7 +441,7 @@ def _stephens_relabel(X, S, log_w, mu, sigma, ref_labels, rng, max_iter=100):
 # ---------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------
-class BayesianGMM(DensityMixin, BaseEstimator):
+class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     """Gaussian mixture with its full posterior, optionally deconvolving errors.
 
     A finite mixture ``sum_k w_k N(x | mu_k, Sigma_k)`` of at most
@@ -565,6 +565,13 @@ class BayesianGMM(DensityMixin, BaseEstimator):
     iterated to a fixed point from the highest-likelihood draw. Empty
     components carry no classification information and are left in
     arbitrary order among themselves; their draws are prior draws.
+
+    **Summaries.** :meth:`summary` has one row per element of the relabelled
+    ``weights``, ``means`` and ``covariances`` and for ``n_occupied``; its
+    ``ess`` is measured on the Gibbs chains and its ``r_hat`` across them
+    (those of weights and means equal ``n_effective_`` and ``rhat_``).
+    Components with (near) zero weight hold prior draws in arbitrary order:
+    their R-hat says nothing about convergence.
 
     **Per-point outputs** (``predict_proba``, ``score_samples``, ...) average
     over at most 200 posterior draws spread evenly over all chains, and are
@@ -751,12 +758,13 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         # -- store, in data units -----------------------------------------
         self._log_w, self._mu, self._sigma = log_w, mu, sigma  # standardised
         D = self._scale
-        self.posterior_ = {
+        # Chains are stored one after the other (chain-major).
+        self._set_posterior({
             "weights": np.exp(log_w),
             "means": self._loc + mu * D,
             "covariances": sigma * D[:, None] * D[None, :],
             "n_occupied": occupied.reshape(T),
-        }
+        }, n_chains=C, chain_major=True)
         self.weights_ = self.posterior_["weights"].mean(axis=0)
         self.means_ = self.posterior_["means"].mean(axis=0)
         self.covariances_ = self.posterior_["covariances"].mean(axis=0)
@@ -991,11 +999,6 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         X = self.posterior_["means"][t, k] + np.einsum("nij,nj->ni", L, eps)
         return X, k
 
-    @property
-    def n_draws_(self) -> int:
-        check_is_fitted(self, "posterior_")
-        return len(self.posterior_["weights"])
-
     def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
         """Joint posterior draws, with the training points' labels.
 
@@ -1016,19 +1019,14 @@ class BayesianGMM(DensityMixin, BaseEstimator):
             draw; with errors at fit time also ``"X_true"``
             (n_samples, n_train, d), the deconvolved true positions.
         """
-        check_is_fitted(self, "posterior_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
-            raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
-        rs = check_random_state(random_state)
-        T = self.n_draws_
-        idx = rs.choice(T, n_samples, replace=n_samples > T)
-        out = {k: v[idx].copy() for k, v in self.posterior_.items()}
-        rng = np.random.default_rng(rs.randint(0, 2**31 - 1))
+        return super().sample_posterior(n_samples=n_samples, random_state=random_state)
+
+    def _draw_latents(self, idx, params, rng):
+        """Labels (and true positions) of the training points for draws ``idx``."""
+        rng = np.random.default_rng(rng.randint(0, 2**31 - 1))
         X, S = self._X_train, self._S_train
-        labels = np.empty((n_samples, X.shape[0]), dtype=np.intp)
-        true = None if S is None else np.empty((n_samples, *X.shape))
+        labels = np.empty((len(idx), X.shape[0]), dtype=np.intp)
+        true = None if S is None else np.empty((len(idx), *X.shape))
         phi = _quad_features(X) if S is None else None
         for j, t in enumerate(idx):
             chol = np.linalg.cholesky(self._sigma[t])
@@ -1038,58 +1036,19 @@ class BayesianGMM(DensityMixin, BaseEstimator):
                 v = _draw_true_positions(X, S, self._S_sqrt_train, labels[j], self._mu[t],
                                          self._sigma[t], chol, rng)
                 true[j] = self._loc + v * self._scale
-        out["labels"] = labels
+        out = {"labels": labels}
         if true is not None:
             out["X_true"] = true
         return out
 
     # -- summaries ---------------------------------------------------------------
-    def _draws_by_chain(self, draws) -> np.ndarray:
-        """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...).
-
-        The Gibbs chains are stored one after the other (chain-major).
-        """
-        draws = np.asarray(draws)
-        return draws.reshape((self.n_chains_, -1) + draws.shape[1:])
-
-    def summary(self, quantiles=(0.05, 0.5, 0.95)):
-        """Table of posterior summaries, one row per scalar parameter.
-
-        Rows for every element of the relabelled ``weights`` (``weights[k]``),
-        ``means`` (``means[k, j]``), ``covariances`` (``covariances[k, i, j]``)
-        and for ``n_occupied``. Columns: ``mean``, ``sd``, the requested
-        ``quantiles``, ``ess`` (effective sample size from the
-        autocorrelation of the Gibbs chains, averaged over chains) and
-        ``r_hat`` (split R-hat across the ``n_chains`` chains; NaN with one
-        chain or fewer than 4 kept sweeps per chain). The ``ess`` and
-        ``r_hat`` of weights and means equal ``n_effective_`` and ``rhat_``.
-        Components with (near) zero weight hold prior draws in arbitrary
-        order: their R-hat says nothing about convergence.
-
-        Parameters
-        ----------
-        quantiles : sequence of float, default=(0.05, 0.5, 0.95)
-
-        Returns
-        -------
-        table : pandas.DataFrame if pandas is installed, else dict of
-            column name -> list (with a ``"parameter"`` column).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skhier import BayesianGMM
-        >>> X = np.random.default_rng(0).normal(size=(100, 1))
-        >>> gmm = BayesianGMM(n_components=2, n_chains=2, n_iter=100, n_burn=50,
-        ...                   random_state=0).fit(X)
-        >>> table = gmm.summary()
-        >>> list(table.columns)
-        ['mean', 'sd', 'q5', 'q50', 'q95', 'ess', 'r_hat']
-        >>> list(table.index[:3])
-        ['weights[0]', 'weights[1]', 'means[0, 0]']
-        """
-        check_is_fitted(self, "posterior_")
-        return posterior_table(self.posterior_, self._draws_by_chain, quantiles)
+    def _summary_axis_labels(self):
+        """A DataFrame fit's column names label the feature axes in :meth:`summary`."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return {}
+        names = list(names)
+        return {"means": [None, names], "covariances": [None, names, names]}
 
     def _draw_logliks(self):
         """Log-likelihood of the training data at every stored draw (data units).
@@ -1123,45 +1082,29 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         # Jacobian of the standardisation.
         return out - np.sum(np.log(self._scale))
 
-    def to_inference_data(self, *, log_likelihood=True):
-        """Posterior draws, statistics and data as an ArviZ ``InferenceData``.
+    # -- ArviZ export (the base's to_inference_data fills these groups) --------
+    def _sample_stats(self, pointwise):
+        """``loglik``: the training data's log-likelihood at each draw."""
+        if pointwise is None:
+            pointwise = self._pointwise_log_likelihood()
+        return {"loglik": self._draws_by_chain(pointwise.sum(axis=1))}
 
-        Groups: ``posterior`` (the relabelled ``weights``, ``means``,
-        ``covariances`` and ``n_occupied``, with dimensions ``chain`` = Gibbs
-        chain, ``draw`` = kept sweep, ``component``, ``feature``);
-        ``sample_stats`` with ``loglik``, the log-likelihood of the training
-        data at each draw (one pass over draws x points); and
-        ``observed_data`` with the training data ``X`` (plus
-        ``constant_data`` with their error covariances ``X_cov`` when fitted
-        with errors). With ``log_likelihood=True`` (default), the
-        ``log_likelihood`` group holds each training point's log-likelihood
-        ``obs`` at each draw, for ``az.loo``, ``az.waic`` and ``az.compare``.
-        Needs the optional dependency ``arviz`` (``pip install skhier[arviz]``).
-
-        Returns
-        -------
-        arviz.InferenceData
-        """
-        check_is_fitted(self, "posterior_")
+    def _data_groups(self):
+        """Training data (and error covariances), in data units."""
         D = self._scale
-        pointwise = self._pointwise_log_likelihood()
-        groups = {
-            "posterior": {k: self._draws_by_chain(v) for k, v in self.posterior_.items()},
-            "sample_stats": {"loglik": self._draws_by_chain(pointwise.sum(axis=1))},
-            "observed_data": {"X": self._loc + self._X_train * D},
-        }
-        if log_likelihood:
-            groups["log_likelihood"] = {"obs": self._draws_by_chain(pointwise)}
+        groups = {"observed_data": {"X": self._loc + self._X_train * D}}
         if self._S_train is not None:
             groups["constant_data"] = {"X_cov": self._S_train * D[:, None] * D[None, :]}
-        dims = {
+        return groups
+
+    def _inference_dims(self):
+        return {
             "weights": ["component"],
             "means": ["component", "feature"],
             "covariances": ["component", "feature", "feature_bis"],
             "X": ["point", "feature"],
             "X_cov": ["point", "feature", "feature_bis"],
         }
-        return make_inference_data(groups, dims=dims)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1166,6 +1166,22 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
     def _draws_u(self):
         return self._prepare_object_draws(self._object_draws())
 
+    def _replicate(self, params, rng):
+        """New true values from the population (or the background), measured
+        with the training errors: {"X": (n_draws, n_objects, 1)}."""
+        m = self.model_
+        u = m.unconstrain(params)
+        n = m.x.size
+        with np.errstate(all="ignore"):
+            theta = self.family_.rvs(self.family_.constrain(u[:, : m.p]), size=(n,), random_state=rng)
+        theta = np.asarray(theta, dtype=float).reshape(len(u), n)
+        if m.outliers:
+            _, z, mb, sb = m._outlier_terms(u)
+            outlier = rng.uniform(size=theta.shape) < expit(z)[:, None]
+            theta = np.where(outlier, mb[:, None] + sb[:, None] * rng.standard_normal(theta.shape), theta)
+        x = theta + m.e[None, :] * rng.standard_normal(theta.shape)
+        return {"X": x[:, :, None]}
+
     def _posterior_mean_theta(self, x, e):
         u = self._draws_u()
         params = self.family_.constrain(u[:, : self.family_.n_params])

@@ -657,6 +657,20 @@ def test_summary_with_one_chain_has_no_rhat():
     assert "covariances[0, 1, 0]" in table.index
 
 
+@ignore_convergence
+def test_summary_labels_features_by_dataframe_columns():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(6).normal(size=(60, 2))
+    kw = dict(n_components=2, n_chains=2, n_iter=40, n_burn=10, random_state=0)
+    named = BayesianGMM(**kw).fit(pd.DataFrame(X, columns=["g-r", "G"])).summary()
+    plain = BayesianGMM(**kw).fit(X).summary()
+    assert "means[1, g-r]" in named.index and "covariances[0, G, g-r]" in named.index
+    # Same rows in the same order, only the feature positions renamed.
+    renamed = [i.replace("g-r", "0").replace("G", "1") for i in named.index]
+    assert renamed == list(plain.index)
+    np.testing.assert_allclose(named.to_numpy(float), plain.to_numpy(float), rtol=1e-12)
+
+
 def _mixture_loglik_by_hand(X, w, mu, cov, S=None):
     """sum_i log sum_k w_k N(x_i | mu_k, cov_k + S_i) with scipy."""
     dens = np.zeros(len(X))
