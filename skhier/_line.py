@@ -36,6 +36,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
+from ._math import row_chunks
 from .utils._checks import check_errors, check_finite_array, check_magnitude
 from .utils._warnings import warn
 
@@ -256,11 +257,10 @@ class _LineModel(PosteriorModel):
         n = len(self.y)
         # Points in chunks: the (draws x points) tables stay below
         # _ROW_CHUNK_CELLS cells whatever the number of points and draws.
-        step = max(1, _ROW_CHUNK_CELLS // max(len(theta), 1))
         with np.errstate(over="ignore", invalid="ignore"):
             total = self.log_prior(theta)
-            for start in range(0, n, step):
-                ll_in, ll_out = self.point_logliks(theta, slice(start, start + step))
+            for rows in row_chunks(n, len(theta), _ROW_CHUNK_CELLS):
+                ll_in, ll_out = self.point_logliks(theta, rows)
                 ll = ll_in if ll_out is None else np.logaddexp(ll_in, ll_out)
                 total = total + ll.sum(axis=1)
         return np.where(np.isfinite(total), total, -np.inf)
@@ -694,7 +694,7 @@ class _LinePopulationModel(_LineModel):
         S, n = theta.shape[0], len(self.y)
         xs = np.empty((S, n, self.d))
         outl = np.zeros((S, n), dtype=bool)
-        for rows in _row_chunks(n, S * self.K * 2 * self.d):
+        for rows in row_chunks(n, S * self.K * 2 * self.d, _ROW_CHUNK_CELLS):
             xs[:, rows], is_out = self.latent_x(theta, rows, rng)
             outl[:, rows] = is_out
         return {"outlier": outl, "x_true": self.x_loc + self.x_scale * xs}
@@ -1037,9 +1037,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         self.outlier_fraction_ = (
             self._posterior_median("outlier_fraction") if self.outliers else None
         )
-        self.membership_proba_ = self._membership(
-            self._summary_draws(), X, y, errors, limit
-        )
+        self.membership_proba_ = self._membership_proba(model)
         self.inlier_mask_ = self.membership_proba_[:, 1] <= INLIER_THRESHOLD
         self.x_true_ = None
         if x_model == "population":
@@ -1089,7 +1087,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         theta = model.unconstrain(draws)
         n = len(model.y)
         out = np.empty((n, model.d))
-        for rows in _row_chunks(n, len(theta) * model.K * 2 * model.d):
+        for rows in row_chunks(n, len(theta) * model.K * 2 * model.d, _ROW_CHUNK_CELLS):
             mean, _ = model.latent_x(theta, rows)
             out[rows] = mean.mean(axis=0)
         return model.x_loc + model.x_scale * out
@@ -1122,42 +1120,33 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             x_scale = np.full(X.shape[1], y_scale)
         return {"loc": (x_loc, y_loc), "scale": (x_scale, y_scale)}
 
-    # -- per-point posterior quantities -----------------------------------
-    def _membership(self, draws, X, y, errors, limit=None):
-        """Posterior-averaged (inlier, outlier) probabilities, chunked over rows."""
-        n = X.shape[0]
-        proba = np.empty((n, 2))
-        if not self.outliers:
-            proba[:, 0], proba[:, 1] = 1.0, 0.0
-            return proba
-        model = self.model_.with_data(X, y, errors, limit)
-        theta = model.unconstrain(draws)
-        for rows in _row_chunks(n, len(theta) * getattr(model, "K", 1)):
-            ll_in, ll_out = model.point_logliks(theta, rows, conditional=True)
-            p_out = np.exp(ll_out - np.logaddexp(ll_in, ll_out)).mean(axis=0)
-            proba[rows, 1] = p_out
-            proba[rows, 0] = 1.0 - p_out
-        return proba
+    # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
+    def _object_logliks(self, model, theta, rows):
+        """(inlier, outlier) log-likelihood tables of the points ``rows`` of
+        ``model`` (a :class:`_LineModel` holding their data), conditional on
+        the measured X, in standardised units."""
+        return model.point_logliks(theta, rows, conditional=True)
 
-    def _pointwise_log_likelihood(self):
-        """log p(y_i | x_i, draw) of each training point at each stored draw.
+    def _n_objects(self, model):
+        return len(model.y)
 
-        Conditional on the measured x (as the projected likelihood is; the
-        population model's x density is divided out), outliers included, in
-        the units of y: the standardisation's Jacobian ``log y_scale`` is
-        subtracted for detections (limits are probabilities, unit-free).
-        """
-        check_is_fitted(self, "posterior_")
-        model = self.model_
-        theta = model.unconstrain(self.posterior_)
-        n = len(model.y)
-        out = np.empty((len(theta), n))
-        with np.errstate(over="ignore", invalid="ignore"):
-            for rows in _row_chunks(n, len(theta) * getattr(model, "K", 1)):
-                ll_in, ll_out = model.point_logliks(theta, rows, conditional=True)
-                out[:, rows] = ll_in if ll_out is None else np.logaddexp(ll_in, ll_out)
-        detected = np.ones(n) if model.limit is None else (np.asarray(model.limit) == 0)
-        return out - detected * np.log(model.y_scale)
+    def _training_objects(self):
+        return self.model_
+
+    def _has_background(self):
+        return self.model_.outliers
+
+    def _prepare_object_draws(self, draws):
+        return self.model_.unconstrain(draws)
+
+    def _object_cost(self, model):
+        return getattr(model, "K", 1)
+
+    def _object_log_jacobian(self, model):
+        """Densities in standardised y units -> data units: ``log y_scale`` for
+        detections (limits are probabilities, unit-free)."""
+        detected = np.ones(len(model.y)) if model.limit is None else (np.asarray(model.limit) == 0)
+        return detected * np.log(model.y_scale)
 
     def _replicate(self, params, rng):
         """Replicated training data: ``{"y": (S, n)}``, and ``"X"`` (S, n, d)
@@ -1212,7 +1201,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         dev = beta - centre
         cov = dev.T @ dev / len(beta)  # the draws' covariance (ddof=0, as var)
         std = np.empty(X.shape[0])
-        for rows in _row_chunks(X.shape[0], 1):
+        for rows in row_chunks(X.shape[0], 1, _ROW_CHUNK_CELLS):
             xr = X[rows]
             var = np.einsum("ni,ij,nj->n", xr, cov[:-1, :-1], xr)
             var += 2 * xr @ cov[:-1, -1] + cov[-1, -1]
@@ -1248,7 +1237,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         warn_missing_errors(self, "predict_membership_proba",
                             y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         limit = _limit_length(limit, X.shape[0])
-        return self._membership(self._summary_draws(), X, y, errors, limit)
+        return self._membership_proba(self.model_.with_data(X, y, errors, limit))
 
     def predict_inliers(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None,
                         y_limit=None):
@@ -1285,18 +1274,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         )
         warn_missing_errors(self, "log_predictive_density",
                             y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
-        draws = self._summary_draws()
-        model = self.model_.with_data(X, y, errors)
-        theta = model.unconstrain(draws)
-        out = np.empty(X.shape[0])
-        n_draws = len(theta)
-        for rows in _row_chunks(X.shape[0], n_draws * getattr(model, "K", 1)):
-            ll, ll_out = model.point_logliks(theta, rows, conditional=True)
-            if ll_out is not None:
-                ll = np.logaddexp(ll, ll_out)
-            out[rows] = logsumexp(ll, axis=0) - np.log(n_draws)
-        # Densities in standardised y units -> data units.
-        return out - np.log(model.y_scale)
+        return self._log_predictive_density(self.model_.with_data(X, y, errors))
 
     def score(self, X, y, sample_weight=None, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
         """Coefficient of determination R² of :meth:`predict` on (X, y).
@@ -1351,10 +1329,3 @@ def _check_nonzero_variance(errors) -> None:
             "error: their variance about the line is zero and the likelihood is "
             "degenerate. Give their measurement errors, or use scatter='vertical'."
         )
-
-
-def _row_chunks(n_rows: int, n_draws: int):
-    """Slices of rows such that draws x rows stays below _ROW_CHUNK_CELLS."""
-    step = max(1, _ROW_CHUNK_CELLS // max(n_draws, 1))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))

@@ -33,7 +33,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import StrOptions
@@ -835,7 +835,6 @@ class _PopulationPosterior(PosteriorModel):
 # The estimator
 # ---------------------------------------------------------------------------
 _DISTRIBUTIONS = {"normal": NormalFamily, "lognormal": LogNormalFamily, "beta": BetaFamily}
-_ROW_CHUNK_CELLS = 4_000_000  # draws x objects per chunk in predictions
 
 
 class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
@@ -1140,35 +1139,32 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         self.outlier_fraction_ = (
             self._posterior_median("outlier_fraction") if self.outliers else None
         )
-        self.membership_proba_ = self._membership(x, e)
+        self.membership_proba_ = self._membership_proba((x, e))
         self.theta_mean_ = self._posterior_mean_theta(x, e)
         return self
 
-    # -- per-object quantities ------------------------------------------------
-    def _draws_u(self):
-        draws = self._summary_draws()
+    # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
+    def _object_logliks(self, objects, u, rows):
+        """(population, background) log-likelihood tables of the measurements
+        ``rows`` of ``objects = (x, e)``, true values integrated out."""
+        x, e = objects
+        marginal = make_marginal(self.family_, x[rows], e[rows])
+        return self.model_.component_logliks(u, marginal, x[rows], e[rows] ** 2)
+
+    def _n_objects(self, objects):
+        return objects[0].size
+
+    def _training_objects(self):
+        return self.model_.x, self.model_.e
+
+    def _has_background(self):
+        return self.model_.outliers
+
+    def _prepare_object_draws(self, draws):
         return self.model_.unconstrain(draws)
 
-    def _chunks(self, n, k):
-        step = max(1, _ROW_CHUNK_CELLS // max(k, 1))
-        for start in range(0, n, step):
-            yield slice(start, min(start + step, n))
-
-    def _component_tables(self, x, e, rows, u):
-        marginal = make_marginal(self.family_, x[rows], e[rows])
-        return self.model_.component_logliks(u, marginal, x[rows], e[rows] ** 2), marginal
-
-    def _pointwise_log_likelihood(self):
-        """log p(x_i | draw) of each training measurement at each stored draw
-        (true value integrated out, background included), in data units."""
-        check_is_fitted(self, "posterior_")
-        x, e = self.model_.x, self.model_.e
-        u = self.model_.unconstrain(self.posterior_)
-        out = np.empty((len(u), x.size))
-        for rows in self._chunks(x.size, len(u)):
-            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
-            out[:, rows] = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
-        return out
+    def _draws_u(self):
+        return self._prepare_object_draws(self._object_draws())
 
     def _replicate(self, params, rng):
         """New true values from the population (or the background), measured
@@ -1186,24 +1182,11 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         x = theta + m.e[None, :] * rng.standard_normal(theta.shape)
         return {"X": x[:, :, None]}
 
-    def _membership(self, x, e):
-        proba = np.zeros((x.size, 2))
-        if not self.outliers:
-            proba[:, 0] = 1.0
-            return proba
-        u = self._draws_u()
-        for rows in self._chunks(x.size, len(u)):
-            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
-            p_out = np.exp(ll_bg - np.logaddexp(ll_pop, ll_bg)).mean(axis=0)
-            proba[rows, 1] = p_out
-            proba[rows, 0] = 1.0 - p_out
-        return proba
-
     def _posterior_mean_theta(self, x, e):
         u = self._draws_u()
         params = self.family_.constrain(u[:, : self.family_.n_params])
         out = np.empty(x.size)
-        for rows in self._chunks(x.size, len(u)):
+        for rows in self._object_row_chunks((x, e), len(u)):
             marginal = make_marginal(self.family_, x[rows], e[rows])
             with np.errstate(all="ignore"):
                 out[rows] = marginal.posterior_mean(params).mean(axis=0)
@@ -1248,7 +1231,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         x, e = self._validate_x(X, X_err, reset=False, method="predict_membership_proba")
-        return self._membership(x, e)
+        return self._membership_proba((x, e))
 
     def score_samples(self, X, X_err=None):
         """Log posterior predictive density of each measurement.
@@ -1268,13 +1251,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         x, e = self._validate_x(X, X_err, reset=False, method="score_samples")
-        u = self._draws_u()
-        out = np.empty(x.size)
-        for rows in self._chunks(x.size, len(u)):
-            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
-            ll = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
-            out[rows] = logsumexp(ll, axis=0) - np.log(len(u))
-        return out
+        return self._log_predictive_density((x, e))
 
     def score(self, X, y=None, sample_weight=None, X_err=None):
         """Mean log posterior predictive density of the measurements.

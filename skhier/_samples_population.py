@@ -63,6 +63,7 @@ from ._distributions import (
     density_band,
     get_family,
 )
+from ._math import logmeanexp, row_chunks
 from .selection import SelectionTerm
 from .utils._checks import check_finite_array
 from .utils._warnings import warn
@@ -87,11 +88,9 @@ _HALF_LOG2PI = 0.5 * _LOG2PI
 _FAST_CHUNK_CELLS = 4_000_000
 #: Cells (draws x objects x samples) evaluated at once in double precision (~16 MB).
 _CHUNK_CELLS = 2_000_000
-#: (draws x objects x dims) per chunk of objects in predict, score_samples, membership.
-_PREDICT_CHUNK_CELLS = 2_000_000
 #: Posterior draws used for per-object summaries (predict, score_samples,
-#: membership). Draws are evenly spaced over the stored chain, so summaries
-#: are deterministic; the Monte Carlo error of an average over 200 nearly
+#: membership; fewer than other estimators' as each costs a pass over every
+#: object's samples). The Monte Carlo error of an average over 200 nearly
 #: independent draws is < 7 % of the posterior spread it summarises.
 _N_OBJECT_DRAWS = 200
 #: Warn when an object's reweighted samples are worth fewer than this many
@@ -430,7 +429,6 @@ class _Background:
             lp = -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI - ld
         return np.where(dist > 0, lp, -np.inf)
 
-
     def rvs(self, size, rng):
         """Draws from the background density."""
         if self.kind == "uniform":
@@ -440,20 +438,6 @@ class _Background:
             return self.loc + self.scale * z
         dist = np.exp(self.loc + self.scale * z)
         return self.lo + dist if np.isfinite(self.lo) else self.hi - dist
-
-
-def _logmeanexp(t, axis=-1):
-    m = np.max(t, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.mean(np.exp(t - m), axis=axis)) + np.squeeze(m, axis=axis)
-    return out
-
-
-def _chunks(n, per_row):
-    step = max(1, int(_CHUNK_CELLS // max(per_row, 1)))
-    for start in range(0, n, step):
-        yield slice(start, min(start + step, n))
 
 
 # ---------------------------------------------------------------------------
@@ -494,8 +478,8 @@ class _ReweightingModel(PosteriorModel):
 
     def background_loglik(self, samples):
         out = np.empty(samples.n)
-        for rows in _chunks(samples.n, samples.k):
-            out[rows] = _logmeanexp(self.background_log_weights(samples, rows))
+        for rows in row_chunks(samples.n, samples.k, _CHUNK_CELLS):
+            out[rows] = logmeanexp(self.background_log_weights(samples, rows), axis=-1)
         return out
 
     # -- posterior ------------------------------------------------------------
@@ -546,7 +530,7 @@ class _ReweightingModel(PosteriorModel):
             out["mean_pop"] = np.empty((S, n, d))
         if want_draw is not None:
             out["draw_pop"] = np.empty((S, n), dtype=np.intp)
-        for rows in _chunks(n, S * k):
+        for rows in row_chunks(n, S * k, _CHUNK_CELLS):
             lw = self.pop_log_weights(P, samples, rows)  # (S, n_c, K)
             m = np.max(lw, axis=-1, keepdims=True)
             m = np.where(np.isfinite(m), m, 0.0)
@@ -566,7 +550,7 @@ class _ReweightingModel(PosteriorModel):
             lbg = np.empty(n)
             mbg = np.empty((n, d))
             dbg = np.empty((S, n), dtype=np.intp) if want_draw is not None else None
-            for rows in _chunks(n, k * max(S if want_draw is not None else 1, 1)):
+            for rows in row_chunks(n, k * max(S if want_draw is not None else 1, 1), _CHUNK_CELLS):
                 lw = self.background_log_weights(samples, rows)
                 m = np.max(lw, axis=-1, keepdims=True)
                 m = np.where(np.isfinite(m), m, 0.0)
@@ -718,7 +702,7 @@ class _ParametricModel(_ReweightingModel):
         D = np.empty((m + 1, s.n * s.k), dtype=np.float32)
         centre = np.empty((s.n, m))
         H = np.empty(s.n)
-        for rows in _chunks(s.n, s.k * (m + 1)):
+        for rows in row_chunks(s.n, s.k * (m + 1), _CHUNK_CELLS):
             th = s.theta[rows]
             base = np.zeros(th.shape[:2])
             feats = []
@@ -748,8 +732,8 @@ class _ParametricModel(_ReweightingModel):
         if any(f is None for f in self.features):
             S = P.shape[0]
             out = np.empty((S, self.samples.n))
-            for rows in _chunks(self.samples.n, S * self.samples.k):
-                out[:, rows] = _logmeanexp(self.pop_log_weights(P, self.samples, rows))
+            for rows in row_chunks(self.samples.n, S * self.samples.k, _CHUNK_CELLS):
+                out[:, rows] = logmeanexp(self.pop_log_weights(P, self.samples, rows), axis=-1)
             return out
         if self._fast is None:
             self._build_fast()
@@ -1309,10 +1293,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         self.outlier_fraction_ = (
             self._posterior_median("outlier_fraction") if self.outliers else None
         )
-        if self.outliers:
-            self.membership_proba_ = self._membership(self._object_terms(samples))
-        else:
-            self.membership_proba_ = np.column_stack([np.ones(samples.n), np.zeros(samples.n)])
+        self.membership_proba_ = self._membership_proba(samples)
         self.n_effective_samples_ = self._effective_samples(samples)
         self._warn_collapse()
         return self
@@ -1342,30 +1323,38 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             "the interim prior and the priors."
         )
 
-    # -- per-object quantities --------------------------------------------
-    def _object_draws(self):
-        n = self.n_draws_
-        if n <= _N_OBJECT_DRAWS:
-            return self.posterior_
-        idx = np.unique(np.linspace(0, n - 1, _N_OBJECT_DRAWS).round().astype(int))
-        return {k: v[idx] for k, v in self.posterior_.items()}
+    # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
+    _max_object_draws = _N_OBJECT_DRAWS
 
-    def _object_terms(self, samples, **kw):
-        return self.model_.object_terms(self._object_draws(), samples, **kw)
+    def _object_logliks(self, samples, draws, rows):
+        """(population, background) log-likelihood tables of the objects
+        ``rows`` of ``samples``, relative to their interim evidence."""
+        sub = _Samples(samples.theta[rows], samples.log_p0[rows])
+        return self._log_components(self.model_.object_terms(draws, sub))
 
-    def _terms_by_chunk(self, samples, draws=None, **kw):
-        """Yield (rows, object terms) over chunks of objects.
+    def _n_objects(self, samples):
+        return samples.n
+
+    def _training_objects(self):
+        return self.model_.samples
+
+    def _has_background(self):
+        return self.model_.outliers
+
+    def _object_cost(self, samples):
+        # A cell averages the object's samples (and their background weights).
+        return 2 * samples.k
+
+    def _terms_by_chunk(self, samples, **kw):
+        """Yield (rows, object terms at the summary draws) over chunks of objects.
 
         Each object's terms depend only on its own samples, so chunking
         changes nothing but keeps the (draws x objects) tables bounded for
-        any number of objects. ``draws`` defaults to the summary draws.
+        any number of objects.
         """
-        if draws is None:
-            draws = self._object_draws()
+        draws = self._object_draws()
         n_draws = len(next(iter(draws.values())))
-        step = max(1, _PREDICT_CHUNK_CELLS // (n_draws * samples.d))
-        for start in range(0, samples.n, step):
-            rows = slice(start, min(start + step, samples.n))
+        for rows in self._object_row_chunks(samples, n_draws):
             sub = _Samples(samples.theta[rows], samples.log_p0[rows])
             yield rows, self.model_.object_terms(draws, sub, **kw)
 
@@ -1375,17 +1364,6 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             return terms["log_pop"], None
         return (terms["log_1mf"][:, None] + terms["log_pop"],
                 terms["log_f"][:, None] + terms["log_bg"][None])
-
-    def _pointwise_log_likelihood(self):
-        """Each training object's log marginal likelihood relative to its
-        interim evidence (see :meth:`score_samples`) at each stored draw."""
-        check_is_fitted(self, "posterior_")
-        samples = self.model_.samples
-        out = np.empty((self.n_draws_, samples.n))
-        for rows, terms in self._terms_by_chunk(samples, draws=self.posterior_):
-            lin, lout = self._log_components(terms)
-            out[:, rows] = lin if lout is None else np.logaddexp(lin, lout)
-        return out
 
     def _likelihood_summary(self):
         """Each training object's likelihood-weighted samples: the point
@@ -1448,19 +1426,6 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         eps = s.theta[np.arange(n), idx] - theta_hat                # (S, n, d)
         return {"theta_hat": theta + eps}
 
-    def _membership(self, terms):
-        lin, lout = self._log_components(terms)
-        proba = np.zeros((lin.shape[1], 2))
-        if lout is None:
-            proba[:, 0] = 1.0
-            return proba
-        with np.errstate(invalid="ignore"):
-            p_out = np.exp(lout - np.logaddexp(lin, lout))
-        p_out = np.nan_to_num(p_out, nan=0.0).mean(axis=0)
-        proba[:, 1] = p_out
-        proba[:, 0] = 1.0 - p_out
-        return proba
-
     def _effective_samples(self, samples):
         med = {}
         for k, v in self.posterior_.items():
@@ -1469,7 +1434,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             med["bin_probabilities"] = med["bin_probabilities"] / med["bin_probabilities"].sum()
         P = self.model_.params_from_dict(med)
         ess = np.empty(samples.n)
-        for rows in _chunks(samples.n, samples.k):
+        for rows in row_chunks(samples.n, samples.k, _CHUNK_CELLS):
             lw = self.model_.pop_log_weights(P, samples, rows)[0]
             m = np.max(lw, axis=-1, keepdims=True)
             w = np.exp(lw - np.where(np.isfinite(m), m, 0.0))
@@ -1544,10 +1509,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         samples = self._samples(X, interim_log_prior, reset=False)
-        proba = np.empty((samples.n, 2))
-        for rows, terms in self._terms_by_chunk(samples):
-            proba[rows] = self._membership(terms)
-        return proba
+        return self._membership_proba(samples)
 
     def score_samples(self, X, interim_log_prior=None):
         """Log marginal likelihood of each object relative to its interim evidence.
@@ -1561,12 +1523,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         samples = self._samples(X, interim_log_prior, reset=False)
-        out = np.empty(samples.n)
-        for rows, terms in self._terms_by_chunk(samples):
-            lin, lout = self._log_components(terms)
-            ll = lin if lout is None else np.logaddexp(lin, lout)
-            out[rows] = _logmeanexp(ll, axis=0)
-        return out
+        return self._log_predictive_density(samples)
 
     def score(self, X, y=None, sample_weight=None, interim_log_prior=None):
         """Mean of :meth:`score_samples` (weighted by ``sample_weight``)."""

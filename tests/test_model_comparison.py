@@ -20,8 +20,6 @@ import pytest
 from scipy.special import logsumexp
 
 from skhier import BayesianGMM, PopulationModel, RobustLineMixture
-from skhier._base import MAX_SUMMARY_DRAWS
-from skhier._samples_population import _N_OBJECT_DRAWS
 from skhier.datasets import make_line_with_outliers
 
 from .helpers import z_threshold
@@ -67,21 +65,21 @@ def test_log_likelihood_group_and_loo(case_id, fitted):
     assert ll.shape[0] * ll.shape[1] == n_draws and ll.shape[2:] == (n,)
     table = np.moveaxis(ll.values, 2, 0).reshape(n, -1)
     assert np.all(np.isfinite(table))
-    # log mean over draws = the estimator's predictive density, when that
-    # density uses every draw (summary draws are a subset otherwise).
+    # log mean over the estimator's summary draws (a fixed subset of the
+    # stored ones, see _draw_subset) = its predictive density.
     reference = _density_on_training_data(case, est)
     lpd = logsumexp(table, axis=1) - np.log(n_draws)
+    # Stored draws are step-major (all walkers of a step, then the next).
+    stored = np.swapaxes(ll.values, 0, 1).reshape(n_draws, n)
+    # (BayesianGMM's score_samples uses every draw.)
+    idx = est._draw_subset(est._max_object_draws) if hasattr(est, "_draw_subset") else None
+    subset = stored if idx is None else stored[idx]
+    subset = logsumexp(subset, axis=0) - np.log(len(subset))
     if case_id == "samples":
-        # Its per-object methods use _N_OBJECT_DRAWS evenly spaced draws, and
-        # its single-precision path is documented to ~1e-6 relative per object.
-        # Stored draws are step-major (all walkers of a step, then the next).
-        stored = np.swapaxes(ll.values, 0, 1).reshape(n_draws, n)
-        idx = np.unique(np.linspace(0, n_draws - 1, min(n_draws, _N_OBJECT_DRAWS)).round().astype(int))
-        subset = logsumexp(stored[idx], axis=0) - np.log(len(idx))
+        # Its single-precision path is documented to ~1e-6 relative per object.
         np.testing.assert_allclose(subset, reference, rtol=1e-5, atol=1e-5)
     else:
-        assert n_draws <= MAX_SUMMARY_DRAWS  # the predictive density uses every draw
-        np.testing.assert_allclose(lpd, reference, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(subset, reference, rtol=1e-9, atol=1e-9)
     loo = az.loo(idata)
     assert np.isfinite(_elpd(loo))
     # Leave-one-out can only lose predictive density against the in-sample
