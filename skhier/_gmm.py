@@ -58,7 +58,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import PosteriorMixin, error_names, warn_missing_errors
 from ._math import LOG2PI as _LOG2PI
 from .diagnostics import effective_sample_size, split_rhat
-from .utils._checks import check_errors, check_magnitude
+from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 try:  # a dependency of scikit-learn
@@ -438,6 +438,16 @@ def _stephens_relabel(X, S, log_w, mu, sigma, ref_labels, rng, max_iter=100):
     return perms
 
 
+def _require_training_rows(X, what):
+    if X is None:
+        raise ValueError(
+            f"{what} needs the training rows, which stay on the Dask cluster after a fit "
+            "on a Dask collection; compute it from the Dask array (e.g. score_samples on "
+            "its blocks with dask.array.map_blocks), or call "
+            "to_inference_data(log_likelihood=False)."
+        )
+
+
 # ---------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------
@@ -622,7 +632,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     }
 
     # Measurement errors are requested metadata by default (see _base.py).
-    __metadata_request__fit = {"X_err": True, "X_cov": True}
+    __metadata_request__fit = {"X_err": True, "X_cov": True, "sample_weight": True}
     __metadata_request__score = {"X_err": True, "X_cov": True}
     __metadata_request__predict = {"X_err": True, "X_cov": True}
     __metadata_request__predict_proba = {"X_err": True, "X_cov": True}
@@ -677,34 +687,57 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         return Xs, X_cov / (self._scale[:, None] * self._scale[None, :])
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, X_err=None, X_cov=None):
+    def fit(self, X, y=None, X_err=None, X_cov=None, sample_weight=None):
         """Sample the posterior of the mixture given data (and errors).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Observed positions; at least 2 samples.
+        X : array-like of shape (n_samples, n_features), Dask array or Dask DataFrame
+            Observed positions; at least 2 samples. A Dask array or DataFrame
+            is fitted where it lies: every Gibbs sweep maps over its chunks
+            on the Dask workers and only per-chunk sufficient statistics
+            come back (see :mod:`skhier._gmm_dask` and the user guide's
+            "Big catalogues" page).
         y : Ignored
         X_err : array-like of shape (n_samples, n_features), default=None
             Standard deviations of independent Gaussian errors on X.
         X_cov : array-like of shape (n_samples, n_features, n_features), default=None
             Full error covariances (instead of ``X_err``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: its likelihood is raised to
+            this power, so an integer weight ``m`` gives the posterior of the
+            row repeated ``m`` times (each copy with its own label and true
+            position) and 0 drops the row. A fractional part ``f`` counts
+            one more copy whose complete-data likelihood (label, true
+            position and measurement) is raised to ``f``: a generalised
+            (tempered) posterior, not the posterior of any data set. The
+            standardisation uses the weighted mean and variance.
 
         Returns
         -------
         self : BayesianGMM
         """
+        from ._gmm_dask import is_dask_collection
+
+        if self.n_burn >= self.n_iter:
+            raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")
+        if is_dask_collection(X):
+            from ._gmm_dask import fit_dask
+
+            return fit_dask(self, X, X_err=X_err, X_cov=X_cov, sample_weight=sample_weight)
         X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64, order="C")
         check_magnitude(X, "X")
         n, d = X.shape
-        if self.n_burn >= self.n_iter:
-            raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")
         errors = check_errors(n, d, X_err=X_err, X_cov=X_cov)
         self._fit_error_names = error_names(X_err=X_err, X_cov=X_cov)
+        sample_weight = check_sample_weight(sample_weight, n)
+        if sample_weight is not None and np.any(sample_weight != 1):
+            from ._gmm_dask import fit_in_memory
+
+            return fit_in_memory(self, X, errors["X_cov"], sample_weight)
         prior = self._prior(d)
         K = self.n_components
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(0, 2**31 - 1, size=self.n_chains + 1)
+        seeds = self._chain_seeds()
 
         if self.standardize:
             self._loc = X.mean(axis=0)
@@ -736,17 +769,36 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             )
             for c in range(C)
         )
-        log_w = np.stack([ch[0] for ch in chains])
-        mu = np.stack([ch[1] for ch in chains])
-        sigma = np.stack([ch[2] for ch in chains])
-        occupied = np.stack([ch[3] for ch in chains])
-        last_labels = chains[0][4]
+        self._store_chains(
+            np.stack([ch[0] for ch in chains]), np.stack([ch[1] for ch in chains]),
+            np.stack([ch[2] for ch in chains]), np.stack([ch[3] for ch in chains]),
+            relabel_data=(Xs, S), ref_labels=chains[0][4], relabel_seed=seeds[-1],
+            training=(Xs, S, S_sqrt),
+        )
+        return self
+
+    def _chain_seeds(self):
+        """One seed per chain, plus one for the starts and the relabelling."""
+        rng = check_random_state(self.random_state)
+        return rng.randint(0, 2**31 - 1, size=self.n_chains + 1)
+
+    def _store_chains(self, log_w, mu, sigma, occupied, *, relabel_data, ref_labels,
+                      relabel_seed, training):
+        """Relabel the chains' draws (C, n_keep, ...) and store the posterior.
+
+        ``relabel_data`` = (Xs, S): standardised rows the relabelling
+        classifies, ``ref_labels`` their labels under chain 0's last draw;
+        ``training`` = (Xs, S, S_sqrt): the training rows kept for per-point
+        outputs (all None when they stay on a Dask cluster).
+        """
+        C, n_keep, K, d = mu.shape
         with _single_threaded_blas():
             # -- relabel, pooled over chains ----------------------------------
             T = C * n_keep
             log_w, mu, sigma = log_w.reshape(T, K), mu.reshape(T, K, d), sigma.reshape(T, K, d, d)
             perms = _stephens_relabel(
-                Xs, S, log_w, mu, sigma, last_labels, np.random.default_rng(seeds[-1])
+                relabel_data[0], relabel_data[1], log_w, mu, sigma, ref_labels,
+                np.random.default_rng(relabel_seed),
             )
         log_w = np.take_along_axis(log_w, perms, axis=1)
         mu = np.take_along_axis(mu, perms[:, :, None], axis=1)
@@ -773,10 +825,9 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         )
         self.n_iter_ = self.n_iter
         self.n_chains_ = C
-        self._X_train, self._S_train, self._S_sqrt_train = Xs, S, S_sqrt
+        self._X_train, self._S_train, self._S_sqrt_train = training
         self._set_prediction_draws()
         self._diagnose(C, n_keep)
-        return self
 
     def _diagnose(self, C, n_keep):
         """Split R-hat and ESS of the relabelled weights, means and K_+."""
@@ -890,9 +941,10 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         """Most probable component of each point (argmax of :meth:`predict_proba`)."""
         return np.argmax(self.predict_membership_proba(X, X_err=X_err, X_cov=X_cov), axis=1)
 
-    def fit_predict(self, X, y=None, X_err=None, X_cov=None):
+    def fit_predict(self, X, y=None, X_err=None, X_cov=None, sample_weight=None):
         """Fit, then :meth:`predict` the training points."""
-        return self.fit(X, X_err=X_err, X_cov=X_cov).predict(X, X_err=X_err, X_cov=X_cov)
+        return self.fit(X, X_err=X_err, X_cov=X_cov, sample_weight=sample_weight).predict(
+            X, X_err=X_err, X_cov=X_cov)
 
     def score_samples(self, X, X_err=None, X_cov=None):
         """Log posterior predictive density of each point.
@@ -1025,6 +1077,8 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         """Labels (and true positions) of the training points for draws ``idx``."""
         rng = np.random.default_rng(rng.randint(0, 2**31 - 1))
         X, S = self._X_train, self._S_train
+        if X is None:  # fitted on a Dask collection: the rows stay on the cluster
+            return {}
         labels = np.empty((len(idx), X.shape[0]), dtype=np.intp)
         true = None if S is None else np.empty((len(idx), *X.shape))
         phi = _quad_features(X) if S is None else None
@@ -1065,6 +1119,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         check_is_fitted(self, "posterior_")
         T, K, _ = self._mu.shape
         X, S = self._X_train, self._S_train
+        _require_training_rows(X, "the training points' log-likelihood")
         n = X.shape[0]
         out = np.empty((T, n))
         step = max(1, _CHUNK_CELLS // max(n * K, 1))
@@ -1086,12 +1141,16 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     def _sample_stats(self, pointwise):
         """``loglik``: the training data's log-likelihood at each draw."""
         if pointwise is None:
+            if self._X_train is None:  # Dask fit: the rows stay on the cluster
+                return {}
             pointwise = self._pointwise_log_likelihood()
         return {"loglik": self._draws_by_chain(pointwise.sum(axis=1))}
 
     def _data_groups(self):
         """Training data (and error covariances), in data units."""
         D = self._scale
+        if self._X_train is None:
+            return {}
         groups = {"observed_data": {"X": self._loc + self._X_train * D}}
         if self._S_train is not None:
             groups["constant_data"] = {"X_cov": self._S_train * D[:, None] * D[None, :]}
