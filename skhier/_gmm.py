@@ -56,6 +56,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import PosteriorMixin, error_names, warn_missing_errors
+from ._math import LOG2PI as _LOG2PI
 from .diagnostics import effective_sample_size, split_rhat
 from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
@@ -67,7 +68,6 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["BayesianGMM"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 #: Draws used for posterior-averaged per-point quantities (predict_proba,
 #: score_samples). The Monte Carlo error of such an average is at most
 #: (posterior sd of the quantity) / sqrt(200), i.e. <= 0.035 for a

@@ -36,13 +36,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
-from ._math import row_chunks
-from .utils._checks import check_errors, check_finite_array, check_magnitude
+from ._math import LOG2PI, categorical, log_normal_pdf, row_chunks
+from .utils._checks import check_beta_prior, check_errors, check_finite_array, check_magnitude
 from .utils._warnings import warn
 
 __all__ = ["RobustLineMixture"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 # Without intrinsic scatter, a median |residual| / error above this (0.67
 # expected) means the errors cannot explain the data (see
 # RobustLineMixture._check_errors_explain_residuals).
@@ -121,7 +120,7 @@ def _gauss_or_limit(y, mu, var, limit):
     -1 (lower limit) or 0 (detection), or is None (all detections).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        ll = -0.5 * ((y - mu) ** 2 / var + np.log(var) + _LOG2PI)
+        ll = log_normal_pdf(y, mu, var)
         if limit is not None:
             idx = np.flatnonzero(limit)
             if idx.size:
@@ -447,7 +446,7 @@ class _LinePopulationModel(_LineModel):
             g = t * c if self.Xy_cov is None else t * c + self.Xy_cov[rows, 0]
             r = X[:, 0] - mu
             u = r / Sv
-            lx = -0.5 * (r * u + np.log(Sv) + _LOG2PI)
+            lx = -0.5 * (r * u + np.log(Sv) + LOG2PI)
             mean_y = (b[:, None] + c * mu) + g * u
             var_y = (c * c * t + self._scatter_var(coef, log_s)[:, None]) - g * g / Sv
             if self.y_var is not None:
@@ -468,7 +467,7 @@ class _LinePopulationModel(_LineModel):
             B.append(np.broadcast_to(Tk[:, None], Smat.shape))
         sol, logdet = _solve_spd(Smat, np.concatenate(B, axis=-1))
         u, h = sol[..., 0], sol[..., 1]
-        lx = -0.5 * (np.sum(r * u, -1) + logdet + d * _LOG2PI)
+        lx = -0.5 * (np.sum(r * u, -1) + logdet + d * LOG2PI)
         mean_y = (b + np.sum(coef * mk, 1))[:, None] + np.sum(g * u, -1)
         var_y = (np.sum(coef * Tc, 1) + self._scatter_var(coef, log_s))[:, None] - np.sum(g * h, -1)
         if self.y_var is not None:
@@ -613,14 +612,13 @@ class _LinePopulationModel(_LineModel):
                 if limit is not None:
                     sd = np.sqrt(var_y)
                     a = (y[None] - mean_y) / sd
-                    shift = np.exp(-0.5 * a**2 - 0.5 * _LOG2PI - log_ndtr(limit * a))
+                    shift = np.exp(-0.5 * a**2 - 0.5 * LOG2PI - log_ndtr(limit * a))
                     y_in = np.where(limit != 0, mean_y - limit * sd * shift, y_in)
                 x_in = mean_x + gain * ((y_in - mean_y) / var_y)[..., None]
                 total = total + p[..., k, 0, None] * x_in + p[..., k, 1, None] * mean_x
             return total, None
         flat = logp.reshape(S, n, -1)
-        cum = np.cumsum(np.exp(flat), axis=-1)
-        pick = np.minimum((rng.uniform(size=(S, n, 1)) > cum).sum(-1), flat.shape[-1] - 1)
+        pick = categorical(np.exp(flat), rng)
         k_idx, is_out = pick // 2, pick % 2 == 1
         d = self.d
         xs = np.empty((S, n, d))
@@ -1001,7 +999,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         -------
         self : RobustLineMixture
         """
-        prior = self._check_prior()
+        prior = check_beta_prior(self.outlier_fraction_prior, "outlier_fraction_prior")
         limit = _check_limit(y_limit, y)
         X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=3, dtype=np.float64,
                               order="C")
@@ -1091,18 +1089,6 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             mean, _ = model.latent_x(theta, rows)
             out[rows] = mean.mean(axis=0)
         return model.x_loc + model.x_scale * out
-
-    def _check_prior(self):
-        prior = self.outlier_fraction_prior
-        if (
-            len(prior) != 2
-            or not all(np.isscalar(v) and np.isfinite(v) and v > 0 for v in prior)
-        ):
-            raise ValueError(
-                "outlier_fraction_prior must be a tuple (a, b) of two positive "
-                f"numbers (Beta prior), got {prior!r}."
-            )
-        return float(prior[0]), float(prior[1])
 
     def _standardisation(self, X, y):
         if not self.standardize:

@@ -63,9 +63,9 @@ from ._distributions import (
     density_band,
     get_family,
 )
-from ._math import logmeanexp, row_chunks
+from ._math import HALF_LOG2PI, categorical, logmeanexp, row_chunks
 from .selection import SelectionTerm
-from .utils._checks import check_finite_array
+from .utils._checks import check_beta_prior, check_finite_array
 from .utils._warnings import warn
 
 try:  # installed with scikit-learn (one of its own dependencies)
@@ -81,8 +81,6 @@ __all__ = [
     "ReweightingWarning",
 ]
 
-_LOG2PI = np.log(2.0 * np.pi)
-_HALF_LOG2PI = 0.5 * _LOG2PI
 
 #: Cells (walkers x objects x samples) evaluated at once in the sampler (~16 MB in float32).
 _FAST_CHUNK_CELLS = 4_000_000
@@ -345,7 +343,7 @@ class _GaussianFeatures:
         tau_z = params[:, 1] / self.scale
         prec = 1.0 / tau_z**2
         eta = np.stack([mu_z * prec, -0.5 * prec], axis=-1)
-        a = 0.5 * mu_z**2 * prec + np.log(tau_z) + _HALF_LOG2PI + np.log(self.scale)
+        a = 0.5 * mu_z**2 * prec + np.log(tau_z) + HALF_LOG2PI + np.log(self.scale)
         if self.trunc:
             a = a + self.family._log_norm(params[:, 0], params[:, 1])
         return eta, a
@@ -421,12 +419,12 @@ class _Background:
             return np.where(inside, -np.log(self.hi - self.lo), -np.inf)
         if self.kind == "normal":
             z = (theta - self.loc) / self.scale
-            return -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI
+            return -0.5 * z * z - np.log(self.scale) - HALF_LOG2PI
         dist = theta - self.lo if np.isfinite(self.lo) else self.hi - theta
         with np.errstate(divide="ignore", invalid="ignore"):
             ld = np.log(np.where(dist > 0, dist, 1.0))
             z = (ld - self.loc) / self.scale
-            lp = -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI - ld
+            lp = -0.5 * z * z - np.log(self.scale) - HALF_LOG2PI - ld
         return np.where(dist > 0, lp, -np.inf)
 
     def rvs(self, size, rng):
@@ -542,7 +540,7 @@ class _ReweightingModel(PosteriorModel):
                 with np.errstate(invalid="ignore"):
                     out["mean_pop"][:, rows] = np.einsum("snk,nkd->snd", w, samples.theta[rows]) / tot[..., None]
             if want_draw is not None:
-                out["draw_pop"][:, rows] = _categorical(w, want_draw)
+                out["draw_pop"][:, rows] = categorical(w, want_draw)
         if self.outliers:
             P_f = np.asarray(params["outlier_fraction"], dtype=float)
             with np.errstate(divide="ignore"):
@@ -561,7 +559,7 @@ class _ReweightingModel(PosteriorModel):
                 with np.errstate(invalid="ignore"):
                     mbg[rows] = np.einsum("nk,nkd->nd", w, samples.theta[rows]) / tot[:, None]
                 if dbg is not None:
-                    dbg[:, rows] = _categorical(np.broadcast_to(w, (S,) + w.shape), want_draw)
+                    dbg[:, rows] = categorical(np.broadcast_to(w, (S,) + w.shape), want_draw)
             out["log_bg"] = lbg
             out["mean_bg"] = mbg
             if dbg is not None:
@@ -583,13 +581,6 @@ class _ReweightingModel(PosteriorModel):
         theta = self.samples.theta[np.arange(self.samples.n)[None, :], idx]  # (S, N, d)
         latents["theta"] = theta[..., 0] if self.samples.d == 1 else theta
         return latents
-
-
-def _categorical(w, rng):
-    """Index along the last axis drawn with probabilities ∝ w (rows all > 0 sum)."""
-    cum = np.cumsum(w, axis=-1)
-    u = rng.uniform(size=w.shape[:-1] + (1,)) * cum[..., -1:]
-    return np.minimum((cum < u).sum(-1), w.shape[-1] - 1)
 
 
 class _ParametricModel(_ReweightingModel):
@@ -1180,15 +1171,6 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             raise ValueError(f"bounds must be a pair (low, high) with low < high, got {b!r}.")
         return float(b[0]), float(b[1])
 
-    def _check_outlier_prior(self):
-        p = self.outlier_fraction_prior
-        if len(p) != 2 or not all(isinstance(v, numbers.Real) and np.isfinite(v) and v > 0 for v in p):
-            raise ValueError(
-                "outlier_fraction_prior must be a tuple (a, b) of two positive numbers "
-                f"(Beta prior), got {p!r}."
-            )
-        return float(p[0]), float(p[1])
-
     def _priors(self, family, values):
         """Default priors per coordinate, overridden by the user's."""
         user = {} if self.priors is None else family.check_priors(self.priors)
@@ -1219,7 +1201,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         -------
         self : PosteriorSamplesPopulation
         """
-        outlier_prior = self._check_outlier_prior()
+        outlier_prior = check_beta_prior(self.outlier_fraction_prior, "outlier_fraction_prior")
         samples = self._samples(X, interim_log_prior, reset=True)
         flat = samples.theta.reshape(-1, samples.d)
         if np.any(np.ptp(flat, axis=0) == 0):
