@@ -26,6 +26,7 @@ from numbers import Real
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit, log_ndtr, logit
+from scipy.stats import truncnorm
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -33,22 +34,21 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
 from ._importance import run_importance
+from ._math import LOG2PI, logsumexp, row_chunks
 from ._population import (
     adaptive_log_integral,
     adaptive_sample,
     gaussian_latent_log_marginal,
     gaussian_latent_sample,
-    logsumexp,
     quadrature_rules,
 )
 from ._quadrature import run_quadrature
 from ._sampling import laplace_covariance, newton_map
-from .utils._checks import check_errors, check_magnitude
+from .utils._checks import check_beta_prior, check_errors, check_magnitude
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 # (draws x stars) cells evaluated at once: quadrature multiplies this by the
 # number of nodes (24), sampling by the grid size (513).
 _CELLS_LOGLIK = 100_000
@@ -282,7 +282,7 @@ def _edsd_pieces(parallax, parallax_error, length_scale):
 
     def make_log_f(sel):
         yy, ee, ll = (a if sel is None else a[sel] for a in arrays)
-        const = (-0.5 * _LOG2PI - 0.5 * np.log(ee) - np.log(2.0 * ll**3))[..., None]
+        const = (-0.5 * LOG2PI - 0.5 * np.log(ee) - np.log(2.0 * ll**3))[..., None]
         yy, ee, ll = yy[..., None], ee[..., None], ll[..., None]
 
         def log_f(r):
@@ -326,12 +326,6 @@ def _field_sample(parallax, parallax_error, length_scale, u, n_grid=513):
     return np.reshape(draws, shape)
 
 
-def _row_chunks(n_rows, n_draws, cells):
-    step = max(1, cells // max(n_draws, 1))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
-
-
 # -- priors -----------------------------------------------------------------
 
 
@@ -367,22 +361,6 @@ def _check_scale_prior(prior):
     ):
         raise ValueError(msg)
     return prior[0], float(prior[1])
-
-
-def _check_beta_prior(prior):
-    if (
-        not isinstance(prior, tuple)
-        or len(prior) != 2
-        or not all(
-            isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
-            for v in prior
-        )
-    ):
-        raise ValueError(
-            "cluster_fraction_prior must be a tuple (a, b) of two positive numbers "
-            f"(Beta prior), got {prior!r}."
-        )
-    return float(prior[0]), float(prior[1])
 
 
 def _check_zero_point(zp):
@@ -729,7 +707,7 @@ class _DistanceModel(PosteriorModel):
             if np.any(ok):
                 p = self._unpack(theta[ok])
                 ll = np.zeros(int(ok.sum()))
-                for rows in _row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
+                for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
                     lc, lf = self.star_logliks(p, rows)
                     per = lc if lf is None else np.logaddexp(lc, lf)
                     ll += per.sum(axis=1)
@@ -902,7 +880,7 @@ class _DistanceModel(PosteriorModel):
             c, s = self.frozen_center_
             mu, sd = p["mean_distance"], p["distance_dispersion"]
             d = c - mu
-            cols = [-0.5 * (d / sd) ** 2 - np.log(sd) - 0.5 * _LOG2PI, np.ones(k),
+            cols = [-0.5 * (d / sd) ** 2 - np.log(sd) - 0.5 * LOG2PI, np.ones(k),
                     -0.5 * (s / sd) ** 2, -s * d / sd**2]
         else:
             L = p["field_length_scale"]
@@ -1149,7 +1127,7 @@ class _DistanceModel(PosteriorModel):
         k, n = u.shape
         r = np.empty((k, n))
         member = np.ones((k, n), dtype=bool)
-        for rows in _row_chunks(n, k, _CELLS_SAMPLE):
+        for rows in row_chunks(n, k, _CELLS_SAMPLE):
             y = plx[None, rows] - p["zero_point"][:, None]
             uu = u[:, rows]
             if self.field:
@@ -1464,7 +1442,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """
         mean_prior = _check_mean_prior(self.mean_distance_prior)
         disp_prior = _check_scale_prior(self.distance_dispersion_prior)
-        frac_prior = _check_beta_prior(self.cluster_fraction_prior)
+        frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
         zp, zp_prior = _check_zero_point(self.parallax_zero_point)
         plx, err = self._parallaxes(X, X_err, reset=True)
         field = self.field == "edsd"
@@ -1609,7 +1587,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self.zero_point_ = (
             self._posterior_median("zero_point") if model.zero_point is None else model.zero_point
         )
-        self.membership_proba_ = self._membership(plx, err)
+        self.membership_proba_ = self._membership_proba((plx, err))
         # distance_ is computed on first access (see the property).
         self.__dict__.pop("_distance_cache", None)
 
@@ -1623,44 +1601,50 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             self._distance_cache = cached
         return cached
 
-    # -- per-star quantities ------------------------------------------------------
-    def _draws(self):
-        return self.model_.full_params(self._summary_draws())
+    # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
+    def _object_logliks(self, objects, p, rows):
+        """(cluster, field) log-likelihood tables of the stars ``rows`` of
+        ``objects = (parallax, parallax_error)``, distances integrated out."""
+        plx, err = objects
+        return self.model_.star_logliks(p, rows, plx, err)
 
-    def _star_table(self, plx, err, fn):
-        """Apply ``fn(lc, lf) -> (n_rows,)`` over row chunks of the star logliks."""
-        p = self._draws()
-        k = len(p["mean_distance"])
-        out = np.empty(len(plx))
-        for rows in _row_chunks(len(plx), k, _CELLS_LOGLIK):
-            lc, lf = self.model_.star_logliks(p, rows, plx, err)
-            out[rows] = fn(lc, lf)
-        return out
+    def _n_objects(self, objects):
+        return len(objects[0])
 
-    def _pointwise_log_likelihood(self):
-        """log p(parallax_i | draw) of each training star at each stored draw
-        (distance integrated out, field included), in log(1/mas)."""
-        check_is_fitted(self, "posterior_")
-        m = self.model_
-        p = m.full_params(self.posterior_)
-        plx, err = m.parallax, m.parallax_error
-        out = np.empty((len(p["mean_distance"]), len(plx)))
-        for rows in _row_chunks(len(plx), out.shape[0], _CELLS_LOGLIK):
-            lc, lf = m.star_logliks(p, rows, plx, err)
-            out[:, rows] = lc if lf is None else np.logaddexp(lc, lf)
-        return out
+    def _training_objects(self):
+        return self.model_.parallax, self.model_.parallax_error
 
-    def _membership(self, plx, err):
-        proba = np.empty((len(plx), 2))
-        if not self.model_.field:
-            proba[:, 0], proba[:, 1] = 1.0, 0.0
-            return proba
-        pc = self._star_table(
-            plx, err, lambda lc, lf: np.exp(lc - np.logaddexp(lc, lf)).mean(axis=0)
-        )
-        proba[:, 0] = pc
-        proba[:, 1] = 1.0 - pc
-        return proba
+    def _replicate(self, params, rng):
+        """Replicated parallaxes ``{"parallax": (S, n)}`` (mas).
+
+        For each draw and training star: a new label (cluster with
+        probability ``cluster_fraction``), a true distance from the cluster's
+        normal truncated to r > 0 or from the field's exponentially
+        decreasing space density (a Gamma(3, L) distribution), and the
+        parallax ``1000 / r + zero_point`` measured with the star's error.
+        """
+        p = self.model_.full_params(params)
+        err = self.model_.parallax_error
+        S, n = len(p["mean_distance"]), len(err)
+        mu, sd = p["mean_distance"][:, None], p["distance_dispersion"][:, None]
+        r = truncnorm.rvs(-mu / sd, np.inf, loc=mu, scale=sd, size=(S, n), random_state=rng)
+        if self.model_.field:
+            field = rng.uniform(size=(S, n)) >= p["cluster_fraction"][:, None]
+            r_field = rng.gamma(3.0, size=(S, n)) * p["field_length_scale"][:, None]
+            r = np.where(field, r_field, r)
+        plx = 1000.0 / r + p["zero_point"][:, None] + err * rng.standard_normal((S, n))
+        return {"parallax": plx}
+
+    def _has_background(self):
+        return self.model_.field
+
+    def _prepare_object_draws(self, draws):
+        return self.model_.full_params(draws)
+
+    def _object_cost(self, objects):
+        # Each cell integrates a star's distance by quadrature over tens of
+        # nodes: rows in chunks 40 times smaller than for a closed form.
+        return 40
 
     def _median_distance(self, plx, err):
         """Per-star posterior median distance.
@@ -1678,7 +1662,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             # Without a field: the mixture of conditional CDFs on a grid, in
             # chunks of 5000 rows (its (stars x grid) tables take ~17 kB a star).
             out = np.empty(len(plx))
-            for rows in _row_chunks(len(plx), 40, _CELLS_MEDIAN):
+            for rows in row_chunks(len(plx), 40, _CELLS_MEDIAN):
                 out[rows] = self.model_.median_distances(p, plx[rows], err[rows])
             return out
         k = len(p["mean_distance"])
@@ -1691,7 +1675,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         # Rows in chunks (every star uses the same uniforms), so the (draws x
         # rows) tables stay bounded for any number of stars.
         out = np.empty(len(plx))
-        for rows in _row_chunks(len(plx), k, _CELLS_MEDIAN):
+        for rows in row_chunks(len(plx), k, _CELLS_MEDIAN):
             uc = np.repeat(u[:, None], rows.stop - rows.start, axis=1)
             r, _ = self.model_.conditional_distances(
                 p, uc, plx[rows], err[rows], n_grid=_MEDIAN_GRID
@@ -1736,7 +1720,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         plx, err = self._parallaxes(X, X_err, reset=False)
-        return self._membership(plx, err)
+        return self._membership_proba((plx, err))
 
     def score_samples(self, X, X_err=None):
         """Log posterior predictive density of each star's parallax.
@@ -1755,12 +1739,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         plx, err = self._parallaxes(X, X_err, reset=False)
-
-        def lpd(lc, lf):
-            ll = lc if lf is None else np.logaddexp(lc, lf)
-            return logsumexp(ll, axis=0) - np.log(ll.shape[0])
-
-        return self._star_table(plx, err, lpd)
+        return self._log_predictive_density((plx, err))
 
     def score(self, X, y=None, sample_weight=None, X_err=None):
         """Mean log posterior predictive density of the parallaxes (see :meth:`score_samples`).
