@@ -508,6 +508,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
       walkers.
     """
 
+    #: Whether ``sampler="quadrature"`` is implemented (see :mod:`skhier._quadrature`).
+    _supports_quadrature = False
+
     _parameter_constraints: dict = {
         "n_walkers": [Interval(Integral, 4, None, closed="left")],
         "n_steps": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
@@ -516,7 +519,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         "thin": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "progress": ["boolean"],
-        "sampler": [StrOptions({"auto", "emcee", "importance"})],
+        # "quadrature": only estimators with ``_supports_quadrature`` (their
+        # _importance_attempt then integrates the posterior deterministically).
+        "sampler": [StrOptions({"auto", "emcee", "importance", "quadrature"})],
         "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
@@ -586,6 +591,11 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         sampler = self.sampler
         x_map = cov = None
         self.__dict__.pop("_progress_t0", None)
+        if sampler == "quadrature" and not self._supports_quadrature:
+            raise ValueError(
+                f"sampler='quadrature' is not available for {type(self).__name__}; "
+                "use 'auto', 'importance' or 'emcee'."
+            )
         if sampler in ("auto", "importance", "quadrature"):
             result, x_map, cov = self._importance_attempt(model, random_state)
             if result is not None and (result.ok or sampler != "auto"):

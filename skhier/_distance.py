@@ -1329,8 +1329,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         "mean_distance_prior": [tuple],
         "distance_dispersion_prior": [tuple],
         "parallax_error": [Interval(Real, 0, None, closed="neither"), None],
-        "sampler": [StrOptions({"auto", "emcee", "importance", "quadrature"})],
     }
+
+    _supports_quadrature = True
 
     # Only X_err is meaningful here: the other error names are not requested.
     __metadata_request__fit = {

@@ -217,3 +217,12 @@ def test_estimator_uses_quadrature_for_large_samples():
     again = HierarchicalDistanceEstimator(random_state=0).fit(plx[:, None], X_err=err)
     np.testing.assert_array_equal(again.posterior_["mean_distance"],
                                   est.posterior_["mean_distance"])
+
+
+def test_quadrature_sampler_only_where_implemented():
+    from skhier import PopulationModel
+    from skhier.datasets import make_population
+
+    d = make_population(30, random_state=0)
+    with pytest.raises(ValueError, match="sampler='quadrature' is not available"):
+        PopulationModel(sampler="quadrature").fit(d.X, X_err=d.X_err)
