@@ -485,6 +485,25 @@ class PopulationFamily:
     def default_priors(self, x) -> dict[str, Prior]:
         raise NotImplementedError
 
+    def default_grid(self, values, n_grid=200) -> np.ndarray:
+        """Values of theta at which to show the population density by default.
+
+        ``n_grid`` points over the range of ``values`` (measurements or
+        samples of the objects) widened by 10 %, cut to the support (the whole
+        support when it is bounded on both sides), and kept 1e-6 of the range
+        inside a finite bound, where a density can be infinite.
+        """
+        values = np.asarray(values, dtype=float)
+        low, high = self.support
+        if np.isfinite(low) and np.isfinite(high):
+            lo, hi = float(low), float(high)
+        else:
+            lo, hi = float(np.min(values)), float(np.max(values))
+            pad = 0.1 * (hi - lo) or 1.0
+            lo, hi = max(lo - pad, low), min(hi + pad, high)
+        grid = np.linspace(lo, hi, n_grid)
+        return np.clip(grid, low + 1e-6 * (hi - lo), high - 1e-6 * (hi - lo))
+
     # -- density --------------------------------------------------------------
     def _in_support(self, theta):
         lo, hi = self.support

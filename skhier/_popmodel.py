@@ -1292,15 +1292,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         check_is_fitted(self, "posterior_")
         fam = self.family_
         if grid is None:
-            x = self.model_.x
-            lo, hi = float(np.min(x)), float(np.max(x))
-            pad = 0.1 * (hi - lo) or 1.0
-            lo, hi = max(lo - pad, fam.support[0]), min(hi + pad, fam.support[1])
-            if fam.name == "beta":
-                lo, hi = 0.0, 1.0
-            grid = np.linspace(lo, hi, n_grid)
-            # Avoid the (possibly infinite) density exactly at a bound.
-            grid = np.clip(grid, fam.support[0] + 1e-6 * (hi - lo), fam.support[1] - 1e-6 * (hi - lo))
+            grid = fam.default_grid(self.model_.x, n_grid)
         grid = np.asarray(grid, dtype=float).ravel()
         draws = self._summary_draws()
         params = self.model_.population_array(draws)
