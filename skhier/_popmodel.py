@@ -744,24 +744,9 @@ class _PopulationPosterior(PosteriorModel):
     def initial_point(self):
         x, e = self.x, self.e
         fam = self.family
-        med = float(np.median(x))
-        spread = 1.4826 * float(np.median(np.abs(x - med))) or float(np.std(x)) or 1.0
-        if fam.name == "normal":
-            extra = max(spread**2 - float(np.median(e**2)), (0.1 * spread) ** 2)
-            start = [med, 0.5 * np.log(extra)]
-        elif fam.name == "lognormal":
-            pos = x[x > 0]
-            lp = np.log(pos) if pos.size > 1 else np.zeros(2)
-            start = [float(np.median(lp)), np.log(max(float(np.std(lp)), 0.1))]
-        else:  # beta
-            m = float(np.clip(np.mean(np.clip(x, 0, 1)), 0.05, 0.95))
-            v = float(np.var(np.clip(x, 0, 1))) - float(np.mean(e**2))
-            k = m * (1 - m) / v - 1 if v > 0 else 50.0
-            start = [np.log(m / (1 - m)), np.log(np.clip(k, 1.0, 100.0))]
+        start = fam.moment_start(x, e)
         # Move a start outside a user prior's range just inside it.
-        params = clip_into_priors(
-            fam.constrain(np.asarray(start, dtype=float)[None, :])[0], fam.param_names, self.priors
-        )
+        params = clip_into_priors(np.asarray(start, dtype=float), fam.param_names, self.priors)
         start = list(fam.unconstrain(params[None, :])[0])
         if self.outliers:
             start += [np.log(0.1 / 0.9), float(np.mean(x)), np.log(float(np.std(x)) or 1.0)]

@@ -195,6 +195,9 @@ class CustomPopulation(PopulationFamily):
     def __hash__(self):
         return id(self)
 
+    def moment_start(self, values, errors=None):
+        return np.asarray(self.init, dtype=float)
+
     def default_priors(self, x):
         return dict(self.priors)
 
@@ -831,30 +834,6 @@ class _HistogramModel(_ReweightingModel):
 # ---------------------------------------------------------------------------
 # Starting points
 # ---------------------------------------------------------------------------
-def _moment_start(family, values):
-    """Constrained starting parameters matched to rough per-object values."""
-    values = np.asarray(values, dtype=float)
-    t = type(family)
-    if t in (NormalFamily, TruncatedNormalFamily):
-        m, s = _location_spread(values)
-        if t is TruncatedNormalFamily:
-            m = float(np.clip(m, *(b if np.isfinite(b) else m for b in family.support)))
-        return np.array([m, s])
-    if t is LogNormalFamily:
-        pos = values[values > 0]
-        m, s = _location_spread(np.log(pos)) if pos.size else (0.0, 1.0)
-        return np.array([m, s])
-    if t is BetaFamily:
-        v = np.clip(values, 0.0, 1.0)
-        m = float(np.clip(np.mean(v), 0.02, 0.98))
-        var = float(np.var(v))
-        k = m * (1 - m) / var - 1.0 if var > 0 else 10.0
-        return np.array([m, float(np.clip(k, 0.5, 1000.0))])
-    if isinstance(family, CustomPopulation):
-        return np.asarray(family.init, dtype=float)
-    return None
-
-
 # ---------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------
@@ -1217,7 +1196,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             self.priors_ = priors[0] if samples.d == 1 else priors
             u0, c = [], []
             for j in range(samples.d):
-                start = _moment_start(family, medians[:, j])
+                start = family.moment_start(medians[:, j])
                 if start is None:
                     start = np.median(family.sample_prior(priors[j], 2001, 0), axis=0)
                 uj = family.unconstrain(start)
