@@ -26,6 +26,7 @@ from numbers import Real
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit, log_ndtr, logit
+from scipy.stats import truncnorm
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -1423,6 +1424,27 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     def _training_objects(self):
         return self.model_.parallax, self.model_.parallax_error
+
+    def _replicate(self, params, rng):
+        """Replicated parallaxes ``{"parallax": (S, n)}`` (mas).
+
+        For each draw and training star: a new label (cluster with
+        probability ``cluster_fraction``), a true distance from the cluster's
+        normal truncated to r > 0 or from the field's exponentially
+        decreasing space density (a Gamma(3, L) distribution), and the
+        parallax ``1000 / r + zero_point`` measured with the star's error.
+        """
+        p = self.model_.full_params(params)
+        err = self.model_.parallax_error
+        S, n = len(p["mean_distance"]), len(err)
+        mu, sd = p["mean_distance"][:, None], p["distance_dispersion"][:, None]
+        r = truncnorm.rvs(-mu / sd, np.inf, loc=mu, scale=sd, size=(S, n), random_state=rng)
+        if self.model_.field:
+            field = rng.uniform(size=(S, n)) >= p["cluster_fraction"][:, None]
+            r_field = rng.gamma(3.0, size=(S, n)) * p["field_length_scale"][:, None]
+            r = np.where(field, r_field, r)
+        plx = 1000.0 / r + p["zero_point"][:, None] + err * rng.standard_normal((S, n))
+        return {"parallax": plx}
 
     def _has_background(self):
         return self.model_.field

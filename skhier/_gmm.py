@@ -1095,6 +1095,29 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             out["X_true"] = true
         return out
 
+    # -- posterior predictive checks -------------------------------------------
+    def _replicate(self, params, rng):
+        """Replicated training data ``{"X": (S, n, d)}`` (data units).
+
+        For each draw and training point: a component from the draw's
+        weights, a true position from that component, and, when fitted with
+        ``X_err``/``X_cov``, the point's measurement error added (the
+        deconvolution model run forward).
+        """
+        w, mu, cov = params["weights"], params["means"], params["covariances"]
+        S, K, d = mu.shape
+        n = self._X_train.shape[0]
+        cum = np.cumsum(w, axis=1)
+        u = rng.uniform(size=(S, n, 1)) * cum[:, None, -1:]
+        k = np.minimum((cum[:, None, :] < u).sum(-1), K - 1)
+        idx = np.arange(S)[:, None]
+        L = np.linalg.cholesky(cov)
+        X = mu[idx, k] + np.einsum("snij,snj->sni", L[idx, k], rng.standard_normal((S, n, d)))
+        if self._S_train is not None:
+            root = self._S_sqrt_train * self._scale[:, None]   # data units
+            X = X + np.einsum("nij,snj->sni", root, rng.standard_normal((S, n, d)))
+        return {"X": X}
+
     # -- summaries ---------------------------------------------------------------
     def _summary_axis_labels(self):
         """A DataFrame fit's column names label the feature axes in :meth:`summary`."""

@@ -302,6 +302,30 @@ class _LineModel(PosteriorModel):
         p_out = np.exp(ll_out - np.logaddexp(ll_in, ll_out))
         return {"outlier": rng.uniform(size=p_out.shape) < p_out}
 
+    def replicate(self, theta, rng):
+        """Replicated measurements (standardised units) for the draws ``theta``.
+
+        The projected likelihood is conditional on the measured X, so only y
+        is replicated, from exactly that conditional: the trend's mean with
+        the scatter and the projected measurement variance, or the
+        background with the y errors for points drawn as outliers.
+        """
+        coef, b, log_s, out = self._unpack(theta)
+        mean = coef @ self.X.T + b[:, None]
+        var = _error_variance(coef, self.X_cov, self.Xy_cov, self.X_var_diag)
+        var = var + self._scatter_var(coef, log_s)[:, None]
+        if self.y_var is not None:
+            var = var + self.y_var[None, :]
+        var = np.broadcast_to(var, mean.shape)
+        if out is not None:
+            z, yb, log_sb = out
+            is_out = rng.uniform(size=mean.shape) < expit(z)[:, None]
+            bg_var = np.exp(2.0 * log_sb)[:, None] + (0.0 if self.y_var is None else self.y_var)
+            mean = np.where(is_out, yb[:, None], mean)
+            var = np.where(is_out, bg_var, var)
+        y = mean + np.sqrt(np.maximum(var, 0.0)) * rng.standard_normal(mean.shape)
+        return {"y": y}
+
     def unconstrain(self, params):
         """Inverse of :meth:`constrain` (draws in user units -> sampler coords)."""
         coef = params["coef"] * self.x_scale / self.y_scale
@@ -624,6 +648,44 @@ class _LinePopulationModel(_LineModel):
             draw = mu + np.einsum("snij,snj->sni", root, rng.standard_normal((S, n, d)))
             xs[sel] = draw[sel]
         return xs, is_out
+
+    def replicate(self, theta, rng):
+        """Replicated (X, y) measurements (standardised units) for the draws ``theta``.
+
+        The generative model run forward: each point's true X from the
+        population mixture, its true y from the trend with the scatter (or
+        from the background if drawn as an outlier), then both measured
+        with the point's error covariance (x-y correlations included).
+        """
+        coef, b, log_s, out = self._unpack(theta)
+        m, T, logw, _ = self._unpack_pop(theta)
+        S, (n, d) = len(theta), self.X.shape
+        cum = np.cumsum(np.exp(logw), axis=1)
+        k = np.minimum((rng.uniform(size=(S, n, 1)) > cum[:, None, :]).sum(-1), self.K - 1)
+        L = np.linalg.cholesky(T)                                  # (S, K, d, d)
+        idx = np.arange(S)[:, None]
+        x = m[idx, k] + np.einsum("snij,snj->sni", L[idx, k], rng.standard_normal((S, n, d)))
+        y = np.sum(coef[:, None, :] * x, -1) + b[:, None]
+        y = y + np.sqrt(self._scatter_var(coef, log_s))[:, None] * rng.standard_normal((S, n))
+        if out is not None:
+            z, yb, log_sb = out
+            is_out = rng.uniform(size=(S, n)) < expit(z)[:, None]
+            bg = yb[:, None] + np.exp(log_sb)[:, None] * rng.standard_normal((S, n))
+            y = np.where(is_out, bg, y)
+        # Measurement errors: joint covariance of (X_i, y_i), per point.
+        C = np.zeros((n, d + 1, d + 1))
+        if self.X_cov is not None:
+            C[:, :d, :d] = self.X_cov
+        elif self.X_var_diag is not None:
+            C[:, :d, :d] = _diag_stack(self.X_var_diag)
+        if self.Xy_cov is not None:
+            C[:, :d, d] = C[:, d, :d] = self.Xy_cov
+        if self.y_var is not None:
+            C[:, d, d] = self.y_var
+        w, V = np.linalg.eigh(C)
+        root = V * np.sqrt(np.maximum(w, 0.0))[:, None, :]
+        noise = np.einsum("nij,snj->sni", root, rng.standard_normal((S, n, d + 1)))
+        return {"y": y + noise[..., d], "X": x + noise[..., :d]}
 
     def draw_latents(self, params, rng):
         theta = self.unconstrain(params)
@@ -1072,6 +1134,24 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         detected = np.ones(len(model.y)) if model.limit is None else (np.asarray(model.limit) == 0)
         return detected * np.log(model.y_scale)
 
+    def _replicate(self, params, rng):
+        """Replicated training data: ``{"y": (S, n)}``, and ``"X"`` (S, n, d)
+        when the true X have a population model (``x_model_ == "population"``).
+
+        Each replicate redraws every point's outlier label, its true values
+        and its measurement errors (the training ``y_err``, ``X_err``/``X_cov``
+        and ``Xy_cov``). With the projected likelihood, which is conditional
+        on the measured X, only y is replicated, at the measured X. Points
+        fitted as limits (``y_limit``) are replicated as measured values.
+        """
+        m = self.model_
+        with np.errstate(over="ignore", invalid="ignore"):
+            reps = m.replicate(m.unconstrain(params), rng)
+        out = {"y": m.y_loc + m.y_scale * reps["y"]}
+        if "X" in reps:
+            out["X"] = m.x_loc + m.x_scale * reps["X"]
+        return out
+
     def predict(self, X, return_std=False):
         """Posterior mean of the trend at X.
 
@@ -1209,8 +1289,17 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             errors["X_err"] = np.sqrt(m.X_var_diag) * m.x_scale
         if m.Xy_cov is not None:
             errors["Xy_cov"] = m.Xy_cov * (m.x_scale * m.y_scale)
-        return {"observed_data": {"X": m.X * m.x_scale + m.x_loc, "y": m.y * m.y_scale + m.y_loc},
-                "constant_data": errors}
+        # X is observed data when the true X are modelled (a population);
+        # the projected likelihood conditions on it, so X is then a
+        # constant (ArviZ's convention for regressors), which also lets
+        # az.plot_ppc pair every observed variable with its replicates.
+        observed = {"y": m.y * m.y_scale + m.y_loc}
+        X = m.X * m.x_scale + m.x_loc
+        if isinstance(m, _LinePopulationModel):
+            observed = {"X": X, **observed}
+        else:
+            errors = {"X": X, **errors}
+        return {"observed_data": observed, "constant_data": errors}
 
 
 def _check_nonzero_variance(errors) -> None:

@@ -430,6 +430,16 @@ class _Background:
             lp = -0.5 * z * z - np.log(self.scale) - HALF_LOG2PI - ld
         return np.where(dist > 0, lp, -np.inf)
 
+    def rvs(self, size, rng):
+        """Draws from the background density."""
+        if self.kind == "uniform":
+            return rng.uniform(self.lo, self.hi, size=size)
+        z = rng.standard_normal(size)
+        if self.kind == "normal":
+            return self.loc + self.scale * z
+        dist = np.exp(self.loc + self.scale * z)
+        return self.lo + dist if np.isfinite(self.lo) else self.hi - dist
+
 
 # ---------------------------------------------------------------------------
 # Per-object sample sets
@@ -1316,6 +1326,67 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         return (terms["log_1mf"][:, None] + terms["log_pop"],
                 terms["log_f"][:, None] + terms["log_bg"][None])
 
+    def _likelihood_summary(self):
+        """Each training object's likelihood-weighted samples: the point
+        estimate ``theta_hat`` (n, d) and the normalised cumulative weights
+        (n, K) ``∝ 1 / p0(theta_ik)`` that make the samples draws from the
+        object's likelihood."""
+        s = self.model_.samples
+        lw = -s.log_p0
+        w = np.exp(lw - lw.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        return np.einsum("nk,nkd->nd", w, s.theta), np.cumsum(w, axis=1)
+
+    def _replicate(self, params, rng):
+        """Replicated per-object point estimates ``{"theta_hat": (S, n, d)}``.
+
+        An object's data here are its posterior samples, which cannot be
+        simulated anew; what is replicated is its likelihood-weighted mean
+        ``theta_hat`` (the mean of its samples weighted by 1 / interim
+        prior: the samples' mean for a flat interim prior), which is the
+        observed variable of the same name in ``to_inference_data()``. Each
+        replicate draws the object's true theta from the population (or the
+        background, for an object drawn as an outlier) and adds a
+        measurement error drawn from the object's own likelihood: one of its
+        likelihood-weighted samples minus ``theta_hat``. This takes the
+        measurement's likelihood to keep its shape when the true value
+        moves (exact for Gaussian errors away from the support's bounds).
+        Not available with a selection function (replicates would need the
+        detection process).
+        """
+        if self.selection is not None:
+            raise NotImplementedError(
+                "Replicated data of a selected sample need the detection process; "
+                "sample_posterior_predictive is not available with a selection function."
+            )
+        m, fam, s = self.model_, self.family_, self.model_.samples
+        P = m.params_from_dict(params)
+        S, n, k, d = len(P), s.n, s.k, s.d
+        try:
+            if isinstance(fam, HistogramFamily):
+                theta = fam.rvs(P, size=(n,), random_state=rng)[..., None]
+            else:
+                theta = np.stack([fam.rvs(P[:, j], size=(n,), random_state=rng)
+                                  for j in range(d)], axis=-1)
+        except NotImplementedError:
+            raise NotImplementedError(
+                f"The population {fam!r} cannot draw values (it has no rvs method), "
+                "so no replicated data can be made."
+            ) from None
+        theta = np.asarray(theta, dtype=float).reshape(S, n, d)
+        if self.outliers:
+            is_out = rng.uniform(size=(S, n)) < np.asarray(params["outlier_fraction"])[:, None]
+            bg = np.stack([b.rvs((S, n), rng) for b in m.background], axis=-1)
+            theta = np.where(is_out[..., None], bg, theta)
+        theta_hat, cum = self._likelihood_summary()
+        # One likelihood-weighted sample per draw and object: inverse CDF on
+        # the objects' cumulative weights laid end to end (object i on [i, i+1]).
+        flat = (cum + np.arange(n)[:, None]).ravel()
+        u = rng.uniform(size=(S, n)) + np.arange(n)
+        idx = np.clip(np.searchsorted(flat, u) - k * np.arange(n), 0, k - 1)
+        eps = s.theta[np.arange(n), idx] - theta_hat                # (S, n, d)
+        return {"theta_hat": theta + eps}
+
     def _effective_samples(self, samples):
         med = {}
         for k, v in self.posterior_.items():
@@ -1421,10 +1492,16 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                                 weights=sample_weight))
 
     def _data_groups(self):
-        """Training samples and interim log-prior values for :meth:`to_inference_data`."""
+        """Likelihood-weighted means (observed), training samples and interim
+        log-prior values (constant) for :meth:`to_inference_data`."""
         s = self.model_.samples
-        return {"observed_data": {"X": s.theta.reshape(s.theta.shape[0], -1)},
-                "constant_data": {"interim_log_prior": s.log_p0}}
+        # The samples stand for each object's likelihood, which the model
+        # conditions on (constant data); the observed variable that replicates
+        # are made of is each object's likelihood-weighted mean (see
+        # _replicate), so az.plot_ppc pairs it with its replicates.
+        return {"observed_data": {"theta_hat": self._likelihood_summary()[0]},
+                "constant_data": {"X": s.theta.reshape(s.theta.shape[0], -1),
+                                  "interim_log_prior": s.log_p0}}
 
     def population_density(self, grid=None, *, level=0.9, n_grid=200, dim=0):
         """Posterior density of the population on a grid, with a credible band.
