@@ -22,11 +22,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._importance import _ess_per_param, run_importance
+from ._math import logmeanexp, row_chunks
 from ._sampling import SamplerResult, find_map, laplace_covariance, run_emcee
 from .utils._warnings import warn
 
 __all__ = [
-    "BaseHierarchicalEstimator", "PosteriorModel", "PriorBoundWarning", "MissingErrorsWarning",
+    "BaseHierarchicalEstimator", "PosteriorMixin", "PosteriorModel", "PriorBoundWarning", "MissingErrorsWarning",
     "ERROR_ARGS",
 ]
 
@@ -41,6 +42,11 @@ ROUTED_METHODS = ("predict", "predict_proba", "score_samples")
 # draws (the Monte Carlo error of such an average, <= 0.5/sqrt(1000) ~ 0.016
 # for a probability, is far below the posterior spread it summarises).
 MAX_SUMMARY_DRAWS = 1000
+
+# Per-object tables (draws x rows x the model's cost per cell, see
+# BaseHierarchicalEstimator._object_cost) are evaluated in chunks of rows of at
+# most this many cells (~32 MB of float64), whatever the number of rows.
+OBJECT_CHUNK_CELLS = 4_000_000
 
 # A posterior "hits" a hard prior bound when more than BOUND_MASS of its draws
 # lie within BOUND_BAND posterior standard deviations of the bound. For a
@@ -216,7 +222,271 @@ class PosteriorModel:
         return {}
 
 
-class BaseHierarchicalEstimator(BaseEstimator):
+class PosteriorMixin:
+    """Posterior storage and access shared by every skhier estimator.
+
+    Whatever the sampler (emcee, importance sampling, BayesianGMM's Gibbs
+    chains), a fit hands its draws to :meth:`_set_posterior` with the layout
+    of its chains; this mixin then provides ``posterior_``, ``n_draws_``,
+    :meth:`sample_posterior`, :meth:`summary` and :meth:`to_inference_data`.
+    Estimators fill in small hooks: :meth:`_draw_latents` (per-object latents
+    for given draws), :meth:`_pointwise_log_likelihood`, :meth:`_sample_stats`,
+    :meth:`_data_groups`, :meth:`_inference_dims` and
+    :meth:`_summary_axis_labels`.
+    """
+
+    def _set_posterior(self, posterior: dict, *, n_chains: int, chain_major: bool) -> None:
+        """Store the draws ``posterior`` (name -> array, draws on axis 0).
+
+        ``n_chains`` chains are stored either chain after chain
+        (``chain_major``: Gibbs chains) or interleaved step by step (emcee's
+        flat chain, one chain per walker).
+        """
+        self.posterior_ = posterior
+        self._chain_layout = (int(n_chains), bool(chain_major))
+
+    @property
+    def n_draws_(self) -> int:
+        check_is_fitted(self, "posterior_")
+        return len(next(iter(self.posterior_.values())))
+
+    def _draws_by_chain(self, draws) -> np.ndarray:
+        """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...)."""
+        n_chains, chain_major = getattr(self, "_chain_layout", (1, True))
+        draws = np.asarray(draws)
+        if chain_major:
+            return draws.reshape((n_chains, -1) + draws.shape[1:])
+        return np.swapaxes(draws.reshape((-1, n_chains) + draws.shape[1:]), 0, 1)
+
+    # -- sample_posterior ---------------------------------------------------
+    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
+        """Draw from the posterior, per-object latents included.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of joint draws. Stored draws are taken without replacement
+            while there are enough of them, with replacement otherwise.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the choice of draws and the latent draws.
+
+        Returns
+        -------
+        samples : dict
+            Maps every parameter name to an array whose first axis has length
+            ``n_samples``. Per-object latents of the training data (see the
+            estimator's docstring) are drawn conditionally on each
+            hyperparameter draw.
+        """
+        rng = check_random_state(random_state)
+        idx = self._draw_indices(n_samples, rng)
+        params = {k: v[idx].copy() for k, v in self.posterior_.items()}
+        params.update(self._draw_latents(idx, params, rng))
+        return params
+
+    def _draw_indices(self, n_samples, rng) -> np.ndarray:
+        """``n_samples`` indices of stored draws (without replacement while
+        there are enough), after checking ``n_samples``."""
+        check_is_fitted(self, "posterior_")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
+            raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
+        n = self.n_draws_
+        return rng.choice(n, n_samples, replace=n_samples > n)
+
+    def _draw_latents(self, idx, params: dict, rng) -> dict:
+        """Per-object latents of the training data for the stored draws ``idx``
+        (``params`` holds those draws); ``rng`` is a ``RandomState``."""
+        return self.model_.draw_latents(params, rng)
+
+    def _replicate(self, params: dict, rng) -> dict:
+        """Replicated training data, {observed variable: (n_draws, ...)}, one per draw."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not draw replicated data yet."
+        )
+
+    def sample_posterior_predictive(self, n_samples: int = 100, random_state=None) -> dict:
+        """Replicated data sets from the posterior predictive distribution.
+
+        Each replicate takes one posterior draw of the population
+        parameters, draws new true values for the training objects from the
+        population (and new outlier/background labels), and measures them
+        with the training data's measurement errors. Comparing a statistic
+        of the replicates with that of the data is a posterior predictive
+        check (see :func:`skhier.plotting.plot_posterior_predictive` and
+        ``to_inference_data(posterior_predictive=True)`` for ``az.plot_ppc``).
+        What is replicated, per estimator: ``PopulationModel`` the
+        measurements ``X``; ``RobustLineMixture`` ``y`` at the measured X
+        (and ``X`` too when the true X have a population model);
+        ``HierarchicalDistanceEstimator`` the ``parallax``; ``BayesianGMM``
+        the points ``X``; ``PosteriorSamplesPopulation`` each object's
+        likelihood-weighted mean ``theta_hat``: a true value from the
+        population plus an error drawn from the object's own likelihood
+        (see the user guide, "Model checking").
+
+        Parameters
+        ----------
+        n_samples : int, default=100
+            Number of replicated data sets.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the choice of posterior draws and the replicated data.
+
+        Returns
+        -------
+        replicates : dict
+            Maps each replicated variable (named as in
+            ``to_inference_data()``'s ``observed_data``) to an array of shape
+            ``(n_samples,) + observed.shape``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skhier import PopulationModel
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(1.0, 0.5, size=(50, 1))
+        >>> est = PopulationModel(random_state=0).fit(x, X_err=np.full(50, 0.2))
+        >>> reps = est.sample_posterior_predictive(200, random_state=0)
+        >>> reps["X"].shape
+        (200, 50, 1)
+        >>> p = np.mean(reps["X"].std(axis=(1, 2)) >= x.std())  # p-value of the spread
+        """
+        rng = check_random_state(random_state)
+        idx = self._draw_indices(n_samples, rng)
+        return self._replicate({k: v[idx] for k, v in self.posterior_.items()}, rng)
+
+    # -- summary --------------------------------------------------------------
+    def summary(self, quantiles=(0.05, 0.5, 0.95)):
+        """Table of posterior summaries, one row per (scalar) parameter.
+
+        Columns: ``mean``, ``sd``, the requested ``quantiles``, ``ess`` (bulk
+        effective sample size from the chains' autocorrelation -- emcee's
+        walkers or BayesianGMM's Gibbs chains -- averaged over chains; after
+        importance sampling, that of the weighted draws combined with the
+        resampling noise, as ``n_effective_``) and ``r_hat`` (split R-hat
+        over chains; NaN after importance sampling, with one chain or with
+        fewer than 4 draws per chain). Vector parameters get one row per
+        element (``coef[0]``, ``means[1, 0]``); after a fit on a DataFrame,
+        feature axes are labelled by its column names (``coef[g-r]``,
+        ``means[1, g-r]``).
+
+        Parameters
+        ----------
+        quantiles : sequence of float, default=(0.05, 0.5, 0.95)
+
+        Returns
+        -------
+        table : pandas.DataFrame if pandas is installed, else dict of
+            column name -> list (with a ``"parameter"`` column).
+        """
+        check_is_fitted(self, "posterior_")
+        return posterior_table(self.posterior_, self._draws_by_chain, quantiles,
+                               ess=getattr(self, "_summary_ess", None),
+                               axis_labels=self._summary_axis_labels())
+
+    def _summary_axis_labels(self) -> dict:
+        """Labels of parameter axes for :meth:`summary`: name -> one entry per
+        axis (a sequence of labels, or None for integer positions).
+
+        By default a DataFrame fit's column names label ``coef``.
+        """
+        names = getattr(self, "feature_names_in_", None)
+        if names is None or "coef" not in self.posterior_:
+            return {}
+        return {"coef": [list(names)]}
+
+    # -- ArviZ ----------------------------------------------------------------
+    def _pointwise_log_likelihood(self) -> np.ndarray:
+        """Log-likelihood of each training object at each stored draw.
+
+        Returns an array of shape (n_draws, n_objects), in the units of the
+        input data (standardisation Jacobians included), so that tables of
+        different models of the same data can be compared. Each estimator
+        builds it from the per-object tables its predictions use.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not provide a pointwise log-likelihood."
+        )
+
+    def _sample_stats(self, pointwise) -> dict:
+        """The ``sample_stats`` group: the log posterior ``lp`` of each draw.
+
+        ``pointwise`` is the table of :meth:`_pointwise_log_likelihood` when
+        it has been computed (else None), for estimators that report sums of it.
+        """
+        if getattr(self, "log_prob_", None) is None:
+            return {}
+        return {"lp": self._draws_by_chain(self.log_prob_)}
+
+    def _data_groups(self) -> dict:
+        """``observed_data``/``constant_data`` groups as {group: {name: array}}."""
+        return {}
+
+    def _inference_dims(self):
+        """ArviZ dimension names of the variables (name -> list), or None."""
+        return None
+
+    def to_inference_data(self, *, log_likelihood=True, posterior_predictive=False,
+                          random_state=None):
+        """Posterior draws and sampler statistics as an ArviZ ``InferenceData``.
+
+        Each chain becomes an ArviZ chain (emcee: ``chain`` = walker,
+        ``draw`` = kept step; BayesianGMM: ``chain`` = Gibbs chain, ``draw``
+        = kept sweep); after importance sampling there is one chain of
+        independent draws. ``sample_stats`` holds the log posterior (``lp``)
+        of every draw (BayesianGMM: the training data's log-likelihood
+        ``loglik``). ``observed_data`` holds the training data and
+        ``constant_data`` their measurement errors (in the units of the
+        input). Needs the optional dependency ``arviz``
+        (``pip install skhier[arviz]``).
+
+        Parameters
+        ----------
+        log_likelihood : bool, default=True
+            Add the ``log_likelihood`` group: the log-likelihood of each
+            training object (variable ``obs``, dimension ``obs_dim_0``) at
+            each draw, with the object's measurement errors and any outlier
+            or background component included, and the object's latent true
+            values integrated out. This is what ``az.loo``, ``az.waic`` and
+            ``az.compare`` read. It costs one pass over draws x objects and
+            memory of that size; pass False to skip it.
+        posterior_predictive : bool, default=False
+            Add the ``posterior_predictive`` group: one replicated data set
+            per stored draw (see :meth:`sample_posterior_predictive`), named
+            like ``observed_data``, for ``az.plot_ppc``. Estimators that do
+            not draw replicates raise NotImplementedError.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the replicated data.
+
+        Returns
+        -------
+        arviz.InferenceData
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import arviz as az
+        >>> from skhier import PopulationModel
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(1.0, 0.5, size=(40, 1))
+        >>> est = PopulationModel(random_state=0).fit(x, X_err=np.full(40, 0.1))
+        >>> idata = est.to_inference_data()
+        >>> loo = az.loo(idata)
+        """
+        check_is_fitted(self, "posterior_")
+        pointwise = self._pointwise_log_likelihood() if log_likelihood else None
+        groups = {"posterior": {k: self._draws_by_chain(v) for k, v in self.posterior_.items()},
+                  "sample_stats": self._sample_stats(pointwise)}
+        if log_likelihood:
+            groups["log_likelihood"] = {"obs": self._draws_by_chain(pointwise)}
+        if posterior_predictive:
+            reps = self._replicate(self.posterior_, check_random_state(random_state))
+            groups["posterior_predictive"] = {k: self._draws_by_chain(v) for k, v in reps.items()}
+        groups.update(self._data_groups())
+        return make_inference_data(groups, dims=self._inference_dims())
+
+
+class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     """Base class of the emcee-backed estimators.
 
     Subclasses build a :class:`PosteriorModel` in ``fit`` and call
@@ -238,6 +508,9 @@ class BaseHierarchicalEstimator(BaseEstimator):
       walkers.
     """
 
+    #: Whether ``sampler="quadrature"`` is implemented (see :mod:`skhier._quadrature`).
+    _supports_quadrature = False
+
     _parameter_constraints: dict = {
         "n_walkers": [Interval(Integral, 4, None, closed="left")],
         "n_steps": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
@@ -246,7 +519,9 @@ class BaseHierarchicalEstimator(BaseEstimator):
         "thin": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "progress": ["boolean"],
-        "sampler": [StrOptions({"auto", "emcee", "importance"})],
+        # "quadrature": only estimators with ``_supports_quadrature`` (their
+        # _importance_attempt then integrates the posterior deterministically).
+        "sampler": [StrOptions({"auto", "emcee", "importance", "quadrature"})],
         "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
@@ -316,18 +591,26 @@ class BaseHierarchicalEstimator(BaseEstimator):
         sampler = self.sampler
         x_map = cov = None
         self.__dict__.pop("_progress_t0", None)
-        if sampler in ("auto", "importance"):
+        if sampler == "quadrature" and not self._supports_quadrature:
+            raise ValueError(
+                f"sampler='quadrature' is not available for {type(self).__name__}; "
+                "use 'auto', 'importance' or 'emcee'."
+            )
+        if sampler in ("auto", "importance", "quadrature"):
             result, x_map, cov = self._importance_attempt(model, random_state)
-            if result is not None and (result.ok or sampler == "importance"):
-                self._store(model, result.as_sampler_result(), sampler="importance",
+            if result is not None and (result.ok or sampler != "auto"):
+                # Importance draws, or (where an estimator offers it) draws
+                # from a deterministic quadrature of the posterior.
+                self._store(model, result.as_sampler_result(),
+                            sampler=getattr(result, "method", "importance"),
                             pareto_k=float(result.pareto_k),
                             summary_ess=self._importance_summary_ess(model, result))
                 if not result.ok:
                     warn(result.messages[-1], ConvergenceWarning)
                 return
-            if sampler == "importance":
+            if sampler != "auto":
                 raise ValueError(
-                    "sampler='importance' needs a Laplace approximation, but the "
+                    f"sampler={sampler!r} needs a Laplace approximation, but the "
                     "Hessian at the posterior maximum is not negative definite; "
                     "use sampler='emcee' or 'auto'."
                 )
@@ -396,7 +679,11 @@ class BaseHierarchicalEstimator(BaseEstimator):
         """
         names = list(model.param_names)
         self.model_ = model
-        self.posterior_ = model.constrain(result.samples)
+        # emcee's flat chain is step-major with one chain per walker; an
+        # importance run is one chain of independent draws.
+        n_chains = result.chain.shape[1] if result.chain is not None else 1
+        self._set_posterior(model.constrain(result.samples), n_chains=n_chains,
+                            chain_major=False)
         self._summary_ess = summary_ess
         self.log_prob_ = result.log_prob
         self.chain_ = result.chain
@@ -417,7 +704,7 @@ class BaseHierarchicalEstimator(BaseEstimator):
         self.pareto_k_ = pareto_k
         if pareto_k is not None:
             self._report(
-                f"importance sampling done: Pareto-k {pareto_k:.2f}, "
+                f"{sampler} done: Pareto-k {pareto_k:.2f}, "
                 f"ESS {min(self.n_effective_.values()):.0f}"
             )
         self._warn_prior_bounds(model)
@@ -437,151 +724,183 @@ class BaseHierarchicalEstimator(BaseEstimator):
             warn(msg, PriorBoundWarning)
 
     # -- posterior access ---------------------------------------------------
-    @property
-    def n_draws_(self) -> int:
-        check_is_fitted(self, "posterior_")
-        return len(next(iter(self.posterior_.values())))
+    def _summary_draws(self, random_state=0, max_draws=MAX_SUMMARY_DRAWS) -> dict[str, np.ndarray]:
+        """At most ``max_draws`` posterior draws, for per-object averages.
 
-    def _summary_draws(self, random_state=0) -> dict[str, np.ndarray]:
-        """At most ``MAX_SUMMARY_DRAWS`` posterior draws, for per-object averages.
-
-        A fixed generator makes every summary deterministic for a fitted model.
+        The draw-subset policy of every per-object summary: a random subset
+        (without replacement, in storage order) from a fixed generator, which
+        makes every summary deterministic for a fitted model.
         """
-        n = self.n_draws_
-        if n <= MAX_SUMMARY_DRAWS:
+        idx = self._draw_subset(max_draws, random_state)
+        if idx is None:
             return self.posterior_
-        rng = check_random_state(random_state)
-        idx = np.sort(rng.choice(n, MAX_SUMMARY_DRAWS, replace=False))
         return {k: v[idx] for k, v in self.posterior_.items()}
+
+    def _draw_subset(self, max_draws, random_state=0):
+        """Indices (sorted) of the stored draws :meth:`_summary_draws` keeps; None for all."""
+        n = self.n_draws_
+        if n <= max_draws:
+            return None
+        rng = check_random_state(random_state)
+        return np.sort(rng.choice(n, max_draws, replace=False))
 
     def _posterior_median(self, name: str):
         med = np.median(self.posterior_[name], axis=0)
         return float(med) if np.ndim(med) == 0 else med
 
-    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
-        """Draw from the posterior, per-object latents included.
+    # -- the per-object layer -------------------------------------------------
+    # Membership probabilities, log predictive densities and the pointwise
+    # log-likelihood of every estimator are averages over posterior draws of
+    # two per-object tables: log[(1 - f) p_member(x_i | draw)] and
+    # log[f p_background(x_i | draw)]. A model supplies the tables through
+    # :meth:`_object_logliks`; which draws, in which chunks of rows, and how
+    # they are combined is written here once.
+
+    #: Most posterior draws a per-object summary averages over (the
+    #: draw-subset policy is :meth:`_summary_draws`).
+    _max_object_draws = MAX_SUMMARY_DRAWS
+
+    def _object_logliks(self, objects, draws, rows: slice):
+        """The per-object hook: member and background log-likelihood tables.
 
         Parameters
         ----------
-        n_samples : int, default=1
-            Number of joint draws. Stored draws are taken without replacement
-            while there are enough of them, with replacement otherwise.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the choice of draws and the latent draws.
+        objects
+            The estimator's validated data for a set of objects (training or
+            new), as returned by :meth:`_training_objects` or built by the
+            public methods.
+        draws
+            Posterior draws as returned by :meth:`_prepare_object_draws`.
+        rows : slice
+            The chunk of objects to evaluate.
 
         Returns
         -------
-        samples : dict
-            Maps every parameter name to an array whose first axis has length
-            ``n_samples``. Per-object latents of the training data (see the
-            estimator's docstring) are drawn conditionally on each
-            hyperparameter draw.
+        (log_member, log_background) : ndarrays of shape (n_draws, n_rows)
+            ``log (1 - f) + log p_member(object | draw)`` and
+            ``log f + log p_background(object | draw)`` (``f`` the background
+            fraction), with the objects' latent true values integrated out;
+            ``log_background`` is None when the model has no background.
         """
-        check_is_fitted(self, "posterior_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
-            raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
-        rng = check_random_state(random_state)
-        n = self.n_draws_
-        idx = rng.choice(n, n_samples, replace=n_samples > n)
-        params = {k: v[idx].copy() for k, v in self.posterior_.items()}
-        params.update(self.model_.draw_latents(params, rng))
-        return params
+        raise NotImplementedError(
+            f"{type(self).__name__} does not provide per-object log-likelihoods."
+        )
 
-    def summary(self, quantiles=(0.05, 0.5, 0.95)):
-        """Table of posterior summaries, one row per (scalar) parameter.
+    def _n_objects(self, objects) -> int:
+        """Number of objects in ``objects`` (see :meth:`_object_logliks`)."""
+        raise NotImplementedError
 
-        Columns: ``mean``, ``sd``, the requested ``quantiles``, ``ess`` (bulk
-        effective sample size from the walkers' autocorrelation; after
-        importance sampling, that of the weighted draws combined with the
-        resampling noise, as ``n_effective_``) and ``r_hat`` (split R-hat
-        over walkers; NaN after importance sampling). Vector parameters get
-        one row per element (``coef[0]``, ...).
+    def _training_objects(self):
+        """The training data in the form :meth:`_object_logliks` takes."""
+        raise NotImplementedError
 
-        Returns
-        -------
-        table : pandas.DataFrame if pandas is installed, else dict of
-            column name -> list (with a ``"parameter"`` column).
+    def _has_background(self) -> bool:
+        """Whether the fitted model has a background (outlier, field) component."""
+        return True
+
+    def _prepare_object_draws(self, draws: dict):
+        """Posterior draws (dict of named arrays) in the form the hook takes."""
+        return draws
+
+    def _object_cost(self, objects) -> int:
+        """Relative cost of one (draw, object) cell of the hook (sets the chunks)."""
+        return 1
+
+    def _object_log_jacobian(self, objects):
+        """What to subtract from the hook's log-likelihoods to express them in
+        the units of the input data (0, or one value per object)."""
+        return 0.0
+
+    def _object_draws(self, *, all_draws: bool = False) -> dict[str, np.ndarray]:
+        """The posterior draws per-object summaries average over.
+
+        Every stored draw with ``all_draws`` (the pointwise log-likelihood),
+        else at most :attr:`_max_object_draws` of them (:meth:`_summary_draws`).
         """
-        check_is_fitted(self, "posterior_")
-        table = posterior_table(self.posterior_, self._draws_by_chain, quantiles,
-                                ess=getattr(self, "_summary_ess", None))
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None and "coef" in self.posterior_ and hasattr(table, "rename"):
-            # Coefficients of a DataFrame fit are named by its columns.
-            table = table.rename(index={f"coef[{j}]": f"coef[{name}]" for j, name in enumerate(names)})
-        return table
+        if all_draws:
+            return self.posterior_
+        return self._summary_draws(max_draws=self._max_object_draws)
 
-    def _draws_by_chain(self, draws) -> np.ndarray:
-        """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...); walkers are chains.
+    def _object_row_chunks(self, objects, n_draws: int):
+        """Chunks of rows whose (draws x rows x cost) tables stay below
+        ``OBJECT_CHUNK_CELLS`` cells, so memory is bounded for any number of rows."""
+        per_row = n_draws * self._object_cost(objects)
+        return row_chunks(self._n_objects(objects), per_row, OBJECT_CHUNK_CELLS)
 
-        emcee's flattened storage is step-major (all walkers of step 0, then
-        step 1, ...); after importance sampling there is one chain.
+    def _object_table(self, objects, reduce, *, all_draws: bool = False) -> np.ndarray:
+        """Apply ``reduce(log_member, log_background)`` chunk by chunk of rows.
+
+        ``reduce`` maps the two (n_draws, n_rows) tables of a chunk to an
+        array whose last axis is the rows; the chunks are concatenated along
+        it.
         """
-        chain = getattr(self, "chain_", None)
-        n_chains = chain.shape[1] if chain is not None else 1
-        draws = np.asarray(draws)
-        return np.swapaxes(draws.reshape((-1, n_chains) + draws.shape[1:]), 0, 1)
+        raw = self._object_draws(all_draws=all_draws)
+        n_draws = len(next(iter(raw.values())))
+        draws = self._prepare_object_draws(raw)
+        n = self._n_objects(objects)
+        out = None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for rows in self._object_row_chunks(objects, n_draws):
+                value = reduce(*self._object_logliks(objects, draws, rows))
+                if out is None:
+                    out = np.empty(value.shape[:-1] + (n,))
+                out[..., rows] = value
+        if out is None:  # no rows
+            out = np.empty((n_draws, 0) if all_draws else (0,))
+        return out
+
+    def _membership_proba(self, objects) -> np.ndarray:
+        """Posterior-averaged (member, background) probabilities, shape (n, 2).
+
+        ``mean over draws of exp(log_component - logaddexp(log_member,
+        log_background))`` for each component; a draw under which an object
+        has zero density in both components counts as membership.
+        """
+        n = self._n_objects(objects)
+        proba = np.empty((n, 2))
+        if not self._has_background():
+            proba[:, 0], proba[:, 1] = 1.0, 0.0
+            return proba
+
+        def both(lm, lb):
+            # Each column from its own table keeps tiny probabilities exact.
+            total = np.logaddexp(lm, lb)
+            pm = np.nan_to_num(np.exp(lm - total), nan=1.0).mean(axis=0)
+            pb = np.nan_to_num(np.exp(lb - total), nan=0.0).mean(axis=0)
+            return np.stack([pm, pb])
+
+        if n:
+            table = self._object_table(objects, both)
+            proba[:] = (table / table.sum(axis=0)).T
+        return proba
+
+    @staticmethod
+    def _mixture_loglik(lm, lb):
+        """log p(object | draw) of the mixture, from the two tables."""
+        return lm if lb is None else np.logaddexp(lm, lb)
+
+    def _log_predictive_density(self, objects) -> np.ndarray:
+        """``log mean over draws of p(object | draw)`` for every object, shape (n,),
+        in the units of the input data."""
+        if not self._n_objects(objects):
+            return np.empty(0)
+        lpd = self._object_table(objects, lambda lm, lb: logmeanexp(self._mixture_loglik(lm, lb)))
+        return lpd - self._object_log_jacobian(objects)
 
     def _pointwise_log_likelihood(self) -> np.ndarray:
         """Log-likelihood of each training object at each stored draw.
 
         Returns an array of shape (n_draws, n_objects), in the units of the
         input data (standardisation Jacobians included), so that tables of
-        different models of the same data can be compared. Each estimator
-        builds it from the per-object tables its predictions use.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not provide a pointwise log-likelihood."
-        )
-
-    def to_inference_data(self, *, log_likelihood=True):
-        """Posterior draws and sampler statistics as an ArviZ ``InferenceData``.
-
-        Walkers become ArviZ chains (``chain`` = walker, ``draw`` = kept
-        step); after importance sampling there is one chain of independent
-        draws. ``sample_stats`` holds the log posterior (``lp``) of every
-        draw. ``observed_data`` holds the training data and ``constant_data``
-        their measurement errors (in the units of the input). Needs the
-        optional dependency ``arviz`` (``pip install skhier[arviz]``).
-
-        Parameters
-        ----------
-        log_likelihood : bool, default=True
-            Add the ``log_likelihood`` group: the log-likelihood of each
-            training object (variable ``obs``, dimension ``obs_dim_0``) at
-            each draw, with the object's measurement errors and any outlier
-            or background component included, and the object's latent true
-            values integrated out. This is what ``az.loo``, ``az.waic`` and
-            ``az.compare`` read. It costs one pass over draws x objects and
-            memory of that size; pass False to skip it.
-
-        Returns
-        -------
-        arviz.InferenceData
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> import arviz as az
-        >>> from skhier import PopulationModel
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.normal(1.0, 0.5, size=(40, 1))
-        >>> est = PopulationModel(random_state=0).fit(x, X_err=np.full(40, 0.1))
-        >>> idata = est.to_inference_data()
-        >>> loo = az.loo(idata)
+        different models of the same data can be compared. Built from the
+        same per-object tables as the predictions (:meth:`_object_logliks`),
+        with the objects' latent values integrated out and the background
+        component included.
         """
         check_is_fitted(self, "posterior_")
-        groups = {"posterior": {k: self._draws_by_chain(v) for k, v in self.posterior_.items()}}
-        if getattr(self, "log_prob_", None) is not None:
-            groups["sample_stats"] = {"lp": self._draws_by_chain(self.log_prob_)}
-        if log_likelihood:
-            groups["log_likelihood"] = {"obs": self._draws_by_chain(self._pointwise_log_likelihood())}
-        # Estimators provide the data groups as {group: {name: array}}.
-        if hasattr(self, "_data_groups"):
-            groups.update(self._data_groups())
-        return make_inference_data(groups)
+        objects = self._training_objects()
+        table = self._object_table(objects, self._mixture_loglik, all_draws=True)
+        return table - self._object_log_jacobian(objects)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -593,7 +912,8 @@ class BaseHierarchicalEstimator(BaseEstimator):
 # ---------------------------------------------------------------------------
 # Summaries shared by every estimator (BayesianGMM's Gibbs chains included)
 # ---------------------------------------------------------------------------
-def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=None):
+def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=None,
+                    axis_labels=None):
     """Table of posterior summaries, one row per scalar parameter.
 
     Parameters
@@ -608,6 +928,10 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=
         Effective sample size of each element of each parameter, measured by
         the sampler (after importance sampling); by default it is measured
         from the chains' autocorrelation.
+    axis_labels : dict, optional
+        Labels of the axes of array parameters: name -> one entry per axis,
+        a sequence of labels (e.g. a DataFrame's column names) or None to
+        keep integer positions.
 
     Returns
     -------
@@ -635,8 +959,12 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=
             ess_j = effective_sample_size(steps)
         rhat = split_rhat(steps) if n_chains > 1 and n_steps >= 4 else np.full(len(ess_j), np.nan)
         q = np.quantile(flat, quantiles, axis=0)
+        labels = list((axis_labels or {}).get(name) or [None] * len(shape))
         for j in range(flat.shape[1]):
-            index = ", ".join(str(int(i)) for i in np.unravel_index(j, shape)) if shape else ""
+            index = ", ".join(
+                str(int(i)) if lab is None else str(lab[int(i)])
+                for i, lab in zip(np.unravel_index(j, shape), labels, strict=True)
+            ) if shape else ""
             row = {
                 "parameter": f"{name}[{index}]" if shape else name,
                 "mean": flat[:, j].mean(),

@@ -26,6 +26,7 @@ from numbers import Real
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit, log_ndtr, logit
+from scipy.stats import truncnorm
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -33,23 +34,23 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
 from ._importance import run_importance
+from ._math import LOG2PI, logsumexp, row_chunks
 from ._population import (
     adaptive_log_integral,
     adaptive_sample,
     gaussian_latent_log_marginal,
     gaussian_latent_sample,
-    logsumexp,
     quadrature_rules,
 )
 from ._profiles import PROFILES, get_profile, profile_log_marginal, profile_sample
-from ._sampling import find_map, laplace_covariance
+from ._quadrature import run_quadrature
+from ._sampling import laplace_covariance, newton_map
 from ._systematics import SharedOffset, SystematicModes, check_positions, lindegren2021_covariance
-from .utils._checks import check_errors, check_magnitude
+from .utils._checks import check_beta_prior, check_errors, check_magnitude
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 # (draws x stars) cells evaluated at once: quadrature multiplies this by the
 # number of nodes (24), sampling by the grid size (513).
 _CELLS_LOGLIK = 100_000
@@ -142,17 +143,131 @@ def _g_inv(p):
 # -- the two populations ----------------------------------------------------
 
 
+#: Nodes of the leading-term rules (:func:`cluster_log_marginal_leading`) and
+#: the bounds within which they are used: ``|t̂| <= LEAD_T_MAX`` and
+#: ``eps (|t̂| + sd_t u_max) <= LEAD_Q_MAX_RESOLVED`` (likelihood narrower
+#: than the cluster, ``sd_t² <= 1/2``) or ``LEAD_Q_MAX_BROAD`` (otherwise).
+#: Measured against scipy quad in the standardised variable over distances
+#: 30 pc-6 kpc, depths 0.1 %-30 % and fractional parallax errors 0.03 %-200 %:
+#: log-integral errors below 1e-9 (resolved) and 5e-8 (broad); see
+#: tests/test_distance_speed.py.
+LEAD_NODES = 12
+LEAD_Q_MAX_RESOLVED = 0.15
+LEAD_Q_MAX_BROAD = 0.4
+LEAD_T_MAX = 7.0
+
+
+def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
+    """Cluster log-integral as an analytic leading term times a smooth correction.
+
+    With ``m = 1000 / mu``, ``eps = sigma / mu`` and ``sx = m eps`` (the
+    cluster's depth in parallax, delta method), linearising ``1000 / r``
+    makes the integrand Gaussian, and the integral's leading term is the
+    Gaussian convolution ``N(parallax | m, err² + sx²)``. The exact integral
+    is that term times the expectation of a correction under the
+    linearised conditional of the star's position, ``t ~ N(t̂, sd_t²)`` with
+    ``t̂ = sx (parallax - m) / (err² + sx²)``, ``sd_t = err / sqrt(err² + sx²)``:
+
+    * resolved stars (``sd_t² <= 1/2``, likelihood narrower than the depth),
+      in the parallax ``x = m + sx t`` where the likelihood is exactly
+      Gaussian: ``c(t) = exp(t²/2 (1 - 1/a²)) / a²``, ``a = 1 + eps t``
+      (the cluster's density in ``x`` over its delta-method Gaussian; a
+      function of ``eps`` and ``t`` only);
+    * broad stars, in the cluster's standard variable ``z = (r - mu) / sigma
+      ≈ -t`` where the prior is exactly Gaussian:
+      ``c(z) = exp((D δ - δ²/2) / err²)`` with ``D = parallax - m + sx z``
+      and ``δ = m eps² z² / (1 + eps z)`` (the exact likelihood over the
+      linearised one).
+
+    Either correction is smooth, and ``LEAD_NODES`` Gauss–Hermite nodes give
+    its expectation within the bounds above (``LEAD_*``), at O(1) cost per
+    star and draw, with no per-star mode search.
+
+    Broadcasts its arguments like :func:`cluster_log_marginal` (without the
+    truncation factor). Returns ``(log_integral, ok)``; entries with
+    ``ok == False`` are outside the rules' validated range (their value is
+    meaningless) and need the adaptive quadrature.
+    """
+    x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
+        parallax, parallax_error, mean, dispersion)))
+    u, w = np.polynomial.hermite_e.hermegauss(LEAD_NODES)
+    w = w / w.sum()
+    with np.errstate(all="ignore"):
+        m = 1000.0 / mu
+        eps = sig / mu
+        sx = m * eps
+        var = err**2 + sx**2
+        d = x - m
+        lead = -0.5 * (np.log(2.0 * np.pi * var) + d * d / var)
+        t_hat = sx * d / var
+        sd_t = err / np.sqrt(var)
+        resolved = 2.0 * err**2 <= var
+        q = eps * (np.abs(t_hat) + sd_t * u[-1])
+        ok = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.where(
+            resolved, q <= LEAD_Q_MAX_RESOLVED, q <= LEAD_Q_MAX_BROAD)
+        corr = np.zeros(x.shape)
+        for kind in ("resolved", "broad"):
+            sel = ok & (resolved if kind == "resolved" else ~resolved)
+            if not np.any(sel):
+                continue
+            every = bool(np.all(sel))
+
+            def pick(a, every=every, sel=sel):
+                return (a if every else a[sel])[..., None]
+
+            e, st = pick(eps), pick(sd_t) * u
+            if kind == "resolved":
+                t = st + pick(t_hat)
+                b = e * t
+                b += 1.0
+                b *= b
+                np.reciprocal(b, out=b)
+                t *= t
+                t *= 0.5
+                t *= 1.0 - b
+                np.exp(t, out=t)
+                t *= b
+            else:
+                z = st - pick(t_hat)
+                ez = e * z
+                delta = ez * ez
+                delta *= pick(m)
+                delta /= 1.0 + ez
+                t = pick(sx) * z
+                t += pick(d)
+                t -= 0.5 * delta
+                t *= delta
+                t /= pick(err) ** 2
+                np.exp(t, out=t)
+            val = t @ w
+            if every:
+                corr = val
+            else:
+                corr[sel] = val
+        val = lead + np.log(corr)
+    return val, ok & np.isfinite(val)
+
+
 def cluster_log_marginal(parallax, parallax_error, mean, dispersion):
     """log ∫ N(parallax | 1000/r, err²) N_{r>0}(r | mean, dispersion²) dr.
 
     Broadcasts its arguments (e.g. (k, 1) population parameters against
-    (n,) stars). ``parallax`` is already corrected for the zero-point.
+    (n,) stars). ``parallax`` is already corrected for the zero-point. The
+    leading-term rule (:func:`cluster_log_marginal_leading`) where it is
+    validated, the adaptive quadrature of
+    :func:`skhier._population.gaussian_latent_log_marginal` elsewhere.
     """
     mean = np.asarray(mean, dtype=np.float64)
     dispersion = np.asarray(dispersion, dtype=np.float64)
-    val = gaussian_latent_log_marginal(
-        parallax, parallax_error, mean, dispersion, _g, _dg, g_inv=_g_inv, lower=0.0
-    )
+    val, ok = cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion)
+    if not np.all(ok):
+        bad = ~ok
+        args = [np.broadcast_to(np.asarray(a, dtype=np.float64), val.shape)[bad]
+                for a in (parallax, parallax_error, mean, dispersion)]
+        val = np.array(val, copy=True)
+        val[bad] = gaussian_latent_log_marginal(
+            args[0], args[1], args[2], args[3], _g, _dg, g_inv=_g_inv, lower=0.0
+        )
     return val - log_ndtr(mean / dispersion)
 
 
@@ -169,7 +284,7 @@ def _edsd_pieces(parallax, parallax_error, length_scale):
 
     def make_log_f(sel):
         yy, ee, ll = (a if sel is None else a[sel] for a in arrays)
-        const = (-0.5 * _LOG2PI - 0.5 * np.log(ee) - np.log(2.0 * ll**3))[..., None]
+        const = (-0.5 * LOG2PI - 0.5 * np.log(ee) - np.log(2.0 * ll**3))[..., None]
         yy, ee, ll = yy[..., None], ee[..., None], ll[..., None]
 
         def log_f(r):
@@ -213,12 +328,6 @@ def _field_sample(parallax, parallax_error, length_scale, u, n_grid=513):
     return np.reshape(draws, shape)
 
 
-def _row_chunks(n_rows, n_draws, cells):
-    step = max(1, cells // max(n_draws, 1))
-    for start in range(0, n_rows, step):
-        yield slice(start, min(start + step, n_rows))
-
-
 # -- priors -----------------------------------------------------------------
 
 
@@ -256,22 +365,6 @@ def _check_scale_prior(prior):
     return prior[0], float(prior[1])
 
 
-def _check_beta_prior(prior):
-    if (
-        not isinstance(prior, tuple)
-        or len(prior) != 2
-        or not all(
-            isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
-            for v in prior
-        )
-    ):
-        raise ValueError(
-            "cluster_fraction_prior must be a tuple (a, b) of two positive numbers "
-            f"(Beta prior), got {prior!r}."
-        )
-    return float(prior[0]), float(prior[1])
-
-
 def _check_zero_point(zp):
     if isinstance(zp, Real) and not isinstance(zp, bool):
         if not np.isfinite(zp):
@@ -294,6 +387,11 @@ def _check_zero_point(zp):
 
 #: Stars from which the frozen-rule likelihood is tried for importance sampling.
 FROZEN_MIN_STARS = 1000
+#: Stars from which ``sampler="auto"`` integrates the population posterior by
+#: adaptive Gauss–Hermite quadrature (the posterior is then close to Gaussian
+#: and the quadrature converges with few nodes; smaller samples are
+#: importance-sampled).
+QUADRATURE_MIN_STARS = 1000
 #: Largest |frozen - exact| log-posterior difference accepted on the check draws.
 FROZEN_TOL = 0.01
 #: Node counts tried for each star's frozen Gauss–Hermite rule: a star gets
@@ -657,7 +755,7 @@ class _DistanceModel(PosteriorModel):
             if np.any(ok):
                 p = self._unpack(theta[ok])
                 ll = np.zeros(int(ok.sum()))
-                for rows in _row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
+                for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
                     lc, lf = self.star_logliks(p, rows)
                     per = lc if lf is None else np.logaddexp(lc, lf)
                     ll += per.sum(axis=1)
@@ -830,7 +928,7 @@ class _DistanceModel(PosteriorModel):
             c, s = self.frozen_center_
             mu, sd = p["mean_distance"], p["distance_dispersion"]
             d = c - mu
-            cols = [-0.5 * (d / sd) ** 2 - np.log(sd) - 0.5 * _LOG2PI, np.ones(k),
+            cols = [-0.5 * (d / sd) ** 2 - np.log(sd) - 0.5 * LOG2PI, np.ones(k),
                     -0.5 * (s / sd) ** 2, -s * d / sd**2]
         else:
             L = p["field_length_scale"]
@@ -1098,7 +1196,7 @@ class _DistanceModel(PosteriorModel):
         k, n = u.shape
         r = np.empty((k, n))
         member = np.ones((k, n), dtype=bool)
-        for rows in _row_chunks(n, k, _CELLS_SAMPLE):
+        for rows in row_chunks(n, k, _CELLS_SAMPLE):
             y = plx[None, rows] - self._offsets(p, rows, basis)
             uu = u[:, rows]
             if self.field:
@@ -1186,16 +1284,24 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
     parallax_systematic : float or None, default=None
         Without positions: one systematic offset ``N(0, s²)`` (``s`` in mas)
         shared by every star, e.g. 0.012 for the floor of Gaia EDR3.
-    sampler : {"auto", "importance", "emcee"}, default="auto"
+    sampler : {"auto", "quadrature", "importance", "emcee"}, default="auto"
+        ``"quadrature"``: adaptive Gauss–Hermite quadrature over the
+        population posterior around the Laplace fit (see
+        :mod:`skhier._quadrature`): posterior moments with no Monte Carlo
+        error (``quadrature_error_``), draws from the quadrature posterior;
         ``"importance"``: independent draws from a Student-t (5 d.o.f.)
         approximation at the MAP, reweighted by the exact posterior and
         resampled (see :mod:`skhier._importance`); ``"emcee"``: the shared
-        emcee runner; ``"auto"``: importance sampling, falling back to emcee
-        when its Pareto-k diagnostic is above 0.7 or its effective sample
-        size below 400.
+        emcee runner; ``"auto"``: quadrature for 1 000 stars or more (unless
+        a fitted field length scale or zero-point makes every likelihood
+        evaluation an adaptive integral), then importance sampling when the
+        quadrature's rules disagree by more than 0.02 posterior sd, falling
+        back to emcee when its Pareto-k diagnostic is above 0.7 or its
+        effective sample size below 400.
     n_importance : int, default=2000
         Importance draws (each is one evaluation of the collapsed
-        likelihood).
+        likelihood); after quadrature, the number of stored draws from the
+        quadrature posterior (these cost no likelihood evaluation).
     n_walkers, n_steps, n_burn, max_steps, thin, random_state, progress
         emcee settings, as in :class:`~skhier.RobustLineMixture` (used when
         emcee runs).
@@ -1233,7 +1339,12 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         ``"zero_point"``, the profile's shape parameter and
         ``"systematic_modes"`` (n_draws, n_modes).
     sampler_ : str
-        ``"importance"`` or ``"emcee"``: the sampler that produced the draws.
+        ``"quadrature"``, ``"importance"`` or ``"emcee"``: the sampler that
+        produced the draws.
+    quadrature_error_ : dict or None
+        After quadrature: per sampled coordinate, the larger change of its
+        posterior mean and sd between the last two Gauss–Hermite rules, in
+        posterior sd (an estimate of the quadrature's error); None otherwise.
     pareto_k_ : float or None
         Pareto-k of the importance weights (None when emcee ran).
     frozen_check_ : float or None
@@ -1310,6 +1421,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         "parallax_covariance": [StrOptions({"lindegren2021"}), callable, None],
         "parallax_systematic": [Interval(Real, 0, None, closed="neither"), None],
     }
+
+    _supports_quadrature = True
 
     # Only X_err is meaningful here: the other error names are not requested.
     __metadata_request__fit = {
@@ -1485,7 +1598,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """
         mean_prior = _check_mean_prior(self.mean_distance_prior)
         disp_prior = _check_scale_prior(self.distance_dispersion_prior)
-        frac_prior = _check_beta_prior(self.cluster_fraction_prior)
+        frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
         zp, zp_prior = _check_zero_point(self.parallax_zero_point)
         plx, err, ra, dec = self._stars(X, X_err, ra, dec, zero_point, reset=True)
         field = self.field == "edsd"
@@ -1505,6 +1618,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         )
         rng = check_random_state(self.random_state)
         self.frozen_check_ = None
+        self.quadrature_error_ = None
         self._sample(model, rng)
         self._report("per-star distances and memberships")
         self._set_summaries(plx, err_fit)
@@ -1514,8 +1628,20 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         return self
 
     def _importance_attempt(self, model, random_state):
-        """Importance sampling with frozen per-star quadrature rules for large
-        samples (see :meth:`_importance_frozen`), else with the exact likelihood."""
+        """Quadrature over the population posterior for large samples whose
+        likelihood needs no adaptive field integral (see
+        :meth:`_quadrature_attempt`), else importance sampling: with frozen
+        per-star quadrature rules for large samples (see
+        :meth:`_importance_frozen`), else with the exact likelihood."""
+        cheap = not model.field or model.field_const is not None
+        if self.sampler == "quadrature" or (
+            self.sampler == "auto" and cheap and model.simple
+            and len(model.parallax) >= QUADRATURE_MIN_STARS
+        ):
+            result = self._quadrature_attempt(model, random_state)
+            if result is not None and (result.ok or self.sampler == "quadrature"):
+                return result, None, None
+            self._report("quadrature not converged: importance sampling")
         if len(model.parallax) >= FROZEN_MIN_STARS and model.simple:
             self._report(f"importance sampling with frozen rules ({len(model.parallax)} stars)")
             result = self._importance_frozen(model, random_state)
@@ -1536,12 +1662,21 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         from the MAP); otherwise None (the caller then uses the exact one).
         """
         x = model.initial_point()
-        for _ in range(2):
+        # Freeze, find the frozen posterior's maximum (Newton steps on
+        # vectorised finite-difference stencils), refreeze there, until the
+        # maximum moves by less than half a Laplace width (3 rounds at most).
+        cov = None
+        for _ in range(3):
             model.freeze(x)
-            x = find_map(model.log_prob_frozen, x)
-        model.freeze(x)
-        x = find_map(model.log_prob_frozen, x)
-        cov = laplace_covariance(model.log_prob_frozen, x)
+            x_new = newton_map(model.log_prob_frozen, x)
+            cov = laplace_covariance(model.log_prob_frozen, x_new)
+            moved = np.inf
+            if cov is not None:
+                d = x_new - x
+                moved = float(np.sqrt(d @ np.linalg.solve(cov, d)))
+            x = x_new
+            if moved < 0.5:
+                break
         self.frozen_check_ = None
         if cov is None:
             return None
@@ -1573,6 +1708,29 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             return None
         return result
 
+    def _quadrature_attempt(self, model, rng):
+        """Adaptive Gauss–Hermite quadrature of the exact collapsed posterior.
+
+        MAP by Newton steps, Laplace covariance, then
+        :func:`skhier._quadrature.run_quadrature` on :meth:`_DistanceModel.log_prob`
+        (whose cluster integrals cost O(1) per star and draw, see
+        :func:`cluster_log_marginal_leading`). The posterior moments have no
+        Monte Carlo error; ``quadrature_error_`` holds the difference between
+        the last two rules, in posterior sd. None when there is no Laplace
+        approximation.
+        """
+        self._report(f"quadrature over the population posterior ({len(model.parallax)} stars)")
+        x = newton_map(model.log_prob, model.initial_point())
+        cov = laplace_covariance(model.log_prob, x)
+        if cov is None:
+            return None
+        result = run_quadrature(model.log_prob, x, cov, random_state=rng,
+                                n_draws=self.n_importance)
+        if result is not None:
+            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
+                                              strict=True))
+        return result
+
     def _set_summaries(self, plx, err):
         model = self.model_
         self.mean_distance_ = self._posterior_median("mean_distance")
@@ -1590,51 +1748,78 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self.zero_point_ = (
             self._posterior_median("zero_point") if model.zero_point is None else model.zero_point
         )
-        basis = None if model.modes is None else model.modes.basis
         if model.profile is not None:
             name = model.profile.shape_name
             setattr(self, f"{name}_", self._posterior_median(name))
-        self.membership_proba_ = self._membership(plx, err, basis)
-        self.distance_ = self._median_distance(plx, err, basis)
+        self.membership_proba_ = self._membership_proba(self._training_objects())
+        # distance_ is computed on first access (see the property).
+        self.__dict__.pop("_distance_cache", None)
 
-    # -- per-star quantities ------------------------------------------------------
-    def _draws(self):
-        return self.model_.full_params(self._summary_draws())
-
-    def _star_table(self, plx, err, fn, basis=None):
-        """Apply ``fn(lc, lf) -> (n_rows,)`` over row chunks of the star logliks."""
-        p = self._draws()
-        k = len(p["mean_distance"])
-        out = np.empty(len(plx))
-        for rows in _row_chunks(len(plx), k, _CELLS_LOGLIK):
-            lc, lf = self.model_.star_logliks(p, rows, plx, err, basis)
-            out[rows] = fn(lc, lf)
-        return out
-
-    def _pointwise_log_likelihood(self):
-        """log p(parallax_i | draw) of each training star at each stored draw
-        (distance integrated out, field included), in log(1/mas)."""
+    @property
+    def distance_(self):
+        """Posterior median distance of each training star (pc), computed on first access."""
         check_is_fitted(self, "posterior_")
-        m = self.model_
-        p = m.full_params(self.posterior_)
-        plx, err = m.parallax, m.parallax_error
-        out = np.empty((len(p["mean_distance"]), len(plx)))
-        for rows in _row_chunks(len(plx), out.shape[0], _CELLS_LOGLIK):
-            lc, lf = m.star_logliks(p, rows, plx, err)
-            out[:, rows] = lc if lf is None else np.logaddexp(lc, lf)
-        return out
+        cached = self.__dict__.get("_distance_cache")
+        if cached is None:
+            cached = self._median_distance(*self._training_objects())
+            self._distance_cache = cached
+        return cached
 
-    def _membership(self, plx, err, basis=None):
-        proba = np.empty((len(plx), 2))
-        if not self.model_.field:
-            proba[:, 0], proba[:, 1] = 1.0, 0.0
-            return proba
-        pc = self._star_table(
-            plx, err, lambda lc, lf: np.exp(lc - np.logaddexp(lc, lf)).mean(axis=0), basis
-        )
-        proba[:, 0] = pc
-        proba[:, 1] = 1.0 - pc
-        return proba
+    # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
+    def _object_logliks(self, objects, p, rows):
+        """(cluster, field) log-likelihood tables of the stars ``rows`` of
+        ``objects = (parallax, parallax_error, mode loadings or None)``,
+        distances integrated out."""
+        plx, err, basis = objects
+        return self.model_.star_logliks(p, rows, plx, err, basis)
+
+    def _n_objects(self, objects):
+        return len(objects[0])
+
+    def _training_objects(self):
+        modes = self.model_.modes
+        return (self.model_.parallax, self.model_.parallax_error,
+                None if modes is None else modes.basis)
+
+    def _replicate(self, params, rng):
+        """Replicated parallaxes ``{"parallax": (S, n)}`` (mas).
+
+        For each draw and training star: a new label (cluster with
+        probability ``cluster_fraction``), a true distance from the cluster's
+        normal truncated to r > 0 or from the field's exponentially
+        decreasing space density (a Gamma(3, L) distribution), and the
+        parallax ``1000 / r + zero_point`` measured with the star's error.
+        """
+        m = self.model_
+        p = m.full_params(params)
+        err = m.parallax_error
+        S, n = len(p["mean_distance"]), len(err)
+        mu, sd = p["mean_distance"][:, None], p["distance_dispersion"][:, None]
+        if m.profile is None:
+            r = truncnorm.rvs(-mu / sd, np.inf, loc=mu, scale=sd, size=(S, n), random_state=rng)
+        else:
+            # The profile truncated to r > 0, by its quantile function.
+            shape = p["profile_shape"][:, None]
+            f0 = m.profile.cdf(-mu / sd, shape)
+            u = f0 + (1.0 - f0) * rng.uniform(size=(S, n))
+            r = mu + sd * m.profile.ppf(u, np.broadcast_to(shape, (S, n)))
+        if self.model_.field:
+            field = rng.uniform(size=(S, n)) >= p["cluster_fraction"][:, None]
+            r_field = rng.gamma(3.0, size=(S, n)) * p["field_length_scale"][:, None]
+            r = np.where(field, r_field, r)
+        plx = 1000.0 / r + m._offsets(p, slice(None)) + err * rng.standard_normal((S, n))
+        return {"parallax": plx}
+
+    def _has_background(self):
+        return self.model_.field
+
+    def _prepare_object_draws(self, draws):
+        return self.model_.full_params(draws)
+
+    def _object_cost(self, objects):
+        # Each cell integrates a star's distance by quadrature over tens of
+        # nodes: rows in chunks 40 times smaller than for a closed form.
+        return 40
 
     def _median_distance(self, plx, err, basis=None):
         """Per-star posterior median distance.
@@ -1652,7 +1837,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             # Without a field: the mixture of conditional CDFs on a grid, in
             # chunks of 5000 rows (its (stars x grid) tables take ~17 kB a star).
             out = np.empty(len(plx))
-            for rows in _row_chunks(len(plx), 40, _CELLS_MEDIAN):
+            for rows in row_chunks(len(plx), 40, _CELLS_MEDIAN):
                 out[rows] = self.model_.median_distances(p, plx[rows], err[rows])
             return out
         k = len(p["mean_distance"])
@@ -1665,7 +1850,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         # Rows in chunks (every star uses the same uniforms), so the (draws x
         # rows) tables stay bounded for any number of stars.
         out = np.empty(len(plx))
-        for rows in _row_chunks(len(plx), k, _CELLS_MEDIAN):
+        for rows in row_chunks(len(plx), k, _CELLS_MEDIAN):
             uc = np.repeat(u[:, None], rows.stop - rows.start, axis=1)
             r, _ = self.model_.conditional_distances(
                 p, uc, plx[rows], err[rows], n_grid=_MEDIAN_GRID,
@@ -1715,8 +1900,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Rows sum to 1. Without a field model, column 0 is 1.
         """
         check_is_fitted(self, "posterior_")
-        plx, err, basis = self._stars(X, X_err, ra, dec, zero_point, reset=False)
-        return self._membership(plx, err, basis)
+        return self._membership_proba(self._stars(X, X_err, ra, dec, zero_point, reset=False))
 
     def score_samples(self, X, X_err=None, ra=None, dec=None, zero_point=None):
         """Log posterior predictive density of each star's parallax.
@@ -1737,13 +1921,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         log_density : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "posterior_")
-        plx, err, basis = self._stars(X, X_err, ra, dec, zero_point, reset=False)
-
-        def lpd(lc, lf):
-            ll = lc if lf is None else np.logaddexp(lc, lf)
-            return logsumexp(ll, axis=0) - np.log(ll.shape[0])
-
-        return self._star_table(plx, err, lpd, basis)
+        return self._log_predictive_density(
+            self._stars(X, X_err, ra, dec, zero_point, reset=False))
 
     def score(self, X, y=None, sample_weight=None, X_err=None, ra=None, dec=None,
               zero_point=None):

@@ -55,9 +55,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import error_names, make_inference_data, posterior_table, warn_missing_errors
+from ._base import PosteriorMixin, error_names, warn_missing_errors
+from ._math import LOG2PI as _LOG2PI
 from .diagnostics import effective_sample_size, split_rhat
-from .utils._checks import check_errors, check_magnitude
+from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 try:  # a dependency of scikit-learn
@@ -67,7 +68,6 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["BayesianGMM"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 #: Draws used for posterior-averaged per-point quantities (predict_proba,
 #: score_samples). The Monte Carlo error of such an average is at most
 #: (posterior sd of the quantity) / sqrt(200), i.e. <= 0.035 for a
@@ -438,10 +438,20 @@ def _stephens_relabel(X, S, log_w, mu, sigma, ref_labels, rng, max_iter=100):
     return perms
 
 
+def _require_training_rows(X, what):
+    if X is None:
+        raise ValueError(
+            f"{what} needs the training rows, which stay on the Dask cluster after a fit "
+            "on a Dask collection; compute it from the Dask array (e.g. score_samples on "
+            "its blocks with dask.array.map_blocks), or call "
+            "to_inference_data(log_likelihood=False)."
+        )
+
+
 # ---------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------
-class BayesianGMM(DensityMixin, BaseEstimator):
+class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     """Gaussian mixture with its full posterior, optionally deconvolving errors.
 
     A finite mixture ``sum_k w_k N(x | mu_k, Sigma_k)`` of at most
@@ -566,6 +576,13 @@ class BayesianGMM(DensityMixin, BaseEstimator):
     components carry no classification information and are left in
     arbitrary order among themselves; their draws are prior draws.
 
+    **Summaries.** :meth:`summary` has one row per element of the relabelled
+    ``weights``, ``means`` and ``covariances`` and for ``n_occupied``; its
+    ``ess`` is measured on the Gibbs chains and its ``r_hat`` across them
+    (those of weights and means equal ``n_effective_`` and ``rhat_``).
+    Components with (near) zero weight hold prior draws in arbitrary order:
+    their R-hat says nothing about convergence.
+
     **Per-point outputs** (``predict_proba``, ``score_samples``, ...) average
     over at most 200 posterior draws spread evenly over all chains, and are
     evaluated in chunks of rows, so memory stays bounded for any number of
@@ -615,7 +632,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
     }
 
     # Measurement errors are requested metadata by default (see _base.py).
-    __metadata_request__fit = {"X_err": True, "X_cov": True}
+    __metadata_request__fit = {"X_err": True, "X_cov": True, "sample_weight": True}
     __metadata_request__score = {"X_err": True, "X_cov": True}
     __metadata_request__predict = {"X_err": True, "X_cov": True}
     __metadata_request__predict_proba = {"X_err": True, "X_cov": True}
@@ -670,34 +687,57 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         return Xs, X_cov / (self._scale[:, None] * self._scale[None, :])
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, X_err=None, X_cov=None):
+    def fit(self, X, y=None, X_err=None, X_cov=None, sample_weight=None):
         """Sample the posterior of the mixture given data (and errors).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Observed positions; at least 2 samples.
+        X : array-like of shape (n_samples, n_features), Dask array or Dask DataFrame
+            Observed positions; at least 2 samples. A Dask array or DataFrame
+            is fitted where it lies: every Gibbs sweep maps over its chunks
+            on the Dask workers and only per-chunk sufficient statistics
+            come back (see :mod:`skhier._gmm_dask` and the user guide's
+            "Big catalogues" page).
         y : Ignored
         X_err : array-like of shape (n_samples, n_features), default=None
             Standard deviations of independent Gaussian errors on X.
         X_cov : array-like of shape (n_samples, n_features, n_features), default=None
             Full error covariances (instead of ``X_err``).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: its likelihood is raised to
+            this power, so an integer weight ``m`` gives the posterior of the
+            row repeated ``m`` times (each copy with its own label and true
+            position) and 0 drops the row. A fractional part ``f`` counts
+            one more copy whose complete-data likelihood (label, true
+            position and measurement) is raised to ``f``: a generalised
+            (tempered) posterior, not the posterior of any data set. The
+            standardisation uses the weighted mean and variance.
 
         Returns
         -------
         self : BayesianGMM
         """
+        from ._gmm_dask import is_dask_collection
+
+        if self.n_burn >= self.n_iter:
+            raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")
+        if is_dask_collection(X):
+            from ._gmm_dask import fit_dask
+
+            return fit_dask(self, X, X_err=X_err, X_cov=X_cov, sample_weight=sample_weight)
         X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64, order="C")
         check_magnitude(X, "X")
         n, d = X.shape
-        if self.n_burn >= self.n_iter:
-            raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")
         errors = check_errors(n, d, X_err=X_err, X_cov=X_cov)
         self._fit_error_names = error_names(X_err=X_err, X_cov=X_cov)
+        sample_weight = check_sample_weight(sample_weight, n)
+        if sample_weight is not None and np.any(sample_weight != 1):
+            from ._gmm_dask import fit_in_memory
+
+            return fit_in_memory(self, X, errors["X_cov"], sample_weight)
         prior = self._prior(d)
         K = self.n_components
-        rng = check_random_state(self.random_state)
-        seeds = rng.randint(0, 2**31 - 1, size=self.n_chains + 1)
+        seeds = self._chain_seeds()
 
         if self.standardize:
             self._loc = X.mean(axis=0)
@@ -729,17 +769,36 @@ class BayesianGMM(DensityMixin, BaseEstimator):
             )
             for c in range(C)
         )
-        log_w = np.stack([ch[0] for ch in chains])
-        mu = np.stack([ch[1] for ch in chains])
-        sigma = np.stack([ch[2] for ch in chains])
-        occupied = np.stack([ch[3] for ch in chains])
-        last_labels = chains[0][4]
+        self._store_chains(
+            np.stack([ch[0] for ch in chains]), np.stack([ch[1] for ch in chains]),
+            np.stack([ch[2] for ch in chains]), np.stack([ch[3] for ch in chains]),
+            relabel_data=(Xs, S), ref_labels=chains[0][4], relabel_seed=seeds[-1],
+            training=(Xs, S, S_sqrt),
+        )
+        return self
+
+    def _chain_seeds(self):
+        """One seed per chain, plus one for the starts and the relabelling."""
+        rng = check_random_state(self.random_state)
+        return rng.randint(0, 2**31 - 1, size=self.n_chains + 1)
+
+    def _store_chains(self, log_w, mu, sigma, occupied, *, relabel_data, ref_labels,
+                      relabel_seed, training):
+        """Relabel the chains' draws (C, n_keep, ...) and store the posterior.
+
+        ``relabel_data`` = (Xs, S): standardised rows the relabelling
+        classifies, ``ref_labels`` their labels under chain 0's last draw;
+        ``training`` = (Xs, S, S_sqrt): the training rows kept for per-point
+        outputs (all None when they stay on a Dask cluster).
+        """
+        C, n_keep, K, d = mu.shape
         with _single_threaded_blas():
             # -- relabel, pooled over chains ----------------------------------
             T = C * n_keep
             log_w, mu, sigma = log_w.reshape(T, K), mu.reshape(T, K, d), sigma.reshape(T, K, d, d)
             perms = _stephens_relabel(
-                Xs, S, log_w, mu, sigma, last_labels, np.random.default_rng(seeds[-1])
+                relabel_data[0], relabel_data[1], log_w, mu, sigma, ref_labels,
+                np.random.default_rng(relabel_seed),
             )
         log_w = np.take_along_axis(log_w, perms, axis=1)
         mu = np.take_along_axis(mu, perms[:, :, None], axis=1)
@@ -751,12 +810,13 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         # -- store, in data units -----------------------------------------
         self._log_w, self._mu, self._sigma = log_w, mu, sigma  # standardised
         D = self._scale
-        self.posterior_ = {
+        # Chains are stored one after the other (chain-major).
+        self._set_posterior({
             "weights": np.exp(log_w),
             "means": self._loc + mu * D,
             "covariances": sigma * D[:, None] * D[None, :],
             "n_occupied": occupied.reshape(T),
-        }
+        }, n_chains=C, chain_major=True)
         self.weights_ = self.posterior_["weights"].mean(axis=0)
         self.means_ = self.posterior_["means"].mean(axis=0)
         self.covariances_ = self.posterior_["covariances"].mean(axis=0)
@@ -765,10 +825,9 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         )
         self.n_iter_ = self.n_iter
         self.n_chains_ = C
-        self._X_train, self._S_train, self._S_sqrt_train = Xs, S, S_sqrt
+        self._X_train, self._S_train, self._S_sqrt_train = training
         self._set_prediction_draws()
         self._diagnose(C, n_keep)
-        return self
 
     def _diagnose(self, C, n_keep):
         """Split R-hat and ESS of the relabelled weights, means and K_+."""
@@ -882,9 +941,10 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         """Most probable component of each point (argmax of :meth:`predict_proba`)."""
         return np.argmax(self.predict_membership_proba(X, X_err=X_err, X_cov=X_cov), axis=1)
 
-    def fit_predict(self, X, y=None, X_err=None, X_cov=None):
+    def fit_predict(self, X, y=None, X_err=None, X_cov=None, sample_weight=None):
         """Fit, then :meth:`predict` the training points."""
-        return self.fit(X, X_err=X_err, X_cov=X_cov).predict(X, X_err=X_err, X_cov=X_cov)
+        return self.fit(X, X_err=X_err, X_cov=X_cov, sample_weight=sample_weight).predict(
+            X, X_err=X_err, X_cov=X_cov)
 
     def score_samples(self, X, X_err=None, X_cov=None):
         """Log posterior predictive density of each point.
@@ -991,11 +1051,6 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         X = self.posterior_["means"][t, k] + np.einsum("nij,nj->ni", L, eps)
         return X, k
 
-    @property
-    def n_draws_(self) -> int:
-        check_is_fitted(self, "posterior_")
-        return len(self.posterior_["weights"])
-
     def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
         """Joint posterior draws, with the training points' labels.
 
@@ -1016,19 +1071,16 @@ class BayesianGMM(DensityMixin, BaseEstimator):
             draw; with errors at fit time also ``"X_true"``
             (n_samples, n_train, d), the deconvolved true positions.
         """
-        check_is_fitted(self, "posterior_")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
-            raise TypeError(f"n_samples must be an integer, got {type(n_samples).__name__}.")
-        if n_samples < 1:
-            raise ValueError(f"n_samples must be >= 1, got {n_samples}.")
-        rs = check_random_state(random_state)
-        T = self.n_draws_
-        idx = rs.choice(T, n_samples, replace=n_samples > T)
-        out = {k: v[idx].copy() for k, v in self.posterior_.items()}
-        rng = np.random.default_rng(rs.randint(0, 2**31 - 1))
+        return super().sample_posterior(n_samples=n_samples, random_state=random_state)
+
+    def _draw_latents(self, idx, params, rng):
+        """Labels (and true positions) of the training points for draws ``idx``."""
+        rng = np.random.default_rng(rng.randint(0, 2**31 - 1))
         X, S = self._X_train, self._S_train
-        labels = np.empty((n_samples, X.shape[0]), dtype=np.intp)
-        true = None if S is None else np.empty((n_samples, *X.shape))
+        if X is None:  # fitted on a Dask collection: the rows stay on the cluster
+            return {}
+        labels = np.empty((len(idx), X.shape[0]), dtype=np.intp)
+        true = None if S is None else np.empty((len(idx), *X.shape))
         phi = _quad_features(X) if S is None else None
         for j, t in enumerate(idx):
             chol = np.linalg.cholesky(self._sigma[t])
@@ -1038,58 +1090,42 @@ class BayesianGMM(DensityMixin, BaseEstimator):
                 v = _draw_true_positions(X, S, self._S_sqrt_train, labels[j], self._mu[t],
                                          self._sigma[t], chol, rng)
                 true[j] = self._loc + v * self._scale
-        out["labels"] = labels
+        out = {"labels": labels}
         if true is not None:
             out["X_true"] = true
         return out
 
+    # -- posterior predictive checks -------------------------------------------
+    def _replicate(self, params, rng):
+        """Replicated training data ``{"X": (S, n, d)}`` (data units).
+
+        For each draw and training point: a component from the draw's
+        weights, a true position from that component, and, when fitted with
+        ``X_err``/``X_cov``, the point's measurement error added (the
+        deconvolution model run forward).
+        """
+        w, mu, cov = params["weights"], params["means"], params["covariances"]
+        S, K, d = mu.shape
+        n = self._X_train.shape[0]
+        cum = np.cumsum(w, axis=1)
+        u = rng.uniform(size=(S, n, 1)) * cum[:, None, -1:]
+        k = np.minimum((cum[:, None, :] < u).sum(-1), K - 1)
+        idx = np.arange(S)[:, None]
+        L = np.linalg.cholesky(cov)
+        X = mu[idx, k] + np.einsum("snij,snj->sni", L[idx, k], rng.standard_normal((S, n, d)))
+        if self._S_train is not None:
+            root = self._S_sqrt_train * self._scale[:, None]   # data units
+            X = X + np.einsum("nij,snj->sni", root, rng.standard_normal((S, n, d)))
+        return {"X": X}
+
     # -- summaries ---------------------------------------------------------------
-    def _draws_by_chain(self, draws) -> np.ndarray:
-        """Stored draws (n_draws, ...) as (n_chains, n_per_chain, ...).
-
-        The Gibbs chains are stored one after the other (chain-major).
-        """
-        draws = np.asarray(draws)
-        return draws.reshape((self.n_chains_, -1) + draws.shape[1:])
-
-    def summary(self, quantiles=(0.05, 0.5, 0.95)):
-        """Table of posterior summaries, one row per scalar parameter.
-
-        Rows for every element of the relabelled ``weights`` (``weights[k]``),
-        ``means`` (``means[k, j]``), ``covariances`` (``covariances[k, i, j]``)
-        and for ``n_occupied``. Columns: ``mean``, ``sd``, the requested
-        ``quantiles``, ``ess`` (effective sample size from the
-        autocorrelation of the Gibbs chains, averaged over chains) and
-        ``r_hat`` (split R-hat across the ``n_chains`` chains; NaN with one
-        chain or fewer than 4 kept sweeps per chain). The ``ess`` and
-        ``r_hat`` of weights and means equal ``n_effective_`` and ``rhat_``.
-        Components with (near) zero weight hold prior draws in arbitrary
-        order: their R-hat says nothing about convergence.
-
-        Parameters
-        ----------
-        quantiles : sequence of float, default=(0.05, 0.5, 0.95)
-
-        Returns
-        -------
-        table : pandas.DataFrame if pandas is installed, else dict of
-            column name -> list (with a ``"parameter"`` column).
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from skhier import BayesianGMM
-        >>> X = np.random.default_rng(0).normal(size=(100, 1))
-        >>> gmm = BayesianGMM(n_components=2, n_chains=2, n_iter=100, n_burn=50,
-        ...                   random_state=0).fit(X)
-        >>> table = gmm.summary()
-        >>> list(table.columns)
-        ['mean', 'sd', 'q5', 'q50', 'q95', 'ess', 'r_hat']
-        >>> list(table.index[:3])
-        ['weights[0]', 'weights[1]', 'means[0, 0]']
-        """
-        check_is_fitted(self, "posterior_")
-        return posterior_table(self.posterior_, self._draws_by_chain, quantiles)
+    def _summary_axis_labels(self):
+        """A DataFrame fit's column names label the feature axes in :meth:`summary`."""
+        names = getattr(self, "feature_names_in_", None)
+        if names is None:
+            return {}
+        names = list(names)
+        return {"means": [None, names], "covariances": [None, names, names]}
 
     def _draw_logliks(self):
         """Log-likelihood of the training data at every stored draw (data units).
@@ -1106,6 +1142,7 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         check_is_fitted(self, "posterior_")
         T, K, _ = self._mu.shape
         X, S = self._X_train, self._S_train
+        _require_training_rows(X, "the training points' log-likelihood")
         n = X.shape[0]
         out = np.empty((T, n))
         step = max(1, _CHUNK_CELLS // max(n * K, 1))
@@ -1123,45 +1160,33 @@ class BayesianGMM(DensityMixin, BaseEstimator):
         # Jacobian of the standardisation.
         return out - np.sum(np.log(self._scale))
 
-    def to_inference_data(self, *, log_likelihood=True):
-        """Posterior draws, statistics and data as an ArviZ ``InferenceData``.
+    # -- ArviZ export (the base's to_inference_data fills these groups) --------
+    def _sample_stats(self, pointwise):
+        """``loglik``: the training data's log-likelihood at each draw."""
+        if pointwise is None:
+            if self._X_train is None:  # Dask fit: the rows stay on the cluster
+                return {}
+            pointwise = self._pointwise_log_likelihood()
+        return {"loglik": self._draws_by_chain(pointwise.sum(axis=1))}
 
-        Groups: ``posterior`` (the relabelled ``weights``, ``means``,
-        ``covariances`` and ``n_occupied``, with dimensions ``chain`` = Gibbs
-        chain, ``draw`` = kept sweep, ``component``, ``feature``);
-        ``sample_stats`` with ``loglik``, the log-likelihood of the training
-        data at each draw (one pass over draws x points); and
-        ``observed_data`` with the training data ``X`` (plus
-        ``constant_data`` with their error covariances ``X_cov`` when fitted
-        with errors). With ``log_likelihood=True`` (default), the
-        ``log_likelihood`` group holds each training point's log-likelihood
-        ``obs`` at each draw, for ``az.loo``, ``az.waic`` and ``az.compare``.
-        Needs the optional dependency ``arviz`` (``pip install skhier[arviz]``).
-
-        Returns
-        -------
-        arviz.InferenceData
-        """
-        check_is_fitted(self, "posterior_")
+    def _data_groups(self):
+        """Training data (and error covariances), in data units."""
         D = self._scale
-        pointwise = self._pointwise_log_likelihood()
-        groups = {
-            "posterior": {k: self._draws_by_chain(v) for k, v in self.posterior_.items()},
-            "sample_stats": {"loglik": self._draws_by_chain(pointwise.sum(axis=1))},
-            "observed_data": {"X": self._loc + self._X_train * D},
-        }
-        if log_likelihood:
-            groups["log_likelihood"] = {"obs": self._draws_by_chain(pointwise)}
+        if self._X_train is None:
+            return {}
+        groups = {"observed_data": {"X": self._loc + self._X_train * D}}
         if self._S_train is not None:
             groups["constant_data"] = {"X_cov": self._S_train * D[:, None] * D[None, :]}
-        dims = {
+        return groups
+
+    def _inference_dims(self):
+        return {
             "weights": ["component"],
             "means": ["component", "feature"],
             "covariances": ["component", "feature", "feature_bis"],
             "X": ["point", "feature"],
             "X_cov": ["point", "feature", "feature_bis"],
         }
-        return make_inference_data(groups, dims=dims)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

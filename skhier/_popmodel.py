@@ -33,7 +33,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import StrOptions
@@ -60,12 +60,12 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
+from ._math import categorical, log_normal_pdf
 from .selection import SelectionTerm
 from .utils._checks import check_errors, check_magnitude
 
 __all__ = ["PopulationModel"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 
 
 _CHUNK_CELLS = 2_000_000  # (draws x objects x nodes) evaluated at once (~16 MB)
@@ -101,10 +101,6 @@ def _find_mode(newton_terms, t0, n_iter):
         t = np.where(np.isfinite(step), t + step, t)
     _, prec = newton_terms(t)
     return t, np.maximum(prec, 1e-12)
-
-
-def _log_norm(x, mu, var):
-    return -0.5 * ((x - mu) ** 2 / var + np.log(var) + _LOG2PI)
 
 
 # ---------------------------------------------------------------------------
@@ -178,7 +174,7 @@ class _NormalMarginal(_Marginal):
         return mu + w * (xs - mu), w * es**2
 
     def _loglik(self, params, xs, es):
-        return _log_norm(xs, params[:, :1], params[:, 1:2] ** 2 + es**2)
+        return log_normal_pdf(xs, params[:, :1], params[:, 1:2] ** 2 + es**2)
 
     def _post_mean(self, params, xs, es):
         return self._shrink(params, xs, es)[0]
@@ -309,14 +305,14 @@ class _BoundedMarginal(_Marginal):
             np.log(wu)
             + np.log(sb - sa)[:, None]
             - np.log(ds)
-            + _log_norm(xs[:, None], theta, es[:, None] ** 2)
+            + log_normal_pdf(xs[:, None], theta, es[:, None] ** 2)
         )
         self.touch_lo, self.touch_hi = touch_lo, touch_hi
         # log L at each bound and the slope of L / L(bound) with the distance to it.
-        self.ll_lo = _log_norm(xs, lo, es**2)
+        self.ll_lo = log_normal_pdf(xs, lo, es**2)
         self.slope_lo = (xs - lo) / es**2
         if finite_hi:
-            self.ll_hi = _log_norm(xs, hi, es**2)
+            self.ll_hi = log_normal_pdf(xs, hi, es**2)
             self.slope_hi = (hi - xs) / es**2
         # Fixed-node spacing in s, and where each object's likelihood peaks in v.
         self.spacing = (sb - sa) / n_nodes
@@ -372,7 +368,7 @@ class _BoundedMarginal(_Marginal):
 
         def log_f(v):
             theta, _ = fam.from_latent(v)
-            return _log_norm(x[:, None], theta, e2[:, None]) + fam.latent_logpdf(v, pw)
+            return log_normal_pdf(x[:, None], theta, e2[:, None]) + fam.latent_logpdf(v, pw)
 
         def newton_terms(v):
             theta, logjac = fam.from_latent(v)
@@ -539,7 +535,7 @@ class _BoundedMarginal(_Marginal):
         narrow = (s < POINT_MASS * es[None, :]) & (m - lo > 40.0 * s) & (hi - m > 40.0 * s)
         if not narrow.any():
             return out
-        return np.where(narrow, _log_norm(xs[None, :], m, es[None, :] ** 2 + s**2), out)
+        return np.where(narrow, log_normal_pdf(xs[None, :], m, es[None, :] ** 2 + s**2), out)
 
     def _post_mean(self, params, xs, es):
         self._check(xs)
@@ -591,7 +587,7 @@ class _BoundedMarginal(_Marginal):
         mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
         theta_mid, _ = fam.from_latent(mids)
         with np.errstate(divide="ignore"):
-            log_cell = _log_norm(xs[:, None], theta_mid, es[:, None] ** 2) + np.log(np.diff(edges, axis=1))
+            log_cell = log_normal_pdf(xs[:, None], theta_mid, es[:, None] ** 2) + np.log(np.diff(edges, axis=1))
         feats = fam.latent_features(mids)
         obj = np.arange(n)[None, :]
         v = np.empty((k, n))
@@ -602,9 +598,7 @@ class _BoundedMarginal(_Marginal):
                 lf = fam.latent_logpdf_features(tuple(f[None] for f in feats), params[rows])
                 lf = lf + log_cell[None]
             lf = np.where(np.isfinite(lf), lf, -np.inf)
-            cdf = np.cumsum(np.exp(lf - lf.max(axis=-1, keepdims=True)), axis=-1)
-            t = rng.uniform(size=cdf.shape[:2]) * cdf[..., -1]
-            j = np.minimum(np.sum(cdf < t[..., None], axis=-1), g - 1)
+            j = categorical(np.exp(lf - lf.max(axis=-1, keepdims=True)), rng)
             left, right = edges[obj, j], edges[obj, j + 1]
             v[rows] = left + (right - left) * rng.uniform(size=left.shape)
         theta = fam.from_latent(v)[0]
@@ -717,7 +711,7 @@ class _PopulationPosterior(PosteriorModel):
         if not self.outliers:
             return ll, None
         _, z, mb, sb = self._outlier_terms(u)
-        lb = _log_norm(x[None, :], mb[:, None], sb[:, None] ** 2 + var[None, :])
+        lb = log_normal_pdf(x[None, :], mb[:, None], sb[:, None] ** 2 + var[None, :])
         return ll + log_expit(-z)[:, None], lb + log_expit(z)[:, None]
 
     def log_prob(self, theta):
@@ -750,24 +744,9 @@ class _PopulationPosterior(PosteriorModel):
     def initial_point(self):
         x, e = self.x, self.e
         fam = self.family
-        med = float(np.median(x))
-        spread = 1.4826 * float(np.median(np.abs(x - med))) or float(np.std(x)) or 1.0
-        if fam.name == "normal":
-            extra = max(spread**2 - float(np.median(e**2)), (0.1 * spread) ** 2)
-            start = [med, 0.5 * np.log(extra)]
-        elif fam.name == "lognormal":
-            pos = x[x > 0]
-            lp = np.log(pos) if pos.size > 1 else np.zeros(2)
-            start = [float(np.median(lp)), np.log(max(float(np.std(lp)), 0.1))]
-        else:  # beta
-            m = float(np.clip(np.mean(np.clip(x, 0, 1)), 0.05, 0.95))
-            v = float(np.var(np.clip(x, 0, 1))) - float(np.mean(e**2))
-            k = m * (1 - m) / v - 1 if v > 0 else 50.0
-            start = [np.log(m / (1 - m)), np.log(np.clip(k, 1.0, 100.0))]
+        start = fam.moment_start(x, e)
         # Move a start outside a user prior's range just inside it.
-        params = clip_into_priors(
-            fam.constrain(np.asarray(start, dtype=float)[None, :])[0], fam.param_names, self.priors
-        )
+        params = clip_into_priors(np.asarray(start, dtype=float), fam.param_names, self.priors)
         start = list(fam.unconstrain(params[None, :])[0])
         if self.outliers:
             start += [np.log(0.1 / 0.9), float(np.mean(x)), np.log(float(np.std(x)) or 1.0)]
@@ -835,7 +814,6 @@ class _PopulationPosterior(PosteriorModel):
 # The estimator
 # ---------------------------------------------------------------------------
 _DISTRIBUTIONS = {"normal": NormalFamily, "lognormal": LogNormalFamily, "beta": BetaFamily}
-_ROW_CHUNK_CELLS = 4_000_000  # draws x objects per chunk in predictions
 
 
 class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
@@ -1140,54 +1118,54 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         self.outlier_fraction_ = (
             self._posterior_median("outlier_fraction") if self.outliers else None
         )
-        self.membership_proba_ = self._membership(x, e)
+        self.membership_proba_ = self._membership_proba((x, e))
         self.theta_mean_ = self._posterior_mean_theta(x, e)
         return self
 
-    # -- per-object quantities ------------------------------------------------
-    def _draws_u(self):
-        draws = self._summary_draws()
+    # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
+    def _object_logliks(self, objects, u, rows):
+        """(population, background) log-likelihood tables of the measurements
+        ``rows`` of ``objects = (x, e)``, true values integrated out."""
+        x, e = objects
+        marginal = make_marginal(self.family_, x[rows], e[rows])
+        return self.model_.component_logliks(u, marginal, x[rows], e[rows] ** 2)
+
+    def _n_objects(self, objects):
+        return objects[0].size
+
+    def _training_objects(self):
+        return self.model_.x, self.model_.e
+
+    def _has_background(self):
+        return self.model_.outliers
+
+    def _prepare_object_draws(self, draws):
         return self.model_.unconstrain(draws)
 
-    def _chunks(self, n, k):
-        step = max(1, _ROW_CHUNK_CELLS // max(k, 1))
-        for start in range(0, n, step):
-            yield slice(start, min(start + step, n))
+    def _draws_u(self):
+        return self._prepare_object_draws(self._object_draws())
 
-    def _component_tables(self, x, e, rows, u):
-        marginal = make_marginal(self.family_, x[rows], e[rows])
-        return self.model_.component_logliks(u, marginal, x[rows], e[rows] ** 2), marginal
-
-    def _pointwise_log_likelihood(self):
-        """log p(x_i | draw) of each training measurement at each stored draw
-        (true value integrated out, background included), in data units."""
-        check_is_fitted(self, "posterior_")
-        x, e = self.model_.x, self.model_.e
-        u = self.model_.unconstrain(self.posterior_)
-        out = np.empty((len(u), x.size))
-        for rows in self._chunks(x.size, len(u)):
-            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
-            out[:, rows] = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
-        return out
-
-    def _membership(self, x, e):
-        proba = np.zeros((x.size, 2))
-        if not self.outliers:
-            proba[:, 0] = 1.0
-            return proba
-        u = self._draws_u()
-        for rows in self._chunks(x.size, len(u)):
-            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
-            p_out = np.exp(ll_bg - np.logaddexp(ll_pop, ll_bg)).mean(axis=0)
-            proba[rows, 1] = p_out
-            proba[rows, 0] = 1.0 - p_out
-        return proba
+    def _replicate(self, params, rng):
+        """New true values from the population (or the background), measured
+        with the training errors: {"X": (n_draws, n_objects, 1)}."""
+        m = self.model_
+        u = m.unconstrain(params)
+        n = m.x.size
+        with np.errstate(all="ignore"):
+            theta = self.family_.rvs(self.family_.constrain(u[:, : m.p]), size=(n,), random_state=rng)
+        theta = np.asarray(theta, dtype=float).reshape(len(u), n)
+        if m.outliers:
+            _, z, mb, sb = m._outlier_terms(u)
+            outlier = rng.uniform(size=theta.shape) < expit(z)[:, None]
+            theta = np.where(outlier, mb[:, None] + sb[:, None] * rng.standard_normal(theta.shape), theta)
+        x = theta + m.e[None, :] * rng.standard_normal(theta.shape)
+        return {"X": x[:, :, None]}
 
     def _posterior_mean_theta(self, x, e):
         u = self._draws_u()
         params = self.family_.constrain(u[:, : self.family_.n_params])
         out = np.empty(x.size)
-        for rows in self._chunks(x.size, len(u)):
+        for rows in self._object_row_chunks((x, e), len(u)):
             marginal = make_marginal(self.family_, x[rows], e[rows])
             with np.errstate(all="ignore"):
                 out[rows] = marginal.posterior_mean(params).mean(axis=0)
@@ -1232,7 +1210,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         x, e = self._validate_x(X, X_err, reset=False, method="predict_membership_proba")
-        return self._membership(x, e)
+        return self._membership_proba((x, e))
 
     def score_samples(self, X, X_err=None):
         """Log posterior predictive density of each measurement.
@@ -1252,13 +1230,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         x, e = self._validate_x(X, X_err, reset=False, method="score_samples")
-        u = self._draws_u()
-        out = np.empty(x.size)
-        for rows in self._chunks(x.size, len(u)):
-            (ll_pop, ll_bg), _ = self._component_tables(x, e, rows, u)
-            ll = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
-            out[rows] = logsumexp(ll, axis=0) - np.log(len(u))
-        return out
+        return self._log_predictive_density((x, e))
 
     def score(self, X, y=None, sample_weight=None, X_err=None):
         """Mean log posterior predictive density of the measurements.
@@ -1305,15 +1277,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         check_is_fitted(self, "posterior_")
         fam = self.family_
         if grid is None:
-            x = self.model_.x
-            lo, hi = float(np.min(x)), float(np.max(x))
-            pad = 0.1 * (hi - lo) or 1.0
-            lo, hi = max(lo - pad, fam.support[0]), min(hi + pad, fam.support[1])
-            if fam.name == "beta":
-                lo, hi = 0.0, 1.0
-            grid = np.linspace(lo, hi, n_grid)
-            # Avoid the (possibly infinite) density exactly at a bound.
-            grid = np.clip(grid, fam.support[0] + 1e-6 * (hi - lo), fam.support[1] - 1e-6 * (hi - lo))
+            grid = fam.default_grid(self.model_.x, n_grid)
         grid = np.asarray(grid, dtype=float).ravel()
         draws = self._summary_draws()
         params = self.model_.population_array(draws)

@@ -44,7 +44,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import integrate, special
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._metadata_requests import UNUSED
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -63,8 +63,9 @@ from ._distributions import (
     density_band,
     get_family,
 )
+from ._math import HALF_LOG2PI, categorical, logmeanexp, row_chunks
 from .selection import SelectionTerm
-from .utils._checks import check_finite_array
+from .utils._checks import check_beta_prior, check_finite_array
 from .utils._warnings import warn
 
 try:  # installed with scikit-learn (one of its own dependencies)
@@ -80,18 +81,14 @@ __all__ = [
     "ReweightingWarning",
 ]
 
-_LOG2PI = np.log(2.0 * np.pi)
-_HALF_LOG2PI = 0.5 * _LOG2PI
 
 #: Cells (walkers x objects x samples) evaluated at once in the sampler (~16 MB in float32).
 _FAST_CHUNK_CELLS = 4_000_000
 #: Cells (draws x objects x samples) evaluated at once in double precision (~16 MB).
 _CHUNK_CELLS = 2_000_000
-#: (draws x objects x dims) per chunk of objects in predict, score_samples, membership.
-_PREDICT_CHUNK_CELLS = 2_000_000
 #: Posterior draws used for per-object summaries (predict, score_samples,
-#: membership). Draws are evenly spaced over the stored chain, so summaries
-#: are deterministic; the Monte Carlo error of an average over 200 nearly
+#: membership; fewer than other estimators' as each costs a pass over every
+#: object's samples). The Monte Carlo error of an average over 200 nearly
 #: independent draws is < 7 % of the posterior spread it summarises.
 _N_OBJECT_DRAWS = 200
 #: Warn when an object's reweighted samples are worth fewer than this many
@@ -197,6 +194,9 @@ class CustomPopulation(PopulationFamily):
 
     def __hash__(self):
         return id(self)
+
+    def moment_start(self, values, errors=None):
+        return np.asarray(self.init, dtype=float)
 
     def default_priors(self, x):
         return dict(self.priors)
@@ -346,7 +346,7 @@ class _GaussianFeatures:
         tau_z = params[:, 1] / self.scale
         prec = 1.0 / tau_z**2
         eta = np.stack([mu_z * prec, -0.5 * prec], axis=-1)
-        a = 0.5 * mu_z**2 * prec + np.log(tau_z) + _HALF_LOG2PI + np.log(self.scale)
+        a = 0.5 * mu_z**2 * prec + np.log(tau_z) + HALF_LOG2PI + np.log(self.scale)
         if self.trunc:
             a = a + self.family._log_norm(params[:, 0], params[:, 1])
         return eta, a
@@ -422,27 +422,23 @@ class _Background:
             return np.where(inside, -np.log(self.hi - self.lo), -np.inf)
         if self.kind == "normal":
             z = (theta - self.loc) / self.scale
-            return -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI
+            return -0.5 * z * z - np.log(self.scale) - HALF_LOG2PI
         dist = theta - self.lo if np.isfinite(self.lo) else self.hi - theta
         with np.errstate(divide="ignore", invalid="ignore"):
             ld = np.log(np.where(dist > 0, dist, 1.0))
             z = (ld - self.loc) / self.scale
-            lp = -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI - ld
+            lp = -0.5 * z * z - np.log(self.scale) - HALF_LOG2PI - ld
         return np.where(dist > 0, lp, -np.inf)
 
-
-def _logmeanexp(t, axis=-1):
-    m = np.max(t, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.mean(np.exp(t - m), axis=axis)) + np.squeeze(m, axis=axis)
-    return out
-
-
-def _chunks(n, per_row):
-    step = max(1, int(_CHUNK_CELLS // max(per_row, 1)))
-    for start in range(0, n, step):
-        yield slice(start, min(start + step, n))
+    def rvs(self, size, rng):
+        """Draws from the background density."""
+        if self.kind == "uniform":
+            return rng.uniform(self.lo, self.hi, size=size)
+        z = rng.standard_normal(size)
+        if self.kind == "normal":
+            return self.loc + self.scale * z
+        dist = np.exp(self.loc + self.scale * z)
+        return self.lo + dist if np.isfinite(self.lo) else self.hi - dist
 
 
 # ---------------------------------------------------------------------------
@@ -483,8 +479,8 @@ class _ReweightingModel(PosteriorModel):
 
     def background_loglik(self, samples):
         out = np.empty(samples.n)
-        for rows in _chunks(samples.n, samples.k):
-            out[rows] = _logmeanexp(self.background_log_weights(samples, rows))
+        for rows in row_chunks(samples.n, samples.k, _CHUNK_CELLS):
+            out[rows] = logmeanexp(self.background_log_weights(samples, rows), axis=-1)
         return out
 
     # -- posterior ------------------------------------------------------------
@@ -535,7 +531,7 @@ class _ReweightingModel(PosteriorModel):
             out["mean_pop"] = np.empty((S, n, d))
         if want_draw is not None:
             out["draw_pop"] = np.empty((S, n), dtype=np.intp)
-        for rows in _chunks(n, S * k):
+        for rows in row_chunks(n, S * k, _CHUNK_CELLS):
             lw = self.pop_log_weights(P, samples, rows)  # (S, n_c, K)
             m = np.max(lw, axis=-1, keepdims=True)
             m = np.where(np.isfinite(m), m, 0.0)
@@ -547,7 +543,7 @@ class _ReweightingModel(PosteriorModel):
                 with np.errstate(invalid="ignore"):
                     out["mean_pop"][:, rows] = np.einsum("snk,nkd->snd", w, samples.theta[rows]) / tot[..., None]
             if want_draw is not None:
-                out["draw_pop"][:, rows] = _categorical(w, want_draw)
+                out["draw_pop"][:, rows] = categorical(w, want_draw)
         if self.outliers:
             P_f = np.asarray(params["outlier_fraction"], dtype=float)
             with np.errstate(divide="ignore"):
@@ -555,7 +551,7 @@ class _ReweightingModel(PosteriorModel):
             lbg = np.empty(n)
             mbg = np.empty((n, d))
             dbg = np.empty((S, n), dtype=np.intp) if want_draw is not None else None
-            for rows in _chunks(n, k * max(S if want_draw is not None else 1, 1)):
+            for rows in row_chunks(n, k * max(S if want_draw is not None else 1, 1), _CHUNK_CELLS):
                 lw = self.background_log_weights(samples, rows)
                 m = np.max(lw, axis=-1, keepdims=True)
                 m = np.where(np.isfinite(m), m, 0.0)
@@ -566,7 +562,7 @@ class _ReweightingModel(PosteriorModel):
                 with np.errstate(invalid="ignore"):
                     mbg[rows] = np.einsum("nk,nkd->nd", w, samples.theta[rows]) / tot[:, None]
                 if dbg is not None:
-                    dbg[:, rows] = _categorical(np.broadcast_to(w, (S,) + w.shape), want_draw)
+                    dbg[:, rows] = categorical(np.broadcast_to(w, (S,) + w.shape), want_draw)
             out["log_bg"] = lbg
             out["mean_bg"] = mbg
             if dbg is not None:
@@ -588,13 +584,6 @@ class _ReweightingModel(PosteriorModel):
         theta = self.samples.theta[np.arange(self.samples.n)[None, :], idx]  # (S, N, d)
         latents["theta"] = theta[..., 0] if self.samples.d == 1 else theta
         return latents
-
-
-def _categorical(w, rng):
-    """Index along the last axis drawn with probabilities ∝ w (rows all > 0 sum)."""
-    cum = np.cumsum(w, axis=-1)
-    u = rng.uniform(size=w.shape[:-1] + (1,)) * cum[..., -1:]
-    return np.minimum((cum < u).sum(-1), w.shape[-1] - 1)
 
 
 class _ParametricModel(_ReweightingModel):
@@ -707,7 +696,7 @@ class _ParametricModel(_ReweightingModel):
         D = np.empty((m + 1, s.n * s.k), dtype=np.float32)
         centre = np.empty((s.n, m))
         H = np.empty(s.n)
-        for rows in _chunks(s.n, s.k * (m + 1)):
+        for rows in row_chunks(s.n, s.k * (m + 1), _CHUNK_CELLS):
             th = s.theta[rows]
             base = np.zeros(th.shape[:2])
             feats = []
@@ -737,8 +726,8 @@ class _ParametricModel(_ReweightingModel):
         if any(f is None for f in self.features):
             S = P.shape[0]
             out = np.empty((S, self.samples.n))
-            for rows in _chunks(self.samples.n, S * self.samples.k):
-                out[:, rows] = _logmeanexp(self.pop_log_weights(P, self.samples, rows))
+            for rows in row_chunks(self.samples.n, S * self.samples.k, _CHUNK_CELLS):
+                out[:, rows] = logmeanexp(self.pop_log_weights(P, self.samples, rows), axis=-1)
             return out
         if self._fast is None:
             self._build_fast()
@@ -855,30 +844,6 @@ class _HistogramModel(_ReweightingModel):
 # ---------------------------------------------------------------------------
 # Starting points
 # ---------------------------------------------------------------------------
-def _moment_start(family, values):
-    """Constrained starting parameters matched to rough per-object values."""
-    values = np.asarray(values, dtype=float)
-    t = type(family)
-    if t in (NormalFamily, TruncatedNormalFamily):
-        m, s = _location_spread(values)
-        if t is TruncatedNormalFamily:
-            m = float(np.clip(m, *(b if np.isfinite(b) else m for b in family.support)))
-        return np.array([m, s])
-    if t is LogNormalFamily:
-        pos = values[values > 0]
-        m, s = _location_spread(np.log(pos)) if pos.size else (0.0, 1.0)
-        return np.array([m, s])
-    if t is BetaFamily:
-        v = np.clip(values, 0.0, 1.0)
-        m = float(np.clip(np.mean(v), 0.02, 0.98))
-        var = float(np.var(v))
-        k = m * (1 - m) / var - 1.0 if var > 0 else 10.0
-        return np.array([m, float(np.clip(k, 0.5, 1000.0))])
-    if isinstance(family, CustomPopulation):
-        return np.asarray(family.init, dtype=float)
-    return None
-
-
 # ---------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------
@@ -1185,15 +1150,6 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             raise ValueError(f"bounds must be a pair (low, high) with low < high, got {b!r}.")
         return float(b[0]), float(b[1])
 
-    def _check_outlier_prior(self):
-        p = self.outlier_fraction_prior
-        if len(p) != 2 or not all(isinstance(v, numbers.Real) and np.isfinite(v) and v > 0 for v in p):
-            raise ValueError(
-                "outlier_fraction_prior must be a tuple (a, b) of two positive numbers "
-                f"(Beta prior), got {p!r}."
-            )
-        return float(p[0]), float(p[1])
-
     def _priors(self, family, values):
         """Default priors per coordinate, overridden by the user's."""
         user = {} if self.priors is None else family.check_priors(self.priors)
@@ -1224,7 +1180,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         -------
         self : PosteriorSamplesPopulation
         """
-        outlier_prior = self._check_outlier_prior()
+        outlier_prior = check_beta_prior(self.outlier_fraction_prior, "outlier_fraction_prior")
         samples = self._samples(X, interim_log_prior, reset=True)
         flat = samples.theta.reshape(-1, samples.d)
         if np.any(np.ptp(flat, axis=0) == 0):
@@ -1250,7 +1206,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             self.priors_ = priors[0] if samples.d == 1 else priors
             u0, c = [], []
             for j in range(samples.d):
-                start = _moment_start(family, medians[:, j])
+                start = family.moment_start(medians[:, j])
                 if start is None:
                     start = np.median(family.sample_prior(priors[j], 2001, 0), axis=0)
                 uj = family.unconstrain(start)
@@ -1298,10 +1254,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         self.outlier_fraction_ = (
             self._posterior_median("outlier_fraction") if self.outliers else None
         )
-        if self.outliers:
-            self.membership_proba_ = self._membership(self._object_terms(samples))
-        else:
-            self.membership_proba_ = np.column_stack([np.ones(samples.n), np.zeros(samples.n)])
+        self.membership_proba_ = self._membership_proba(samples)
         self.n_effective_samples_ = self._effective_samples(samples)
         self._warn_collapse()
         return self
@@ -1331,30 +1284,38 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             "the interim prior and the priors."
         )
 
-    # -- per-object quantities --------------------------------------------
-    def _object_draws(self):
-        n = self.n_draws_
-        if n <= _N_OBJECT_DRAWS:
-            return self.posterior_
-        idx = np.unique(np.linspace(0, n - 1, _N_OBJECT_DRAWS).round().astype(int))
-        return {k: v[idx] for k, v in self.posterior_.items()}
+    # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
+    _max_object_draws = _N_OBJECT_DRAWS
 
-    def _object_terms(self, samples, **kw):
-        return self.model_.object_terms(self._object_draws(), samples, **kw)
+    def _object_logliks(self, samples, draws, rows):
+        """(population, background) log-likelihood tables of the objects
+        ``rows`` of ``samples``, relative to their interim evidence."""
+        sub = _Samples(samples.theta[rows], samples.log_p0[rows])
+        return self._log_components(self.model_.object_terms(draws, sub))
 
-    def _terms_by_chunk(self, samples, draws=None, **kw):
-        """Yield (rows, object terms) over chunks of objects.
+    def _n_objects(self, samples):
+        return samples.n
+
+    def _training_objects(self):
+        return self.model_.samples
+
+    def _has_background(self):
+        return self.model_.outliers
+
+    def _object_cost(self, samples):
+        # A cell averages the object's samples (and their background weights).
+        return 2 * samples.k
+
+    def _terms_by_chunk(self, samples, **kw):
+        """Yield (rows, object terms at the summary draws) over chunks of objects.
 
         Each object's terms depend only on its own samples, so chunking
         changes nothing but keeps the (draws x objects) tables bounded for
-        any number of objects. ``draws`` defaults to the summary draws.
+        any number of objects.
         """
-        if draws is None:
-            draws = self._object_draws()
+        draws = self._object_draws()
         n_draws = len(next(iter(draws.values())))
-        step = max(1, _PREDICT_CHUNK_CELLS // (n_draws * samples.d))
-        for start in range(0, samples.n, step):
-            rows = slice(start, min(start + step, samples.n))
+        for rows in self._object_row_chunks(samples, n_draws):
             sub = _Samples(samples.theta[rows], samples.log_p0[rows])
             yield rows, self.model_.object_terms(draws, sub, **kw)
 
@@ -1365,29 +1326,66 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         return (terms["log_1mf"][:, None] + terms["log_pop"],
                 terms["log_f"][:, None] + terms["log_bg"][None])
 
-    def _pointwise_log_likelihood(self):
-        """Each training object's log marginal likelihood relative to its
-        interim evidence (see :meth:`score_samples`) at each stored draw."""
-        check_is_fitted(self, "posterior_")
-        samples = self.model_.samples
-        out = np.empty((self.n_draws_, samples.n))
-        for rows, terms in self._terms_by_chunk(samples, draws=self.posterior_):
-            lin, lout = self._log_components(terms)
-            out[:, rows] = lin if lout is None else np.logaddexp(lin, lout)
-        return out
+    def _likelihood_summary(self):
+        """Each training object's likelihood-weighted samples: the point
+        estimate ``theta_hat`` (n, d) and the normalised cumulative weights
+        (n, K) ``∝ 1 / p0(theta_ik)`` that make the samples draws from the
+        object's likelihood."""
+        s = self.model_.samples
+        lw = -s.log_p0
+        w = np.exp(lw - lw.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        return np.einsum("nk,nkd->nd", w, s.theta), np.cumsum(w, axis=1)
 
-    def _membership(self, terms):
-        lin, lout = self._log_components(terms)
-        proba = np.zeros((lin.shape[1], 2))
-        if lout is None:
-            proba[:, 0] = 1.0
-            return proba
-        with np.errstate(invalid="ignore"):
-            p_out = np.exp(lout - np.logaddexp(lin, lout))
-        p_out = np.nan_to_num(p_out, nan=0.0).mean(axis=0)
-        proba[:, 1] = p_out
-        proba[:, 0] = 1.0 - p_out
-        return proba
+    def _replicate(self, params, rng):
+        """Replicated per-object point estimates ``{"theta_hat": (S, n, d)}``.
+
+        An object's data here are its posterior samples, which cannot be
+        simulated anew; what is replicated is its likelihood-weighted mean
+        ``theta_hat`` (the mean of its samples weighted by 1 / interim
+        prior: the samples' mean for a flat interim prior), which is the
+        observed variable of the same name in ``to_inference_data()``. Each
+        replicate draws the object's true theta from the population (or the
+        background, for an object drawn as an outlier) and adds a
+        measurement error drawn from the object's own likelihood: one of its
+        likelihood-weighted samples minus ``theta_hat``. This takes the
+        measurement's likelihood to keep its shape when the true value
+        moves (exact for Gaussian errors away from the support's bounds).
+        Not available with a selection function (replicates would need the
+        detection process).
+        """
+        if self.selection is not None:
+            raise NotImplementedError(
+                "Replicated data of a selected sample need the detection process; "
+                "sample_posterior_predictive is not available with a selection function."
+            )
+        m, fam, s = self.model_, self.family_, self.model_.samples
+        P = m.params_from_dict(params)
+        S, n, k, d = len(P), s.n, s.k, s.d
+        try:
+            if isinstance(fam, HistogramFamily):
+                theta = fam.rvs(P, size=(n,), random_state=rng)[..., None]
+            else:
+                theta = np.stack([fam.rvs(P[:, j], size=(n,), random_state=rng)
+                                  for j in range(d)], axis=-1)
+        except NotImplementedError:
+            raise NotImplementedError(
+                f"The population {fam!r} cannot draw values (it has no rvs method), "
+                "so no replicated data can be made."
+            ) from None
+        theta = np.asarray(theta, dtype=float).reshape(S, n, d)
+        if self.outliers:
+            is_out = rng.uniform(size=(S, n)) < np.asarray(params["outlier_fraction"])[:, None]
+            bg = np.stack([b.rvs((S, n), rng) for b in m.background], axis=-1)
+            theta = np.where(is_out[..., None], bg, theta)
+        theta_hat, cum = self._likelihood_summary()
+        # One likelihood-weighted sample per draw and object: inverse CDF on
+        # the objects' cumulative weights laid end to end (object i on [i, i+1]).
+        flat = (cum + np.arange(n)[:, None]).ravel()
+        u = rng.uniform(size=(S, n)) + np.arange(n)
+        idx = np.clip(np.searchsorted(flat, u) - k * np.arange(n), 0, k - 1)
+        eps = s.theta[np.arange(n), idx] - theta_hat                # (S, n, d)
+        return {"theta_hat": theta + eps}
 
     def _effective_samples(self, samples):
         med = {}
@@ -1397,7 +1395,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             med["bin_probabilities"] = med["bin_probabilities"] / med["bin_probabilities"].sum()
         P = self.model_.params_from_dict(med)
         ess = np.empty(samples.n)
-        for rows in _chunks(samples.n, samples.k):
+        for rows in row_chunks(samples.n, samples.k, _CHUNK_CELLS):
             lw = self.model_.pop_log_weights(P, samples, rows)[0]
             m = np.max(lw, axis=-1, keepdims=True)
             w = np.exp(lw - np.where(np.isfinite(m), m, 0.0))
@@ -1472,10 +1470,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         samples = self._samples(X, interim_log_prior, reset=False)
-        proba = np.empty((samples.n, 2))
-        for rows, terms in self._terms_by_chunk(samples):
-            proba[rows] = self._membership(terms)
-        return proba
+        return self._membership_proba(samples)
 
     def score_samples(self, X, interim_log_prior=None):
         """Log marginal likelihood of each object relative to its interim evidence.
@@ -1489,12 +1484,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         check_is_fitted(self, "posterior_")
         samples = self._samples(X, interim_log_prior, reset=False)
-        out = np.empty(samples.n)
-        for rows, terms in self._terms_by_chunk(samples):
-            lin, lout = self._log_components(terms)
-            ll = lin if lout is None else np.logaddexp(lin, lout)
-            out[rows] = _logmeanexp(ll, axis=0)
-        return out
+        return self._log_predictive_density(samples)
 
     def score(self, X, y=None, sample_weight=None, interim_log_prior=None):
         """Mean of :meth:`score_samples` (weighted by ``sample_weight``)."""
@@ -1502,36 +1492,61 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                                 weights=sample_weight))
 
     def _data_groups(self):
-        """Training samples and interim log-prior values for :meth:`to_inference_data`."""
+        """Likelihood-weighted means (observed), training samples and interim
+        log-prior values (constant) for :meth:`to_inference_data`."""
         s = self.model_.samples
-        return {"observed_data": {"X": s.theta.reshape(s.theta.shape[0], -1)},
-                "constant_data": {"interim_log_prior": s.log_p0}}
+        # The samples stand for each object's likelihood, which the model
+        # conditions on (constant data); the observed variable that replicates
+        # are made of is each object's likelihood-weighted mean (see
+        # _replicate), so az.plot_ppc pairs it with its replicates.
+        return {"observed_data": {"theta_hat": self._likelihood_summary()[0]},
+                "constant_data": {"X": s.theta.reshape(s.theta.shape[0], -1),
+                                  "interim_log_prior": s.log_p0}}
 
-    def population_density(self, grid, *, level=0.9, dim=0):
-        """Population density on a grid: posterior median and credible band.
+    def population_density(self, grid=None, *, level=0.9, n_grid=200, dim=0):
+        """Posterior density of the population on a grid, with a credible band.
 
         Parameters
         ----------
-        grid : array-like of shape (n_grid,)
-            Values of theta.
+        grid : array-like of shape (n_grid,), default=None
+            Values of theta. Default: ``n_grid`` points over the range of the
+            training samples (coordinate ``dim``), widened by 10 % and cut to
+            the support (the whole range of a histogram or Beta population).
         level : float, default=0.9
             Probability content of the pointwise band.
+        n_grid : int, default=200
         dim : int, default=0
             Coordinate of theta (for ``n_dims > 1``).
 
         Returns
         -------
-        median, lower, upper : ndarrays of shape (n_grid,)
+        result : sklearn.utils.Bunch
+            ``grid``, ``median``, ``lower``, ``upper`` (pointwise posterior
+            median and band of p(theta | alpha)), ``level``; the same type as
+            :meth:`PopulationModel.population_density`.
+
+        Examples
+        --------
+        >>> from skhier import PosteriorSamplesPopulation
+        >>> from skhier.datasets import make_eccentricity_samples
+        >>> data = make_eccentricity_samples(40, 200, random_state=0)
+        >>> model = PosteriorSamplesPopulation("beta", random_state=0).fit(data.X)
+        >>> band = model.population_density([0.1, 0.3, 0.5])
+        >>> bool(np.all(band.lower <= band.median) and np.all(band.median <= band.upper))
+        True
         """
         check_is_fitted(self, "posterior_")
-        grid = np.asarray(grid, dtype=float).ravel()
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level}.")
+        n_dims = self.model_.samples.d
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or not 0 <= dim < n_dims:
+            raise ValueError(f"dim must be an integer in [0, {n_dims}), got {dim!r}.")
+        if grid is None:
+            grid = self.family_.default_grid(self.model_.samples.theta[..., dim], n_grid)
+        grid = np.asarray(grid, dtype=float).ravel()
         if isinstance(self.family_, HistogramFamily):
             params = self.posterior_["bin_probabilities"]
         else:
-            P = self.model_.params_from_dict(self.posterior_)
-            if not 0 <= dim < P.shape[1]:
-                raise ValueError(f"dim must be in [0, {P.shape[1]}), got {dim}.")
-            params = P[:, dim]
-        return density_band(self.family_, grid, params, level=level)
+            params = self.model_.params_from_dict(self.posterior_)[:, dim]
+        median, lower, upper = density_band(self.family_, grid, params, level=level)
+        return Bunch(grid=grid, median=median, lower=lower, upper=upper, level=level)

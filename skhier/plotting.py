@@ -18,6 +18,7 @@ __all__ = [
     "plot_cluster_distance",
     "plot_gmm_density",
     "plot_population_density",
+    "plot_posterior_predictive",
 ]
 
 
@@ -651,9 +652,9 @@ def plot_population_density(
     X : array-like, optional
         The data (as passed to ``fit``) to histogram.
     grid : array-like of shape (n_grid,), optional
-        Values of theta. Default: the estimator's default grid
-        (``PopulationModel``); for ``PosteriorSamplesPopulation`` the range
-        of the samples in X widened by 10 % (or the histogram's bins).
+        Values of theta. Default: the estimator's default grid (the range
+        of its training data widened by 10 %, cut to the support; see
+        ``population_density``).
     level : float, default=0.9
         Probability content of the pointwise band.
     dim : int, default=0
@@ -698,34 +699,20 @@ def plot_population_density(
             raise ValueError(
                 f"X must have shape (n_samples, {estimator.n_features_in_}), got {X.shape}."
             )
+    # The data to histogram: measurements, or each object's posterior median
+    # (PosteriorSamplesPopulation: X holds every object's samples).
+    kwargs = {}
     if isinstance(estimator, PosteriorSamplesPopulation):
-        n_dims = estimator.n_dims
-        if not 0 <= dim < n_dims:
-            raise ValueError(f"dim must be in [0, {n_dims}), got {dim}.")
-        samples = None if X is None else X[:, dim::n_dims]
-        if samples is not None:
-            values = np.median(samples, axis=1)
-        if grid is None:
-            if samples is not None:
-                lo, hi = float(samples.min()), float(samples.max())
-                pad = 0.1 * (hi - lo or 1.0)
-                grid = np.linspace(lo - pad, hi + pad, 300)
-            elif hasattr(estimator, "bin_edges_"):
-                grid = np.linspace(estimator.bin_edges_[0], estimator.bin_edges_[-1], 300)
-            else:
-                raise ValueError(
-                    "plot_population_density needs grid= or X for a PosteriorSamplesPopulation."
-                )
-            grid = _inside_support(grid, estimator.family_)
-        grid = np.asarray(grid, dtype=float).ravel()
-        median, lower, upper = estimator.population_density(grid, level=level, dim=dim)
+        kwargs["dim"] = dim
+        if X is not None:
+            values = np.median(X[:, dim::estimator.n_dims], axis=1)
         hist_label = f"per-object posterior medians ({len(values) if values is not None else 0})"
     else:
-        band = estimator.population_density(grid, level=level)
-        grid, median, lower, upper = band.grid, band.median, band.lower, band.upper
         if X is not None:
             values = X[:, 0]
         hist_label = f"measurements ({len(values) if values is not None else 0})"
+    band = estimator.population_density(grid, level=level, **kwargs)
+    grid, median, lower, upper = band.grid, band.median, band.lower, band.upper
     fig, ax = _new_axes(ax)
     if values is not None:
         ax.hist(values, bins=bins, density=True, color="0.82", label=hist_label)
@@ -750,11 +737,70 @@ def plot_population_density(
     return fig
 
 
-def _inside_support(grid, family):
-    """Clip a grid to the open support of a population family."""
-    low, high = getattr(family, "support", (-np.inf, np.inf))
-    grid = np.asarray(grid, dtype=float)
-    lo, hi = max(grid.min(), low), min(grid.max(), high)
-    eps = 1e-6 * (hi - lo)
-    return np.linspace(lo + (eps if np.isfinite(low) and lo == low else 0.0),
-                       hi - (eps if np.isfinite(high) and hi == high else 0.0), len(grid))
+def plot_posterior_predictive(estimator, *, var_name=None, feature=0, n_replicates=50, bins=30,
+                              ax=None, random_state=None):
+    """Histogram of the data over histograms of replicated data sets.
+
+    A posterior predictive check: each thin line is the histogram of one
+    data set replicated from the posterior (see
+    ``estimator.sample_posterior_predictive``, measurement errors included),
+    the thick line that of the training data. Data the model could have
+    produced sit inside the band of replicates. Needs ArviZ (the observed
+    data are read from ``estimator.to_inference_data()``).
+
+    Parameters
+    ----------
+    estimator : fitted estimator with ``sample_posterior_predictive``
+    var_name : str, default=None
+        Replicated variable to plot (``"y"``, ``"X"``, ``"parallax"``,
+        ``"theta_hat"``); default the first one the estimator replicates
+        (``"y"`` for a line fit).
+    feature : int, default=0
+        Column of a multi-column variable (``X`` with several features).
+    n_replicates : int, default=50
+    bins : int, default=30
+        Number of bins over the range of the data and the replicates.
+    ax : matplotlib Axes, default=None
+    random_state : int, RandomState instance or None, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skhier import PopulationModel
+    >>> from skhier.plotting import plot_posterior_predictive
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(1.0, 0.5, size=(60, 1))
+    >>> est = PopulationModel(random_state=0).fit(x, X_err=np.full(60, 0.2))
+    >>> ax = plot_posterior_predictive(est, random_state=0)
+    """
+    check_is_fitted(estimator, "posterior_")
+    reps = estimator.sample_posterior_predictive(n_replicates, random_state=random_state)
+    name = next(iter(reps)) if var_name is None else var_name
+    if name not in reps:
+        raise ValueError(f"var_name must be one of {sorted(reps)}, got {name!r}.")
+    observed = np.asarray(estimator.to_inference_data(log_likelihood=False)
+                          .observed_data[name].values)
+    rep = reps[name]
+    label = name
+    if observed.ndim > 1:
+        if not 0 <= feature < observed.shape[1]:
+            raise ValueError(f"feature must be in [0, {observed.shape[1]}), got {feature}.")
+        observed, rep = observed[:, feature], rep[:, :, feature]
+        label = f"{name}[:, {feature}]" if reps[name].shape[-1] > 1 else name
+    rep = rep.reshape(n_replicates, -1)
+    lo, hi = np.quantile(np.concatenate([observed, rep.ravel()]), [0.001, 0.999])
+    edges = np.linspace(min(lo, observed.min()), max(hi, observed.max()), bins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig, ax = _new_axes(ax)
+    for r in rep:
+        ax.plot(centres, np.histogram(r, edges, density=True)[0], color="C0", alpha=0.15, lw=1)
+    ax.plot(centres, np.histogram(observed, edges, density=True)[0], color="k", lw=2, label="data")
+    ax.plot([], [], color="C0", alpha=0.5, label=f"{n_replicates} replicated data sets")
+    ax.set_xlabel(label)
+    ax.set_ylabel("density")
+    ax.legend()
+    return ax

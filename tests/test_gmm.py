@@ -19,7 +19,6 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhier import BayesianGMM
 from skhier.datasets import load_galaxy_velocities, make_mixture_with_errors
@@ -439,10 +438,7 @@ def test_input_not_modified():
 # ---------------------------------------------------------------------------
 # scikit-learn contract and metadata routing.
 # ---------------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([BayesianGMM(n_components=3, **FAST_GMM, random_state=0)])
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
+# scikit-learn's estimator checks: tests/test_common.py
 
 
 @ignore_convergence
@@ -655,6 +651,20 @@ def test_summary_with_one_chain_has_no_rhat():
     assert table["r_hat"].isna().all()
     assert np.all(np.isfinite(table.loc[["means[0, 0]", "means[0, 1]"], "ess"]))
     assert "covariances[0, 1, 0]" in table.index
+
+
+@ignore_convergence
+def test_summary_labels_features_by_dataframe_columns():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(6).normal(size=(60, 2))
+    kw = dict(n_components=2, n_chains=2, n_iter=40, n_burn=10, random_state=0)
+    named = BayesianGMM(**kw).fit(pd.DataFrame(X, columns=["g-r", "G"])).summary()
+    plain = BayesianGMM(**kw).fit(X).summary()
+    assert "means[1, g-r]" in named.index and "covariances[0, G, g-r]" in named.index
+    # Same rows in the same order, only the feature positions renamed.
+    renamed = [i.replace("g-r", "0").replace("G", "1") for i in named.index]
+    assert renamed == list(plain.index)
+    np.testing.assert_allclose(named.to_numpy(float), plain.to_numpy(float), rtol=1e-12)
 
 
 def _mixture_loglik_by_hand(X, w, mu, cov, S=None):

@@ -19,9 +19,7 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from skhier import BayesianGMM, RobustLineMixture
-from skhier._base import MAX_SUMMARY_DRAWS
-from skhier._samples_population import _N_OBJECT_DRAWS
+from skhier import BayesianGMM, PopulationModel, RobustLineMixture
 from skhier.datasets import make_line_with_outliers
 
 from .helpers import z_threshold
@@ -67,21 +65,21 @@ def test_log_likelihood_group_and_loo(case_id, fitted):
     assert ll.shape[0] * ll.shape[1] == n_draws and ll.shape[2:] == (n,)
     table = np.moveaxis(ll.values, 2, 0).reshape(n, -1)
     assert np.all(np.isfinite(table))
-    # log mean over draws = the estimator's predictive density, when that
-    # density uses every draw (summary draws are a subset otherwise).
+    # log mean over the estimator's summary draws (a fixed subset of the
+    # stored ones, see _draw_subset) = its predictive density.
     reference = _density_on_training_data(case, est)
     lpd = logsumexp(table, axis=1) - np.log(n_draws)
+    # Stored draws are step-major (all walkers of a step, then the next).
+    stored = np.swapaxes(ll.values, 0, 1).reshape(n_draws, n)
+    # (BayesianGMM's score_samples uses every draw.)
+    idx = est._draw_subset(est._max_object_draws) if hasattr(est, "_draw_subset") else None
+    subset = stored if idx is None else stored[idx]
+    subset = logsumexp(subset, axis=0) - np.log(len(subset))
     if case_id == "samples":
-        # Its per-object methods use _N_OBJECT_DRAWS evenly spaced draws, and
-        # its single-precision path is documented to ~1e-6 relative per object.
-        # Stored draws are step-major (all walkers of a step, then the next).
-        stored = np.swapaxes(ll.values, 0, 1).reshape(n_draws, n)
-        idx = np.unique(np.linspace(0, n_draws - 1, min(n_draws, _N_OBJECT_DRAWS)).round().astype(int))
-        subset = logsumexp(stored[idx], axis=0) - np.log(len(idx))
+        # Its single-precision path is documented to ~1e-6 relative per object.
         np.testing.assert_allclose(subset, reference, rtol=1e-5, atol=1e-5)
     else:
-        assert n_draws <= MAX_SUMMARY_DRAWS  # the predictive density uses every draw
-        np.testing.assert_allclose(lpd, reference, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(subset, reference, rtol=1e-9, atol=1e-9)
     loo = az.loo(idata)
     assert np.isfinite(_elpd(loo))
     # Leave-one-out can only lose predictive density against the in-sample
@@ -117,3 +115,109 @@ def test_compare_prefers_two_components_on_two_gaussian_data():
     assert table.index[0] == "K=2"
     row = table.loc["K=1"]
     assert row["elpd_diff"] > z_threshold() * row["dse"]
+
+
+# ---------------------------------------------------------------------------
+# Replicated data (posterior predictive checks)
+# ---------------------------------------------------------------------------
+def _population_data(rng, n=60):
+    e = rng.uniform(0.2, 0.6, n)
+    x = rng.normal(1.0, 0.5, n) + e * rng.standard_normal(n)
+    return x, e
+
+
+def test_replicates_are_population_draws_measured_with_the_errors():
+    x, e = _population_data(np.random.default_rng(0))
+    est = PopulationModel(random_state=0).fit(x[:, None], X_err=e)
+    idata = est.to_inference_data(posterior_predictive=True, random_state=1)
+    rep = idata.posterior_predictive["X"]
+    assert rep.shape[:2] == idata.posterior["mu"].shape and rep.shape[2:] == (60, 1)
+    # One replicate per stored draw, in the posterior's (chain, draw) order:
+    # x_rep ~ N(mu, tau^2 + e^2) given that draw, so z is standard normal.
+    mu = idata.posterior["mu"].values[..., None]
+    tau = idata.posterior["tau"].values[..., None]
+    z = ((rep.values[..., 0] - mu) / np.sqrt(tau**2 + e**2)).ravel()
+    n = z.size  # independent given the draws
+    thr = z_threshold(n_assertions=2)
+    assert abs(z.mean()) < thr / np.sqrt(n)
+    assert abs(z.var() - 1.0) < thr * np.sqrt(2.0 / n)
+    az.plot_ppc(idata)  # ArviZ finds matching observed and replicated data
+    out = est.sample_posterior_predictive(7, random_state=0)
+    assert set(out) == {"X"} and out["X"].shape == (7, 60, 1)
+    with pytest.raises(ValueError, match="n_samples"):
+        est.sample_posterior_predictive(0)
+    with pytest.raises(TypeError, match="n_samples"):
+        est.sample_posterior_predictive(2.5)
+
+
+def test_replicates_include_the_background():
+    rng = np.random.default_rng(2)
+    x, e = _population_data(rng, 80)
+    x[:16] = rng.normal(1.0, 8.0, 16)  # 20 % from a broad background
+    est = PopulationModel(outliers=True, random_state=0).fit(x[:, None], X_err=e)
+    rep = est.sample_posterior_predictive(400, random_state=0)["X"][..., 0]
+    # The fraction of replicated values far from the population (|x-1| > 3,
+    # where the N(1, 0.5^2 + e^2) population puts < 1e-6) follows the
+    # outlier fraction: about 0.2 x P(|N(0, 8^2)| > 3) ~ 0.14.
+    far = np.mean(np.abs(rep - 1.0) > 3.0)
+    assert 0.05 < far < 0.3
+
+
+@pytest.mark.slow
+def test_posterior_predictive_p_values_are_calibrated_on_a_correct_model():
+    """Posterior predictive p-values of data from the fitted model.
+
+    For data drawn from the model, P(p <= a) <= 2a (Meng 1994, Ann. Stat.
+    22, 1142): p-values are never more extreme than uniform by more than
+    that. Over 100 simulated data sets, the count of two-sided p-values
+    beyond (0.05, 0.95) (probability <= 0.2) must stay below the binomial
+    bound at the suite's false-failure rate; on data the model cannot
+    produce (two well-separated groups fitted with one normal) the p-value of
+    the shape statistic is extreme.
+    """
+    from scipy.stats import binom
+
+    from .helpers import FALSE_FAILURE_RATE
+
+    def p_value(x, e, seed, stat):
+        est = PopulationModel(random_state=seed).fit(x[:, None], X_err=e)
+        rep = est.sample_posterior_predictive(400, random_state=seed)["X"][..., 0]
+        return np.mean(stat(rep, axis=1) >= stat(x))
+
+    def shape(a, axis=None):
+        # Mean absolute deviation over standard deviation: 0.80 for a
+        # normal sample, 1 for two equal point masses.
+        mad = np.mean(np.abs(a - np.mean(a, axis=axis, keepdims=True)), axis=axis)
+        return mad / np.std(a, axis=axis)
+
+    rng = np.random.default_rng(11)
+    n_sets = 100
+    extreme = 0
+    for seed in range(n_sets):
+        x, e = _population_data(rng)
+        for stat in (np.std, shape):
+            p = p_value(x, e, seed, stat)
+            extreme += (p < 0.05) or (p > 0.95)
+    bound = binom.isf(FALSE_FAILURE_RATE, 2 * n_sets, 0.2)
+    assert extreme <= bound
+    # Power: a sample of two tight groups has a larger mean absolute
+    # deviation for its variance than a normal population can replicate.
+    e = np.full(60, 0.1)
+    x = np.concatenate([rng.normal(-2.0, 0.1, 30), rng.normal(2.0, 0.1, 30)])
+    assert p_value(x, e, 0, shape) < 0.01
+
+
+def test_plot_posterior_predictive_draws_data_and_replicates():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from skhier.plotting import plot_posterior_predictive
+
+    x, e = _population_data(np.random.default_rng(0))
+    est = PopulationModel(random_state=0).fit(x[:, None], X_err=e)
+    ax = plot_posterior_predictive(est, n_replicates=12, bins=20, random_state=0)
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata())]
+    assert len(lines) == 13  # 12 replicates and the data
+    data = lines[-1].get_ydata()
+    width = np.diff(lines[-1].get_xdata())[0]
+    assert np.isclose(data.sum() * width, 1.0)  # the data's density histogram

@@ -17,13 +17,12 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skhier._math import logmeanexp
 from skhier._samples_population import (
     CustomPopulation,
     PosteriorSamplesPopulation,
     ReweightingWarning,
-    _logmeanexp,
 )
 from skhier.datasets._samples_sim import make_eccentricity_samples, make_stellar_age_samples
 
@@ -118,14 +117,14 @@ def test_reweighted_likelihood_matches_scipy(dist, bounds, ref, make):
     for s in range(5):
         p = P[s, 0]
         lw = ref(X, p) - log_p0
-        want = _logmeanexp(lw)
+        want = logmeanexp(lw, axis=-1)
         # Single precision in the sampler's hot path: float32 rounding (6e-8)
         # of terms as large as the spread of an object's log weights.
         spread = np.nan_to_num(np.ptp(np.where(np.isfinite(lw), lw, np.nan), axis=1))
         err = np.abs(fast[s] - want)
         assert np.all(err < 1e-6 * (1 + spread)), (err, spread)
         np.testing.assert_allclose(
-            _logmeanexp(model.pop_log_weights(P[s : s + 1], model.samples)[0]), want, atol=1e-9
+            logmeanexp(model.pop_log_weights(P[s : s + 1], model.samples)[0], axis=-1), want, atol=1e-9
         )
 
 
@@ -143,7 +142,7 @@ def test_vector_theta_is_a_product_of_independent_populations():
     fast = est.model_._pop_loglik_train(P)
     for s in range(3):
         lw = sum(stats.norm.logpdf(th[..., j], P[s, j, 0], P[s, j, 1]) for j in range(2))
-        err = np.abs(fast[s] - _logmeanexp(lw))
+        err = np.abs(fast[s] - logmeanexp(lw, axis=-1))
         assert np.all(err < 1e-6 * (1 + np.ptp(lw, axis=1))), err
     assert est.predict(X).shape == (n, 2)
     assert est.sample_posterior(4, random_state=0)["theta"].shape == (4, n, 2)
@@ -379,8 +378,11 @@ def test_population_density_band_and_scores():
     data = make_stellar_age_samples(60, 300, random_state=12)
     est = PosteriorSamplesPopulation("lognormal", n_steps=400, n_burn=150, random_state=0).fit(data.X)
     grid = np.linspace(0.1, 10, 50)
-    med, lo, hi = est.population_density(grid, level=0.9)
+    band = est.population_density(grid, level=0.9)
+    med, lo, hi = band.median, band.lower, band.upper
     assert np.all(lo <= med) and np.all(med <= hi)
+    np.testing.assert_array_equal(band.grid, grid)
+    assert band.level == 0.9
     # The band integrates to about 1 (a density in Gyr^-1).
     assert abs(np.trapezoid(med, grid) - 1) < 0.1
     s = est.score_samples(data.X)
@@ -487,18 +489,7 @@ def test_interim_log_prior_is_routed_per_fold():
         assert fits[-1] == tuple(range(n))
 
 
-# ---------------------------------------------------------------------------
-# scikit-learn contract
-# ---------------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.filterwarnings("ignore::skhier._samples_population.ReweightingWarning")
-@parametrize_with_checks(
-    [PosteriorSamplesPopulation(**FAST, random_state=0),
-     PosteriorSamplesPopulation("histogram", n_bins=4, **FAST, random_state=0)],
-    expected_failed_checks=lambda est: {},
-)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+# scikit-learn's estimator checks: tests/test_common.py
 
 
 # ---------------------------------------------------------------------------
@@ -558,7 +549,8 @@ def test_eccentricity_distribution_recovered_but_not_by_histogram_of_means():
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
         est.fit(data.X)
     grid = np.linspace(0.01, 0.99, 99)
-    med, lo, hi = est.population_density(grid, level=0.9)
+    band = est.population_density(grid, level=0.9)
+    lo, hi = band.lower, band.upper
     truth = stats.beta.pdf(grid, 0.867, 3.03)
     inside = (truth >= lo) & (truth <= hi)
     assert inside.mean() >= 0.9, grid[~inside]
@@ -566,7 +558,8 @@ def test_eccentricity_distribution_recovered_but_not_by_histogram_of_means():
     # with their Poisson errors, against the band averaged over each bin.
     edges = np.linspace(0, 1, 11)
     fine = np.linspace(0, 1, 1001)[1:-1]
-    _, flo, fhi = est.population_density(fine, level=0.9)
+    fine_band = est.population_density(fine, level=0.9)
+    flo, fhi = fine_band.lower, fine_band.upper
     which = np.digitize(fine, edges) - 1
     band_lo = np.array([flo[which == b].mean() for b in range(10)])
     band_hi = np.array([fhi[which == b].mean() for b in range(10)])

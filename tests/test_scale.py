@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 import pytest
 
+import skhier._base as base_module
 import skhier._distance as distance_module
 import skhier._gmm as gmm_module
 import skhier._line as line_module
@@ -131,13 +132,15 @@ def method_calls(name, n, rng):
 
 # -- chunked == one pass (default suite) ------------------------------------------
 #: Module constants that set the chunk size of each estimator's prediction paths.
+#: The base's per-object layer (membership, predictive densities) chunks rows
+#: by base_module.OBJECT_CHUNK_CELLS for every estimator.
 CHUNK_KNOBS = {
-    "line": [(line_module, "_ROW_CHUNK_CELLS")],
-    "distance": [(distance_module, "_CELLS_MEDIAN"), (distance_module, "_CELLS_LOGLIK"),
-                 (distance_module, "_CELLS_SAMPLE")],
+    "line": [(base_module, "OBJECT_CHUNK_CELLS"), (line_module, "_ROW_CHUNK_CELLS")],
+    "distance": [(base_module, "OBJECT_CHUNK_CELLS"), (distance_module, "_CELLS_MEDIAN"),
+                 (distance_module, "_CELLS_LOGLIK"), (distance_module, "_CELLS_SAMPLE")],
     "distance_nofield": [(distance_module, "_CELLS_MEDIAN")],
-    "population": [(popmodel_module, "_ROW_CHUNK_CELLS"), (popmodel_module, "_CHUNK_CELLS")],
-    "samples": [(samples_module, "_PREDICT_CHUNK_CELLS"), (samples_module, "_CHUNK_CELLS")],
+    "population": [(base_module, "OBJECT_CHUNK_CELLS"), (popmodel_module, "_CHUNK_CELLS")],
+    "samples": [(base_module, "OBJECT_CHUNK_CELLS"), (samples_module, "_CHUNK_CELLS")],
     "gmm": [(gmm_module, "_CHUNK_CELLS")],
 }
 ESTIMATORS = list(CHUNK_KNOBS)

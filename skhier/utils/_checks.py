@@ -15,12 +15,16 @@ float64 array, so the caller's arrays are never modified.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
 __all__ = [
+    "check_beta_prior",
     "check_errors",
     "check_magnitude",
     "check_finite_array",
+    "check_sample_weight",
     "as_float_array",
 ]
 
@@ -213,3 +217,91 @@ def check_errors(
             )
         out["Xy_cov"] = xy
     return out
+
+
+def check_beta_prior(prior, name: str) -> tuple[float, float]:
+    """Validate a Beta(a, b) prior given as a pair of positive numbers.
+
+    Parameters
+    ----------
+    prior : tuple or list of two numbers
+        The shape parameters ``(a, b)``.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    (a, b) : tuple of float
+
+    Raises
+    ------
+    ValueError
+        Unless ``prior`` is two finite positive numbers.
+
+    Examples
+    --------
+    >>> check_beta_prior((1, 4), "outlier_fraction_prior")
+    (1.0, 4.0)
+    """
+    ok = (
+        isinstance(prior, (tuple, list))
+        and len(prior) == 2
+        and all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+                for v in prior)
+    )
+    if not ok:
+        raise ValueError(
+            f"{name} must be a tuple (a, b) of two positive numbers (Beta prior), got {prior!r}."
+        )
+    return float(prior[0]), float(prior[1])
+
+
+def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
+    """Validate ``fit``'s ``sample_weight`` against the number of rows.
+
+    A row's weight multiplies its log-likelihood, so a weight of 2 counts the
+    row twice and a weight of 0 drops it.
+
+    Parameters
+    ----------
+    sample_weight : None, float or array-like of shape (n_samples,)
+        None means every weight is 1; a scalar applies to every row.
+    n_samples : int
+        Number of rows in the data.
+
+    Returns
+    -------
+    weights : ndarray of shape (n_samples,) or None
+        A float64 copy (None when ``sample_weight`` is None).
+
+    Raises
+    ------
+    TypeError
+        For non-numeric weights.
+    ValueError
+        For the wrong shape, NaN, infinite or negative weights, or weights
+        that are all zero.
+
+    Examples
+    --------
+    >>> from skhier.utils._checks import check_sample_weight
+    >>> check_sample_weight([1, 2, 0], 3)
+    array([1., 2., 0.])
+    >>> check_sample_weight([1.0, -1.0], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: sample_weight must be non-negative; found 1 negative weight(s).
+    """
+    if sample_weight is None:
+        return None
+    value = np.asarray(_to_numpy(sample_weight))
+    if value.ndim == 0:
+        value = np.broadcast_to(np.asarray(value), (n_samples,))
+    w = check_finite_array(value, "sample_weight", (n_samples,))
+    if np.any(w < 0):
+        raise ValueError(
+            f"sample_weight must be non-negative; found {int(np.sum(w < 0))} negative weight(s)."
+        )
+    if not np.any(w > 0):
+        raise ValueError("sample_weight must have at least one positive weight; all are zero.")
+    return w

@@ -1,0 +1,240 @@
+"""BayesianGMM on Dask collections and with sample weights.
+
+- The Dask fit maps every Gibbs sweep over the array's chunks with per-chunk
+  random streams, so it reproduces the in-memory chunked sweep with the same
+  chunks draw for draw (compared to rtol 1e-10: only the order of the sums
+  of sufficient statistics may differ), on a distributed LocalCluster and on
+  Dask's threaded scheduler.
+- Across chunkings (and against the in-memory default sampler, a different
+  random stream) posteriors agree within Monte Carlo error.
+- Integer weights give the posterior of repeated rows (within Monte Carlo
+  error), with and without deconvolution; fractional weights with one
+  component give the weighted-likelihood Normal-inverse-Wishart posterior in
+  closed form.
+
+Monte Carlo tolerances: |a - b| < z sqrt(MCSE_a^2 + MCSE_b^2) with MCSE =
+sd / sqrt(ESS), ESS from emcee's integrated autocorrelation time over each
+chain (an estimator independent of skhier's) and z set by
+``helpers.assert_mc_close`` for a false-failure rate of 1e-3 per call.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from skhier import BayesianGMM
+from skhier import _gmm_dask as gd
+from skhier.utils._checks import check_errors
+
+from .helpers import assert_mc_close, chain_ess, ignore_convergence
+
+da = pytest.importorskip("dask.array")
+distributed = pytest.importorskip("distributed")
+
+#: Short chains: the equality tests compare draws, not posteriors.
+SHORT = {"n_components": 3, "n_chains": 2, "n_iter": 12, "n_burn": 4, "random_state": 3,
+         "weight_concentration": 1.0}
+
+
+@pytest.fixture
+def client():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # port/dashboard notices of a local cluster
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                           dashboard_address=None)
+        c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def _mixture(n, seed):
+    rng = np.random.default_rng(seed)
+    n1 = int(0.6 * n)
+    X = np.concatenate([rng.normal([-2.0, 0.0], [1.0, 0.6], (n1, 2)),
+                        rng.normal([2.0, 1.0], [0.7, 0.8], (n - n1, 2))])
+    return X, rng
+
+
+def _chunked_reference(X, chunk_rows, X_err=None, X_cov=None, sample_weight=None, **kw):
+    est = BayesianGMM(**{**SHORT, **kw})
+    cov = check_errors(len(X), X.shape[1], X_err=X_err, X_cov=X_cov)["X_cov"]
+    return gd.fit_in_memory(est, X, cov, sample_weight, chunk_rows=chunk_rows)
+
+
+def _assert_same_draws(a, b):
+    assert a.posterior_.keys() == b.posterior_.keys()
+    for name in a.posterior_:
+        np.testing.assert_allclose(a.posterior_[name], b.posterior_[name], rtol=1e-10,
+                                   atol=1e-12, err_msg=name)
+
+
+@ignore_convergence
+@pytest.mark.filterwarnings("ignore::skhier._base.MissingErrorsWarning")
+@pytest.mark.parametrize("case", ["plain", "X_err", "X_cov+weights"])
+def test_dask_fit_reproduces_the_in_memory_chunked_sweep(client, case):
+    X, rng = _mixture(310, 1)
+    kw, dkw = {}, {}
+    if case == "X_err":
+        err = rng.uniform(0.1, 0.5, X.shape)
+        kw = {"X_err": err}
+        dkw = {"X_err": da.from_array(err, chunks=(100, 2))}
+    elif case == "X_cov+weights":
+        err = rng.uniform(0.1, 0.5, X.shape)
+        cov = err[:, :, None] * err[:, None, :] * np.array([[1.0, 0.3], [0.3, 1.0]])
+        w = rng.choice([0.0, 0.5, 1.0, 2.0, 3.25], size=len(X))
+        kw = {"X_cov": cov, "sample_weight": w}
+        # Errors and weights may also be NumPy arrays next to a Dask X.
+        dkw = {"X_cov": cov, "sample_weight": da.from_array(w, chunks=77)}
+    fitted = BayesianGMM(**SHORT).fit(da.from_array(X, chunks=(100, 2)), **dkw)
+    reference = _chunked_reference(X, 100, **kw)
+    _assert_same_draws(fitted, reference)
+    np.testing.assert_allclose(fitted.predict_proba(X[:20]), reference.predict_proba(X[:20]),
+                               rtol=1e-9, atol=1e-12)
+
+
+@ignore_convergence
+def test_dask_dataframe_and_threaded_scheduler():
+    dd = pytest.importorskip("dask.dataframe")
+    pd = pytest.importorskip("pandas")
+    import dask
+
+    X, _ = _mixture(240, 2)
+    frame = pd.DataFrame(X, columns=["g-r", "G"])
+    # The sparse default prior: chains start from EM fits on a subsample.
+    sparse = {"weight_concentration": 0.01}
+    with dask.config.set(scheduler="threads"):
+        fitted = BayesianGMM(**SHORT).set_params(**sparse).fit(
+            dd.from_pandas(frame, npartitions=3))
+    chunk = int(np.ceil(len(X) / 3))
+    _assert_same_draws(fitted, _chunked_reference(X, chunk, **sparse))
+    assert list(fitted.feature_names_in_) == ["g-r", "G"]
+    assert fitted.n_features_in_ == 2
+    assert "means[0, g-r]" in fitted.summary().index
+    # Per-point outputs of the training rows would need them on the client.
+    draws = fitted.sample_posterior(3, random_state=0)
+    assert "labels" not in draws and draws["means"].shape == (3, 3, 2)
+    with pytest.raises(ValueError, match="stay on the Dask cluster"):
+        fitted.to_inference_data()
+    pytest.importorskip("arviz")
+    idata = fitted.to_inference_data(log_likelihood=False)
+    assert idata.posterior["means"].shape == (2, 8, 3, 2)
+
+
+def _posterior_means_and_errors(est, names):
+    """Posterior means and their MCSE for posterior_[name][:, index] entries."""
+    C = est.n_chains_
+    means, errs = [], []
+    for name, index in names:
+        x = est.posterior_[name][(slice(None),) + index]
+        means.append(x.mean())
+        ess = chain_ess(x.reshape(C, -1).T)
+        errs.append(x.std(ddof=1) / np.sqrt(ess))
+    return np.array(means), np.array(errs)
+
+
+QUANTITIES = [("weights", (0,)), ("means", (0, 0)), ("means", (0, 1)), ("means", (1, 0)),
+              ("means", (1, 1)), ("covariances", (0, 0, 0)), ("covariances", (1, 1, 1))]
+
+
+@ignore_convergence
+def test_posterior_matches_across_chunkings(stat_seed):
+    # Dask's threaded scheduler (no distributed client): the default without one.
+    X, _ = _mixture(300, 3)
+    kw = {"n_components": 2, "n_chains": 2, "n_iter": 300, "n_burn": 60,
+          "weight_concentration": 1.0}
+    on_dask = BayesianGMM(random_state=10 + stat_seed, **kw).fit(da.from_array(X, chunks=110))
+    in_memory = BayesianGMM(random_state=20 + stat_seed, **kw).fit(X)
+    a, ea = _posterior_means_and_errors(on_dask, QUANTITIES)
+    b, eb = _posterior_means_and_errors(in_memory, QUANTITIES)
+    assert_mc_close(a, b, ea, eb, n_assertions=len(QUANTITIES),
+                    what="Dask (chunks of 110) vs in-memory posterior means")
+
+
+@ignore_convergence
+@pytest.mark.parametrize("errors", [False, True])
+def test_integer_weights_equal_repeated_rows(errors, stat_seed):
+    X, rng = _mixture(150, 4)
+    w = rng.integers(0, 4, len(X))
+    err = rng.uniform(0.2, 0.6, X.shape) if errors else None
+    kw = {"n_components": 2, "n_chains": 2, "n_iter": 300, "n_burn": 60,
+          "weight_concentration": 1.0}
+    weighted = BayesianGMM(random_state=30 + stat_seed, **kw).fit(X, X_err=err, sample_weight=w)
+    rows = np.repeat(np.arange(len(X)), w)
+    repeated = BayesianGMM(random_state=40 + stat_seed, **kw).fit(
+        X[rows], X_err=None if err is None else err[rows])
+    a, ea = _posterior_means_and_errors(weighted, QUANTITIES)
+    b, eb = _posterior_means_and_errors(repeated, QUANTITIES)
+    assert_mc_close(a, b, ea, eb, n_assertions=len(QUANTITIES),
+                    what="weighted vs repeated-row posterior means")
+
+
+@ignore_convergence
+def test_fractional_weights_single_component_matches_weighted_niw(stat_seed):
+    # One component: the weighted likelihood prod_i N(x_i | mu, Sigma)^w_i is
+    # conjugate; the posterior is Normal-inverse-Wishart with weighted
+    # statistics (BDA3 section 3.6), in the documented standardised units
+    # (weighted mean and standard deviation of each column).
+    rng = np.random.default_rng(50 + stat_seed)
+    d, n = 2, 60
+    X = rng.multivariate_normal([1.0, -2.0], [[1.0, 0.4], [0.4, 0.5]], size=n)
+    w = rng.uniform(0.2, 2.5, n)
+    kappa0, nu0, c = 0.5, d + 4.0, 0.3
+    gmm = BayesianGMM(n_components=1, mean_precision_prior=kappa0, degrees_of_freedom_prior=nu0,
+                      covariance_prior=c, n_chains=2, n_iter=800, n_burn=50,
+                      random_state=stat_seed).fit(X, sample_weight=w)
+    W = w.sum()
+    loc = w @ X / W
+    scale = np.sqrt(w @ (X - loc) ** 2 / W)
+    Z = (X - loc) / scale
+    kn, nun = kappa0 + W, nu0 + W
+    mn = (w @ Z) / kn
+    psin = c * (nu0 - d - 1) * np.eye(d) + (Z * w[:, None]).T @ Z - kn * np.outer(mn, mn)
+    mean_mu = loc + mn * scale
+    mean_sigma = psin / (nun - d - 1) * np.outer(scale, scale)
+    mu = gmm.posterior_["means"][:, 0]
+    sigma = gmm.posterior_["covariances"][:, 0].reshape(-1, d * d)
+    draws = np.concatenate([mu, sigma[:, [0, 1, 3]]], axis=1)
+    ess = np.array([chain_ess(col.reshape(2, -1).T) for col in draws.T])
+    assert_mc_close(draws.mean(0), np.concatenate([mean_mu, mean_sigma.ravel()[[0, 1, 3]]]),
+                    draws.std(0, ddof=1) / np.sqrt(ess), n_assertions=5,
+                    what="posterior means vs the weighted NIW posterior")
+
+
+@pytest.mark.parametrize("weights, match", [
+    (np.r_[np.ones(9), -1.0], "non-negative"),
+    (np.ones(9), "sample_weight must have shape"),
+    (np.r_[np.ones(9), np.nan], "sample_weight contains NaN"),
+    (np.zeros(10), "at least one positive"),
+    (np.array(["a"] * 10), "sample_weight must be numeric"),
+])
+def test_bad_sample_weight_raises(weights, match):
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    with pytest.raises((ValueError, TypeError), match=match):
+        BayesianGMM(**SHORT).fit(X, sample_weight=weights)
+
+
+def test_bad_dask_input_raises():
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    bad = X.copy()
+    bad[33, 1] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        BayesianGMM(**SHORT).fit(da.from_array(bad, chunks=10))
+    with pytest.raises(ValueError, match="X_err must have 40 rows"):
+        BayesianGMM(**SHORT).fit(da.from_array(X, chunks=10), X_err=np.ones((39, 2)))
+    with pytest.raises(ValueError, match="X_err must be non-negative"):
+        BayesianGMM(**SHORT).fit(da.from_array(X, chunks=10), X_err=-np.ones((40, 2)))
+    with pytest.raises(ValueError, match="non-negative"):
+        BayesianGMM(**SHORT).fit(da.from_array(X, chunks=10), sample_weight=-np.ones(40))
+
+
+@ignore_convergence
+def test_weighted_fit_leaves_inputs_unchanged():
+    X, rng = _mixture(80, 5)
+    w = rng.uniform(0, 2, len(X))
+    err = np.full(X.shape, 0.3)
+    copies = X.copy(), w.copy(), err.copy()
+    BayesianGMM(**SHORT).fit(X, X_err=err, sample_weight=w)
+    for before, after in zip(copies, (X, w, err), strict=True):
+        np.testing.assert_array_equal(before, after)
