@@ -1590,7 +1590,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         zero_point : array-like of shape (n_samples,), default=None
             Per-star parallax zero-points in mas (observed = true +
             zero_point + ``parallax_zero_point``), e.g. from
-            :func:`skhier.gaia_zero_point`.
+            :func:`skhier.gaia.gaia_zero_point`.
 
         Returns
         -------
