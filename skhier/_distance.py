@@ -52,7 +52,7 @@ from ._systematics import (
     check_positions,
     lindegren2021_covariance,
 )
-from .utils._checks import check_beta_prior, check_errors, check_magnitude
+from .utils._checks import check_beta_prior, check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
@@ -764,7 +764,7 @@ class _DistanceModel(PosteriorModel):
                 for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
                     lc, lf = self.star_logliks(p, rows)
                     per = lc if lf is None else np.logaddexp(lc, lf)
-                    ll += per.sum(axis=1)
+                    ll += self.sum_objects(per, rows)
                 total[ok] = lp[ok] + ll
         return np.where(np.isfinite(total), total, -np.inf)
 
@@ -973,7 +973,7 @@ class _DistanceModel(PosteriorModel):
                         lf = _frozen_logint(self.frozen_field_, self._frozen_coefs(p, "field"),
                                             n, self.frozen_ref_["field"])
                     lc = np.logaddexp(lc + np.log(f), lf + np.log1p(-f))
-                total[ok] = lp[ok] + lc.sum(axis=1)
+                total[ok] = lp[ok] + self.sum_objects(lc)
         return np.where(np.isfinite(total), total, -np.inf)
 
     def initial_point(self):
@@ -1566,7 +1566,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None):
+    def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None,
+            sample_weight=None):
         """Sample the posterior of the cluster's distance distribution.
 
         Parameters
@@ -1586,6 +1587,10 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Per-star parallax zero-points in mas (observed = true +
             zero_point + ``parallax_zero_point``), e.g. from
             :func:`skhier.gaia.gaia_zero_point`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: its log-likelihood is multiplied
+            by its weight, so an integer weight m counts the row m times and
+            0 drops it. None: every weight is 1.
 
         Returns
         -------
@@ -1596,6 +1601,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
         zp, zp_prior = _check_zero_point(self.parallax_zero_point)
         plx, err, ra, dec = self._stars(X, X_err, ra, dec, zero_point, reset=True)
+        weights = check_sample_weight(sample_weight, len(plx))
         field = self.field == "edsd"
         if not field and zp is not None and mean_prior[0] == "uniform":
             _check_parallax_detected(plx - zp, err, mean_prior)
@@ -1614,6 +1620,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         rng = check_random_state(self.random_state)
         self.frozen_check_ = None
         self.quadrature_error_ = None
+        self._set_sample_weight(model, weights, len(plx))
         self._sample(model, rng)
         self._report("per-star distances and memberships")
         self._set_summaries(plx, err_fit)
@@ -1781,9 +1788,10 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
         For each draw and training star: a new label (cluster with
         probability ``cluster_fraction``), a true distance from the cluster's
-        normal truncated to r > 0 or from the field's exponentially
-        decreasing space density (a Gamma(3, L) distribution), and the
-        parallax ``1000 / r + zero_point`` measured with the star's error.
+        profile (normal by default) truncated to r > 0 or from the field's
+        exponentially decreasing space density (a Gamma(3, L) distribution),
+        and the parallax ``1000 / r`` plus the star's offset (zero-point and
+        systematic modes of that draw) measured with the star's error.
         """
         m = self.model_
         p = m.full_params(params)
