@@ -165,7 +165,7 @@ def test_coverage_with_published_covariance():
     intervals of the mean distance cover the truth in Binomial(60, 0.9)
     fashion with ra/dec given (accepted within 3 sd: >= 47 of 60,
     false-failure rate 0.3 %), and cover visibly less without (fewer than 47:
-    the statistical error alone is ~3 times smaller than the systematic one)."""
+    the statistical error, 0.003 mas, is 4 times smaller than the systematic 0.012)."""
     rng = np.random.default_rng(2026)
     hits = {"with": 0, "without": 0}
     for _ in range(N_COVER):
