@@ -33,6 +33,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
+from ._distributions import (
+    HalfCauchyPrior,
+    HalfNormalPrior,
+    NormalPrior,
+    Prior,
+    UniformPrior,
+    parse_prior,
+)
 from ._importance import run_importance
 from ._math import LOG2PI, logsumexp, row_chunks
 from ._population import (
@@ -338,21 +346,29 @@ def _field_sample(parallax, parallax_error, length_scale, u, n_grid=513):
 # -- priors -----------------------------------------------------------------
 
 
+def _parsed_prior(prior, name, kinds, msg):
+    """``prior`` through skhier's one prior syntax (a Prior, or a tuple
+    ``(kind, *args)``), refused unless its kind is one of ``kinds``."""
+    try:
+        parsed = parse_prior(prior, name)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{msg} ({exc})") from None
+    if not isinstance(parsed, kinds):
+        raise ValueError(msg)
+    return parsed
+
+
 def _check_mean_prior(prior):
     msg = (
         "mean_distance_prior must be ('uniform', low, high) with 0 <= low < high "
         f"or ('normal', mean, std) with std > 0 (pc), got {prior!r}."
     )
-    if not isinstance(prior, tuple) or len(prior) != 3 or prior[0] not in ("uniform", "normal"):
-        raise ValueError(msg)
-    a, b = prior[1], prior[2]
-    if not all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in (a, b)):
-        raise ValueError(msg)
-    if prior[0] == "uniform" and not (0 <= a < b):
-        raise ValueError(msg)
-    if prior[0] == "normal" and not b > 0:
-        raise ValueError(msg)
-    return prior[0], float(a), float(b)
+    parsed = _parsed_prior(prior, "mean_distance_prior", (UniformPrior, NormalPrior), msg)
+    if isinstance(parsed, UniformPrior):
+        if not parsed.low >= 0:
+            raise ValueError(msg)
+        return "uniform", parsed.low, parsed.high
+    return "normal", parsed.loc, parsed.scale
 
 
 def _check_scale_prior(prior):
@@ -360,16 +376,9 @@ def _check_scale_prior(prior):
         "distance_dispersion_prior must be ('half-cauchy', scale) or "
         f"('half-normal', scale) with scale > 0 (pc), got {prior!r}."
     )
-    if (
-        not isinstance(prior, tuple)
-        or len(prior) != 2
-        or prior[0] not in ("half-cauchy", "half-normal")
-        or not isinstance(prior[1], Real)
-        or isinstance(prior[1], bool)
-        or not (np.isfinite(prior[1]) and prior[1] > 0)
-    ):
-        raise ValueError(msg)
-    return prior[0], float(prior[1])
+    parsed = _parsed_prior(prior, "distance_dispersion_prior",
+                           (HalfCauchyPrior, HalfNormalPrior), msg)
+    return ("half-cauchy" if isinstance(parsed, HalfCauchyPrior) else "half-normal"), parsed.scale
 
 
 def _check_zero_point(zp):
@@ -1255,19 +1264,22 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Length scale ``L`` of the field density in pc, fixed, or ``"fit"``
         with a log-uniform prior on [10 pc, 100 kpc]. Ignored without a
         field.
-    cluster_fraction_prior : tuple (a, b), default=(1.0, 1.0)
-        Beta(a, b) prior on the cluster fraction (uniform by default).
+    cluster_fraction_prior : tuple or Prior, default=(1.0, 1.0)
+        Beta(a, b) prior on the cluster fraction (uniform by default):
+        ``(a, b)``, ``("beta", a, b)`` or a ``BetaPrior``.
     parallax_zero_point : float or tuple (mean, std), default=0.0
         Global parallax offset in mas (observed = true + zero-point): a fixed
         value, or ``(mean, std)`` to fit it with that Gaussian prior (e.g.
         ``(-0.029, 0.01)`` for Gaia DR2).
-    mean_distance_prior : tuple, default=("uniform", 1.0, 10000.0)
+    mean_distance_prior : tuple or Prior, default=("uniform", 1.0, 10000.0)
         Prior on ``mu_r`` in pc: ``("uniform", low, high)`` or
         ``("normal", mean, std)`` (truncated to ``mu_r > 0``).
-    distance_dispersion_prior : tuple, default=("half-cauchy", 20.0)
+    distance_dispersion_prior : tuple or Prior, default=("half-cauchy", 20.0)
         Prior on ``sigma_r`` in pc: ``("half-cauchy", scale)`` or
         ``("half-normal", scale)``. The default allows the few-pc depths of
-        open clusters and, through its heavy tail, much larger ones.
+        open clusters and, through its heavy tail, much larger ones. Both
+        priors take the syntax of ``PopulationModel``'s ``priors`` (prior
+        objects, and ``"halfcauchy"`` or ``"half-cauchy"`` alike).
     parallax_error : float or None, default=None
         Standard error (mas) assumed for every parallax when a method gets no
         ``X_err``. ``None`` makes ``X_err`` required: a parallax without an
@@ -1419,10 +1431,10 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         **BaseHierarchicalEstimator._parameter_constraints,
         "field": [StrOptions({"edsd"}), None],
         "field_length_scale": [Interval(Real, 0, None, closed="neither"), StrOptions({"fit"})],
-        "cluster_fraction_prior": [tuple],
+        "cluster_fraction_prior": [tuple, Prior],
         "parallax_zero_point": [Real, tuple],
-        "mean_distance_prior": [tuple],
-        "distance_dispersion_prior": [tuple],
+        "mean_distance_prior": [tuple, Prior],
+        "distance_dispersion_prior": [tuple, Prior],
         "parallax_error": [Interval(Real, 0, None, closed="neither"), None],
         "profile": [StrOptions({"normal", *PROFILES})],
         "parallax_covariance": [StrOptions({"lindegren2021"}), callable, None],

@@ -36,6 +36,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
+from ._distributions import Prior
 from ._math import LOG2PI, categorical, log_normal_pdf, row_chunks
 from .utils._checks import check_beta_prior, check_errors, check_finite_array, check_magnitude
 from .utils._warnings import warn
@@ -763,8 +764,9 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     x_components : int, default=1
         Number of Gaussian components K of the population model (a few at
         most; more only for clearly multi-modal or skewed X).
-    outlier_fraction_prior : tuple of two floats, default=(1.0, 4.0)
-        Beta(a, b) prior on the outlier fraction ``P_b``. The default (mean
+    outlier_fraction_prior : tuple or Prior, default=(1.0, 4.0)
+        Beta(a, b) prior on the outlier fraction ``P_b``: ``(a, b)``,
+        ``("beta", a, b)`` or a ``BetaPrior``. The default (mean
         0.2, ``P(P_b > 0.5) = 6 %``) states that outliers are a minority, which
         removes the unidentifiable region ``P_b -> 1`` where the line floats
         free.
@@ -922,7 +924,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         **BaseHierarchicalEstimator._parameter_constraints,
         "scatter": [StrOptions({"vertical", "orthogonal"}), None],
         "outliers": ["boolean"],
-        "outlier_fraction_prior": [tuple],
+        "outlier_fraction_prior": [tuple, Prior],
         "standardize": ["boolean"],
         "x_model": [StrOptions({"auto", "population", "projected"})],
         "x_components": [Interval(Integral, 1, None, closed="left")],

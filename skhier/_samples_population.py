@@ -56,6 +56,7 @@ from ._distributions import (
     LogNormalFamily,
     NormalFamily,
     PopulationFamily,
+    Prior,
     TruncatedNormalFamily,
     _location_spread,
     _split,
@@ -904,8 +905,9 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         object's theta comes from a fixed broad background (uniform over a
         bounded support, otherwise a wide normal or log-normal set from the
         samples' spread) instead of the population.
-    outlier_fraction_prior : tuple of two floats, default=(1.0, 4.0)
-        Beta(a, b) prior on the outlier fraction.
+    outlier_fraction_prior : tuple or Prior, default=(1.0, 4.0)
+        Beta(a, b) prior on the outlier fraction: ``(a, b)``,
+        ``("beta", a, b)`` or a ``BetaPrior``.
     interim_prior : callable or None, default=None
         Log-density of the interim prior, ``interim_prior(theta)`` with
         theta of shape (n_objects, n_samples) (or (n_objects, n_samples, d))
@@ -1034,7 +1036,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         "bin_concentration": [Interval(Real, 0, None, closed="neither")],
         "smoothness": [Interval(Real, 0, None, closed="neither"), None],
         "outliers": ["boolean"],
-        "outlier_fraction_prior": [tuple],
+        "outlier_fraction_prior": [tuple, Prior],
         "interim_prior": [callable, None],
     }
 
