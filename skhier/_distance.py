@@ -54,6 +54,7 @@ from ._profiles import PROFILES, get_profile, profile_log_marginal, profile_samp
 from ._quadrature import run_quadrature
 from ._sampling import laplace_covariance, newton_map
 from ._systematics import (
+    MODE_TOL,
     SharedOffset,
     SystematicModes,
     check_per_row,
@@ -1623,6 +1624,14 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         modes = self._systematics(err, ra, dec)
         self.n_systematic_modes_ = 0 if modes is None else modes.n_modes
         self.systematics_error_ = None if modes is None else float(modes.error)
+        if modes is not None and modes.error > MODE_TOL:
+            warn(
+                f"The {modes.n_modes} shared systematic modes reproduce the systematic variance "
+                f"of the weighted mean parallax only to {modes.error:.1%} (asked: "
+                f"{MODE_TOL:.0%}): the parallax_covariance varies on scales much smaller than "
+                "the cluster, and its correlations are partly treated as independent errors.",
+                UserWarning,
+            )
         err_fit = err if modes is None else np.sqrt(err**2 + modes.residual)
         model = _DistanceModel(
             plx, err_fit, mean_prior=mean_prior, dispersion_prior=disp_prior, field=field,
