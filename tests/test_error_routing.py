@@ -101,7 +101,8 @@ def test_predict_is_requested_only_where_the_method_takes_the_errors():
     # per-star zero-points.
     per_row = {"X_err": True, "ra": True, "dec": True, "zero_point": True}
     assert dist.predict.requests == per_row
-    assert dist.fit.requests == per_row
+    # fit also takes the rows' weights (requested by default, like the errors).
+    assert dist.fit.requests == {**per_row, "sample_weight": True}
 
 
 # -- forgotten errors ----------------------------------------------------------
