@@ -45,7 +45,13 @@ from ._population import (
 from ._profiles import PROFILES, get_profile, profile_log_marginal, profile_sample
 from ._quadrature import run_quadrature
 from ._sampling import laplace_covariance, newton_map
-from ._systematics import SharedOffset, SystematicModes, check_positions, lindegren2021_covariance
+from ._systematics import (
+    SharedOffset,
+    SystematicModes,
+    check_per_row,
+    check_positions,
+    lindegren2021_covariance,
+)
 from .utils._checks import check_beta_prior, check_errors, check_magnitude
 from .utils._warnings import warn
 
@@ -1516,18 +1522,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         n = len(plx)
         ra, dec = check_positions(ra, dec, n)
         if zero_point is not None:
-            zp = np.asarray(zero_point.to_numpy() if hasattr(zero_point, "to_numpy")
-                            else zero_point)
-            if zp.ndim == 2 and zp.shape[1] == 1:
-                zp = zp[:, 0]
-            if zp.shape != (n,):
-                raise ValueError(
-                    f"zero_point must have shape ({n},) (one parallax zero-point in mas per "
-                    f"row of X), got shape {zp.shape}."
-                )
-            zp = zp.astype(np.float64)
-            if not np.all(np.isfinite(zp)):
-                raise ValueError("zero_point must be finite (mas).")
+            zp = check_per_row(zero_point, "zero_point", n, "one parallax zero-point in mas")
             plx = plx - zp
         if reset:
             return plx, err, ra, dec
@@ -1590,7 +1585,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         zero_point : array-like of shape (n_samples,), default=None
             Per-star parallax zero-points in mas (observed = true +
             zero_point + ``parallax_zero_point``), e.g. from
-            :func:`skhier.gaia_zero_point`.
+            :func:`skhier.gaia.gaia_zero_point`.
 
         Returns
         -------

@@ -80,15 +80,6 @@ class _Profile:
         """Log density of the coordinate under the shape's prior (Jacobian)."""
         return log_expit(z) + log_expit(-z)
 
-    def coord_from_shape(self, shape):
-        a, b = self.bounds
-        if self.log_uniform:
-            q = (np.log(shape) - np.log(a)) / (np.log(b) - np.log(a))
-        else:
-            q = (shape - a) / (b - a)
-        q = np.clip(q, 1e-6, 1 - 1e-6)
-        return np.log(q) - np.log1p(-q)
-
     def reported(self, shape, scale):
         """(name, value) stored in the posterior for a draw's shape."""
         return self.shape_name, shape
@@ -140,11 +131,6 @@ class _StudentT(_Profile):
     def ppf(self, u, nu):
         return stdtrit(nu, u)
 
-    def newton(self, x, nu):
-        """d log p / dx and a positive curvature."""
-        q = nu + x * x
-        return -(nu + 1) * x / q, (nu + 1) / q
-
 
 class _EFF(_Profile):
     name = "eff"
@@ -166,10 +152,6 @@ class _EFF(_Profile):
     def ppf(self, u, gamma):
         nu = gamma - 1.0
         return stdtrit(nu, u) / np.sqrt(nu)
-
-    def newton(self, x, gamma):
-        q = 1.0 + x * x
-        return -gamma * x / q, gamma / q
 
 
 class _King(_Profile):
@@ -207,19 +189,6 @@ class _King(_Profile):
     def cdf(self, x, xt):
         x = np.clip(x, -xt, xt)
         return 0.5 + 0.5 * self._g(x, xt) / self._g(xt, xt)
-
-    def newton(self, x, xt):
-        c = 1.0 / np.sqrt(1.0 + xt * xt)
-        a = 1.0 / np.sqrt(1.0 + x * x)
-        inside = np.abs(x) < xt
-        with np.errstate(divide="ignore", invalid="ignore"):
-            gap = np.where(inside, a - c, 1.0)
-            da = -x * a**3
-            d2a = -(a**3) + 3.0 * x * x * a**5
-            grad = 2.0 * da / gap
-            prec = 2.0 * da**2 / gap**2 + 2.0 * np.maximum(-d2a / gap, 0.0) + 1e-6
-        # Outside the support: a step back to the centre.
-        return np.where(inside, grad, -x), np.where(inside, prec, 1.0)
 
     def ppf(self, u, xt):
         """Inverse CDF by bisection then Newton steps (vectorised)."""

@@ -40,6 +40,7 @@ __all__ = [
     "LINDEGREN2021_SCALE",
     "SystematicModes",
     "angular_separation",
+    "check_per_row",
     "check_positions",
     "lindegren2021_covariance",
 ]
@@ -98,21 +99,7 @@ def check_positions(ra, dec, n_samples):
         )
     out = []
     for name, value, (lo, hi) in (("ra", ra, (0.0, 360.0)), ("dec", dec, (-90.0, 90.0))):
-        arr = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value)
-        if arr.ndim == 2 and arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if arr.shape != (n_samples,):
-            raise ValueError(
-                f"{name} must have shape ({n_samples},) (one position in degrees per row "
-                f"of X), got shape {arr.shape}."
-            )
-        try:
-            arr = arr.astype(np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be numeric (degrees).") from exc
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} must be finite, got {int(np.sum(~np.isfinite(arr)))} "
-                             "non-finite values.")
+        arr = check_per_row(value, name, n_samples, "one position in degrees")
         bad = (arr < lo) | (arr > hi)
         if np.any(bad):
             raise ValueError(
@@ -121,6 +108,27 @@ def check_positions(ra, dec, n_samples):
             )
         out.append(arr)
     return out[0], out[1]
+
+
+def check_per_row(value, name, n_samples, what):
+    """A finite float array of shape (n_samples,) (a column vector is accepted),
+    else a ``ValueError`` naming ``name`` and ``what`` each row holds."""
+    arr = np.asarray(value.to_numpy() if hasattr(value, "to_numpy") else value)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.shape != (n_samples,):
+        raise ValueError(
+            f"{name} must have shape ({n_samples},) ({what} per row of X), got shape "
+            f"{arr.shape}."
+        )
+    try:
+        arr = arr.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be numeric ({what}).") from exc
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite, got {int(np.sum(~np.isfinite(arr)))} "
+                         "non-finite values.")
+    return arr
 
 
 def _farthest_points(ra, dec, m, start):

@@ -29,7 +29,7 @@ def _cluster_sky(rng, n, ra0=56.75, dec0=24.1, radius=2.0):
     rho = radius * np.sqrt(rng.uniform(size=n))
     phi = rng.uniform(0, 2 * np.pi, n)
     dec = dec0 + rho * np.sin(phi)
-    ra = ra0 + rho * np.cos(phi) / np.cos(np.radians(dec0))
+    ra = (ra0 + rho * np.cos(phi) / np.cos(np.radians(dec0))) % 360.0
     return ra, dec
 
 
