@@ -33,6 +33,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
+from ._distributions import (
+    HalfCauchyPrior,
+    HalfNormalPrior,
+    NormalPrior,
+    Prior,
+    UniformPrior,
+    parse_prior,
+)
 from ._importance import run_importance
 from ._math import LOG2PI, logsumexp, row_chunks
 from ._population import (
@@ -46,13 +54,14 @@ from ._profiles import PROFILES, get_profile, profile_log_marginal, profile_samp
 from ._quadrature import run_quadrature
 from ._sampling import laplace_covariance, newton_map
 from ._systematics import (
+    MODE_TOL,
     SharedOffset,
     SystematicModes,
     check_per_row,
     check_positions,
     lindegren2021_covariance,
 )
-from .utils._checks import check_beta_prior, check_errors, check_magnitude
+from .utils._checks import check_beta_prior, check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
@@ -337,21 +346,29 @@ def _field_sample(parallax, parallax_error, length_scale, u, n_grid=513):
 # -- priors -----------------------------------------------------------------
 
 
+def _parsed_prior(prior, name, kinds, msg):
+    """``prior`` through skhier's one prior syntax (a Prior, or a tuple
+    ``(kind, *args)``), refused unless its kind is one of ``kinds``."""
+    try:
+        parsed = parse_prior(prior, name)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{msg} ({exc})") from None
+    if not isinstance(parsed, kinds):
+        raise ValueError(msg)
+    return parsed
+
+
 def _check_mean_prior(prior):
     msg = (
         "mean_distance_prior must be ('uniform', low, high) with 0 <= low < high "
         f"or ('normal', mean, std) with std > 0 (pc), got {prior!r}."
     )
-    if not isinstance(prior, tuple) or len(prior) != 3 or prior[0] not in ("uniform", "normal"):
-        raise ValueError(msg)
-    a, b = prior[1], prior[2]
-    if not all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in (a, b)):
-        raise ValueError(msg)
-    if prior[0] == "uniform" and not (0 <= a < b):
-        raise ValueError(msg)
-    if prior[0] == "normal" and not b > 0:
-        raise ValueError(msg)
-    return prior[0], float(a), float(b)
+    parsed = _parsed_prior(prior, "mean_distance_prior", (UniformPrior, NormalPrior), msg)
+    if isinstance(parsed, UniformPrior):
+        if not parsed.low >= 0:
+            raise ValueError(msg)
+        return "uniform", parsed.low, parsed.high
+    return "normal", parsed.loc, parsed.scale
 
 
 def _check_scale_prior(prior):
@@ -359,16 +376,9 @@ def _check_scale_prior(prior):
         "distance_dispersion_prior must be ('half-cauchy', scale) or "
         f"('half-normal', scale) with scale > 0 (pc), got {prior!r}."
     )
-    if (
-        not isinstance(prior, tuple)
-        or len(prior) != 2
-        or prior[0] not in ("half-cauchy", "half-normal")
-        or not isinstance(prior[1], Real)
-        or isinstance(prior[1], bool)
-        or not (np.isfinite(prior[1]) and prior[1] > 0)
-    ):
-        raise ValueError(msg)
-    return prior[0], float(prior[1])
+    parsed = _parsed_prior(prior, "distance_dispersion_prior",
+                           (HalfCauchyPrior, HalfNormalPrior), msg)
+    return ("half-cauchy" if isinstance(parsed, HalfCauchyPrior) else "half-normal"), parsed.scale
 
 
 def _check_zero_point(zp):
@@ -764,7 +774,7 @@ class _DistanceModel(PosteriorModel):
                 for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
                     lc, lf = self.star_logliks(p, rows)
                     per = lc if lf is None else np.logaddexp(lc, lf)
-                    ll += per.sum(axis=1)
+                    ll += self.sum_objects(per, rows)
                 total[ok] = lp[ok] + ll
         return np.where(np.isfinite(total), total, -np.inf)
 
@@ -973,7 +983,7 @@ class _DistanceModel(PosteriorModel):
                         lf = _frozen_logint(self.frozen_field_, self._frozen_coefs(p, "field"),
                                             n, self.frozen_ref_["field"])
                     lc = np.logaddexp(lc + np.log(f), lf + np.log1p(-f))
-                total[ok] = lp[ok] + lc.sum(axis=1)
+                total[ok] = lp[ok] + self.sum_objects(lc)
         return np.where(np.isfinite(total), total, -np.inf)
 
     def initial_point(self):
@@ -1254,19 +1264,22 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Length scale ``L`` of the field density in pc, fixed, or ``"fit"``
         with a log-uniform prior on [10 pc, 100 kpc]. Ignored without a
         field.
-    cluster_fraction_prior : tuple (a, b), default=(1.0, 1.0)
-        Beta(a, b) prior on the cluster fraction (uniform by default).
+    cluster_fraction_prior : tuple or Prior, default=(1.0, 1.0)
+        Beta(a, b) prior on the cluster fraction (uniform by default):
+        ``(a, b)``, ``("beta", a, b)`` or a ``BetaPrior``.
     parallax_zero_point : float or tuple (mean, std), default=0.0
         Global parallax offset in mas (observed = true + zero-point): a fixed
         value, or ``(mean, std)`` to fit it with that Gaussian prior (e.g.
         ``(-0.029, 0.01)`` for Gaia DR2).
-    mean_distance_prior : tuple, default=("uniform", 1.0, 10000.0)
+    mean_distance_prior : tuple or Prior, default=("uniform", 1.0, 10000.0)
         Prior on ``mu_r`` in pc: ``("uniform", low, high)`` or
         ``("normal", mean, std)`` (truncated to ``mu_r > 0``).
-    distance_dispersion_prior : tuple, default=("half-cauchy", 20.0)
+    distance_dispersion_prior : tuple or Prior, default=("half-cauchy", 20.0)
         Prior on ``sigma_r`` in pc: ``("half-cauchy", scale)`` or
         ``("half-normal", scale)``. The default allows the few-pc depths of
-        open clusters and, through its heavy tail, much larger ones.
+        open clusters and, through its heavy tail, much larger ones. Both
+        priors take the syntax of ``PopulationModel``'s ``priors`` (prior
+        objects, and ``"halfcauchy"`` or ``"half-cauchy"`` alike).
     parallax_error : float or None, default=None
         Standard error (mas) assumed for every parallax when a method gets no
         ``X_err``. ``None`` makes ``X_err`` required: a parallax without an
@@ -1418,10 +1431,10 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         **BaseHierarchicalEstimator._parameter_constraints,
         "field": [StrOptions({"edsd"}), None],
         "field_length_scale": [Interval(Real, 0, None, closed="neither"), StrOptions({"fit"})],
-        "cluster_fraction_prior": [tuple],
+        "cluster_fraction_prior": [tuple, Prior],
         "parallax_zero_point": [Real, tuple],
-        "mean_distance_prior": [tuple],
-        "distance_dispersion_prior": [tuple],
+        "mean_distance_prior": [tuple, Prior],
+        "distance_dispersion_prior": [tuple, Prior],
         "parallax_error": [Interval(Real, 0, None, closed="neither"), None],
         "profile": [StrOptions({"normal", *PROFILES})],
         "parallax_covariance": [StrOptions({"lindegren2021"}), callable, None],
@@ -1566,7 +1579,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None):
+    def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None,
+            sample_weight=None):
         """Sample the posterior of the cluster's distance distribution.
 
         Parameters
@@ -1586,6 +1600,10 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Per-star parallax zero-points in mas (observed = true +
             zero_point + ``parallax_zero_point``), e.g. from
             :func:`skhier.gaia.gaia_zero_point`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: its log-likelihood is multiplied
+            by its weight, so an integer weight m counts the row m times and
+            0 drops it. None: every weight is 1.
 
         Returns
         -------
@@ -1596,6 +1614,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
         zp, zp_prior = _check_zero_point(self.parallax_zero_point)
         plx, err, ra, dec = self._stars(X, X_err, ra, dec, zero_point, reset=True)
+        weights = check_sample_weight(sample_weight, len(plx))
         field = self.field == "edsd"
         if not field and zp is not None and mean_prior[0] == "uniform":
             _check_parallax_detected(plx - zp, err, mean_prior)
@@ -1605,6 +1624,14 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         modes = self._systematics(err, ra, dec)
         self.n_systematic_modes_ = 0 if modes is None else modes.n_modes
         self.systematics_error_ = None if modes is None else float(modes.error)
+        if modes is not None and modes.error > MODE_TOL:
+            warn(
+                f"The {modes.n_modes} shared systematic modes reproduce the systematic variance "
+                f"of the weighted mean parallax only to {modes.error:.1%} (asked: "
+                f"{MODE_TOL:.0%}): the parallax_covariance varies on scales much smaller than "
+                "the cluster, and its correlations are partly treated as independent errors.",
+                UserWarning,
+            )
         err_fit = err if modes is None else np.sqrt(err**2 + modes.residual)
         model = _DistanceModel(
             plx, err_fit, mean_prior=mean_prior, dispersion_prior=disp_prior, field=field,
@@ -1614,6 +1641,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         rng = check_random_state(self.random_state)
         self.frozen_check_ = None
         self.quadrature_error_ = None
+        self._set_sample_weight(model, weights, len(plx))
         self._sample(model, rng)
         self._report("per-star distances and memberships")
         self._set_summaries(plx, err_fit)
@@ -1637,6 +1665,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             if result is not None and (result.ok or self.sampler == "quadrature"):
                 return result, None, None
             self._report("quadrature not converged: importance sampling")
+            self.quadrature_error_ = None
         if len(model.parallax) >= FROZEN_MIN_STARS and model.simple:
             self._report(f"importance sampling with frozen rules ({len(model.parallax)} stars)")
             result = self._importance_frozen(model, random_state)
@@ -1781,9 +1810,10 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
         For each draw and training star: a new label (cluster with
         probability ``cluster_fraction``), a true distance from the cluster's
-        normal truncated to r > 0 or from the field's exponentially
-        decreasing space density (a Gamma(3, L) distribution), and the
-        parallax ``1000 / r + zero_point`` measured with the star's error.
+        profile (normal by default) truncated to r > 0 or from the field's
+        exponentially decreasing space density (a Gamma(3, L) distribution),
+        and the parallax ``1000 / r`` plus the star's offset (zero-point and
+        systematic modes of that draw) measured with the star's error.
         """
         m = self.model_
         p = m.full_params(params)

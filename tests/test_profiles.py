@@ -202,13 +202,12 @@ def _simulate_profile(name):
 @pytest.mark.parametrize("name", sorted(PROFILES))
 def test_profile_sbc(name):
     """Ranks of the true mean distance, scale and shape among 39 posterior
-    draws are uniform over 60 simulations (chi-square over 5 bins, level
+    draws are uniform over 40 simulations (chi-square over 4 bins, level
     0.001 per parameter)."""
     est = HierarchicalDistanceEstimator(
-        profile=name, mean_distance_prior=SBC_MEAN, distance_dispersion_prior=SBC_DISP,
-        n_importance=600)
-    res = simulation_based_calibration(est, _simulate_profile(name), 60, n_draws=39,
-                                       n_bins=5, random_state=11)
+        profile=name, mean_distance_prior=SBC_MEAN, distance_dispersion_prior=SBC_DISP)
+    res = simulation_based_calibration(est, _simulate_profile(name), 40, n_draws=39,
+                                       n_bins=4, random_state=11)
     assert res.is_uniform(alpha=0.001), res.p_values
 
 
