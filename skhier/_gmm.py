@@ -152,7 +152,7 @@ def _log_dirichlet(alpha, rng):
     return logg - (top + np.log(np.exp(logg - top).sum()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _tril_below(d):
     """Indices below the diagonal of a d x d matrix (cached: asked every sweep)."""
     return np.tril_indices(d, -1)
@@ -808,7 +808,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             )
             chains = [o[4] for o in out]
             new = [np.stack([o[k] for o in out]) for k in range(4)]
-            parts = new if parts is None else [np.concatenate(p, 1) for p in zip(parts, new)]
+            parts = new if parts is None else [np.concatenate(p, 1) for p in zip(parts, new, strict=True)]
             done += n_new
             if auto and parts[0].shape[1] > _AUTO_KEEP:
                 parts = [p[:, ::2] for p in parts]  # keep every other draw
