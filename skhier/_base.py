@@ -314,20 +314,42 @@ class PosteriorMixin:
         population (and new outlier/background labels), and measures them
         with the training data's measurement errors. Comparing a statistic
         of the replicates with that of the data is a posterior predictive
-        check.
+        check (see :func:`skhier.plotting.plot_posterior_predictive` and
+        ``to_inference_data(posterior_predictive=True)`` for ``az.plot_ppc``).
+        What is replicated, per estimator: ``PopulationModel`` the
+        measurements ``X``; ``RobustLineMixture`` ``y`` at the measured X
+        (and ``X`` too when the true X have a population model);
+        ``HierarchicalDistanceEstimator`` the ``parallax``; ``BayesianGMM``
+        the points ``X``; ``PosteriorSamplesPopulation`` each object's
+        likelihood-weighted mean ``theta_hat``: a true value from the
+        population plus an error drawn from the object's own likelihood
+        (see the user guide, "Model checking").
 
         Parameters
         ----------
         n_samples : int, default=100
             Number of replicated data sets.
         random_state : int, RandomState instance or None, default=None
+            Seeds the choice of posterior draws and the replicated data.
 
         Returns
         -------
         replicates : dict
-            Maps each observed variable (as in ``to_inference_data()``'s
-            ``observed_data``) to an array of shape
+            Maps each replicated variable (named as in
+            ``to_inference_data()``'s ``observed_data``) to an array of shape
             ``(n_samples,) + observed.shape``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skhier import PopulationModel
+        >>> rng = np.random.default_rng(0)
+        >>> x = rng.normal(1.0, 0.5, size=(50, 1))
+        >>> est = PopulationModel(random_state=0).fit(x, X_err=np.full(50, 0.2))
+        >>> reps = est.sample_posterior_predictive(200, random_state=0)
+        >>> reps["X"].shape
+        (200, 50, 1)
+        >>> p = np.mean(reps["X"].std(axis=(1, 2)) >= x.std())  # p-value of the spread
         """
         rng = check_random_state(random_state)
         idx = self._draw_indices(n_samples, rng)

@@ -26,6 +26,7 @@ from numbers import Real
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import expit, log_expit, log_ndtr, logit
+from scipy.stats import truncnorm
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -33,22 +34,20 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
 from ._importance import run_importance
-from ._math import row_chunks
+from ._math import LOG2PI, logsumexp, row_chunks
 from ._population import (
     adaptive_log_integral,
     adaptive_sample,
     gaussian_latent_log_marginal,
     gaussian_latent_sample,
-    logsumexp,
     quadrature_rules,
 )
 from ._sampling import find_map, laplace_covariance
-from .utils._checks import check_errors, check_magnitude
+from .utils._checks import check_beta_prior, check_errors, check_magnitude
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 # (draws x stars) cells evaluated at once: quadrature multiplies this by the
 # number of nodes (24), sampling by the grid size (513).
 _CELLS_LOGLIK = 100_000
@@ -168,7 +167,7 @@ def _edsd_pieces(parallax, parallax_error, length_scale):
 
     def make_log_f(sel):
         yy, ee, ll = (a if sel is None else a[sel] for a in arrays)
-        const = (-0.5 * _LOG2PI - 0.5 * np.log(ee) - np.log(2.0 * ll**3))[..., None]
+        const = (-0.5 * LOG2PI - 0.5 * np.log(ee) - np.log(2.0 * ll**3))[..., None]
         yy, ee, ll = yy[..., None], ee[..., None], ll[..., None]
 
         def log_f(r):
@@ -247,22 +246,6 @@ def _check_scale_prior(prior):
     ):
         raise ValueError(msg)
     return prior[0], float(prior[1])
-
-
-def _check_beta_prior(prior):
-    if (
-        not isinstance(prior, tuple)
-        or len(prior) != 2
-        or not all(
-            isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
-            for v in prior
-        )
-    ):
-        raise ValueError(
-            "cluster_fraction_prior must be a tuple (a, b) of two positive numbers "
-            f"(Beta prior), got {prior!r}."
-        )
-    return float(prior[0]), float(prior[1])
 
 
 def _check_zero_point(zp):
@@ -777,7 +760,7 @@ class _DistanceModel(PosteriorModel):
             c, s = self.frozen_center_
             mu, sd = p["mean_distance"], p["distance_dispersion"]
             d = c - mu
-            cols = [-0.5 * (d / sd) ** 2 - np.log(sd) - 0.5 * _LOG2PI, np.ones(k),
+            cols = [-0.5 * (d / sd) ** 2 - np.log(sd) - 0.5 * LOG2PI, np.ones(k),
                     -0.5 * (s / sd) ** 2, -s * d / sd**2]
         else:
             L = p["field_length_scale"]
@@ -1325,7 +1308,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """
         mean_prior = _check_mean_prior(self.mean_distance_prior)
         disp_prior = _check_scale_prior(self.distance_dispersion_prior)
-        frac_prior = _check_beta_prior(self.cluster_fraction_prior)
+        frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
         zp, zp_prior = _check_zero_point(self.parallax_zero_point)
         plx, err = self._parallaxes(X, X_err, reset=True)
         field = self.field == "edsd"
@@ -1441,6 +1424,27 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     def _training_objects(self):
         return self.model_.parallax, self.model_.parallax_error
+
+    def _replicate(self, params, rng):
+        """Replicated parallaxes ``{"parallax": (S, n)}`` (mas).
+
+        For each draw and training star: a new label (cluster with
+        probability ``cluster_fraction``), a true distance from the cluster's
+        normal truncated to r > 0 or from the field's exponentially
+        decreasing space density (a Gamma(3, L) distribution), and the
+        parallax ``1000 / r + zero_point`` measured with the star's error.
+        """
+        p = self.model_.full_params(params)
+        err = self.model_.parallax_error
+        S, n = len(p["mean_distance"]), len(err)
+        mu, sd = p["mean_distance"][:, None], p["distance_dispersion"][:, None]
+        r = truncnorm.rvs(-mu / sd, np.inf, loc=mu, scale=sd, size=(S, n), random_state=rng)
+        if self.model_.field:
+            field = rng.uniform(size=(S, n)) >= p["cluster_fraction"][:, None]
+            r_field = rng.gamma(3.0, size=(S, n)) * p["field_length_scale"][:, None]
+            r = np.where(field, r_field, r)
+        plx = 1000.0 / r + p["zero_point"][:, None] + err * rng.standard_normal((S, n))
+        return {"parallax": plx}
 
     def _has_background(self):
         return self.model_.field

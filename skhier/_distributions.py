@@ -54,6 +54,8 @@ import numpy as np
 from scipy import special, stats
 from sklearn.utils import check_random_state
 
+from ._math import HALF_LOG2PI
+
 __all__ = [
     "Prior",
     "NormalPrior",
@@ -76,8 +78,6 @@ __all__ = [
     "density_band",
 ]
 
-_LOG2PI = np.log(2.0 * np.pi)
-_HALF_LOG2PI = 0.5 * _LOG2PI
 
 
 # ---------------------------------------------------------------------------
@@ -142,7 +142,7 @@ class NormalPrior(Prior):
 
     def logpdf(self, x):
         z = (np.asarray(x, dtype=float) - self.loc) / self.scale
-        return -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI
+        return -0.5 * z * z - np.log(self.scale) - HALF_LOG2PI
 
     def rvs(self, size=(), random_state=None):
         return self.loc + self.scale * _rng(random_state).standard_normal(size)
@@ -206,7 +206,7 @@ class LogNormalPrior(Prior):
         x = np.asarray(x, dtype=float)
         with np.errstate(invalid="ignore", divide="ignore"):
             lx = np.log(x)
-            lp = -0.5 * ((lx - self.mu) / self.sigma) ** 2 - np.log(self.sigma) - lx - _HALF_LOG2PI
+            lp = -0.5 * ((lx - self.mu) / self.sigma) ** 2 - np.log(self.sigma) - lx - HALF_LOG2PI
         return np.where(x > 0, lp, -np.inf)
 
     def rvs(self, size=(), random_state=None):
@@ -596,7 +596,7 @@ class NormalFamily(PopulationFamily):
         theta = np.asarray(theta, dtype=float)
         mu, tau = _split(params, theta.ndim)
         z = (theta - mu) / tau
-        return -0.5 * z * z - np.log(tau) - _HALF_LOG2PI
+        return -0.5 * z * z - np.log(tau) - HALF_LOG2PI
 
     def rvs(self, params, size=(), random_state=None):
         rng = _rng(random_state)
@@ -640,7 +640,7 @@ class LogNormalFamily(PopulationFamily):
         with np.errstate(divide="ignore", invalid="ignore"):
             lt = np.log(theta)
             z = (lt - mu) / sigma
-            lp = -0.5 * z * z - np.log(sigma) - lt - _HALF_LOG2PI
+            lp = -0.5 * z * z - np.log(sigma) - lt - HALF_LOG2PI
         return np.where(theta > 0, lp, -np.inf)
 
     def rvs(self, params, size=(), random_state=None):
@@ -658,7 +658,7 @@ class LogNormalFamily(PopulationFamily):
         v = np.asarray(v, dtype=float)
         mu, sigma = _split(params, v.ndim)
         z = (v - mu) / sigma
-        return -0.5 * z * z - np.log(sigma) - _HALF_LOG2PI
+        return -0.5 * z * z - np.log(sigma) - HALF_LOG2PI
 
     def latent_features(self, v):
         v = np.asarray(v, dtype=float)
@@ -669,7 +669,7 @@ class LogNormalFamily(PopulationFamily):
         v, mhv2 = features
         mu, sigma = _split(params, v.ndim)
         prec = 1.0 / sigma**2
-        return prec * mhv2 + (mu * prec) * v - 0.5 * mu**2 * prec - np.log(sigma) - _HALF_LOG2PI
+        return prec * mhv2 + (mu * prec) * v - 0.5 * mu**2 * prec - np.log(sigma) - HALF_LOG2PI
 
     def latent_grad_prec(self, v, params):
         v = np.asarray(v, dtype=float)
@@ -832,7 +832,7 @@ class TruncatedNormalFamily(PopulationFamily):
         theta = np.asarray(theta, dtype=float)
         mu, tau = _split(params, theta.ndim)
         z = (theta - mu) / tau
-        lp = -0.5 * z * z - np.log(tau) - _HALF_LOG2PI - self._log_norm(mu, tau)
+        lp = -0.5 * z * z - np.log(tau) - HALF_LOG2PI - self._log_norm(mu, tau)
         return np.where(self._in_support(theta), lp, -np.inf)
 
     def rvs(self, params, size=(), random_state=None):

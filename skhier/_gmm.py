@@ -56,6 +56,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import PosteriorMixin, error_names, warn_missing_errors
+from ._math import LOG2PI as _LOG2PI
 from .diagnostics import effective_sample_size, split_rhat
 from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
@@ -67,7 +68,6 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["BayesianGMM"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 #: Draws used for posterior-averaged per-point quantities (predict_proba,
 #: score_samples). The Monte Carlo error of such an average is at most
 #: (posterior sd of the quantity) / sqrt(200), i.e. <= 0.035 for a
@@ -1094,6 +1094,29 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         if true is not None:
             out["X_true"] = true
         return out
+
+    # -- posterior predictive checks -------------------------------------------
+    def _replicate(self, params, rng):
+        """Replicated training data ``{"X": (S, n, d)}`` (data units).
+
+        For each draw and training point: a component from the draw's
+        weights, a true position from that component, and, when fitted with
+        ``X_err``/``X_cov``, the point's measurement error added (the
+        deconvolution model run forward).
+        """
+        w, mu, cov = params["weights"], params["means"], params["covariances"]
+        S, K, d = mu.shape
+        n = self._X_train.shape[0]
+        cum = np.cumsum(w, axis=1)
+        u = rng.uniform(size=(S, n, 1)) * cum[:, None, -1:]
+        k = np.minimum((cum[:, None, :] < u).sum(-1), K - 1)
+        idx = np.arange(S)[:, None]
+        L = np.linalg.cholesky(cov)
+        X = mu[idx, k] + np.einsum("snij,snj->sni", L[idx, k], rng.standard_normal((S, n, d)))
+        if self._S_train is not None:
+            root = self._S_sqrt_train * self._scale[:, None]   # data units
+            X = X + np.einsum("nij,snj->sni", root, rng.standard_normal((S, n, d)))
+        return {"X": X}
 
     # -- summaries ---------------------------------------------------------------
     def _summary_axis_labels(self):

@@ -36,13 +36,12 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
-from ._math import row_chunks
-from .utils._checks import check_errors, check_finite_array, check_magnitude
+from ._math import LOG2PI, categorical, log_normal_pdf, row_chunks
+from .utils._checks import check_beta_prior, check_errors, check_finite_array, check_magnitude
 from .utils._warnings import warn
 
 __all__ = ["RobustLineMixture"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 # Without intrinsic scatter, a median |residual| / error above this (0.67
 # expected) means the errors cannot explain the data (see
 # RobustLineMixture._check_errors_explain_residuals).
@@ -121,7 +120,7 @@ def _gauss_or_limit(y, mu, var, limit):
     -1 (lower limit) or 0 (detection), or is None (all detections).
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        ll = -0.5 * ((y - mu) ** 2 / var + np.log(var) + _LOG2PI)
+        ll = log_normal_pdf(y, mu, var)
         if limit is not None:
             idx = np.flatnonzero(limit)
             if idx.size:
@@ -303,6 +302,30 @@ class _LineModel(PosteriorModel):
         p_out = np.exp(ll_out - np.logaddexp(ll_in, ll_out))
         return {"outlier": rng.uniform(size=p_out.shape) < p_out}
 
+    def replicate(self, theta, rng):
+        """Replicated measurements (standardised units) for the draws ``theta``.
+
+        The projected likelihood is conditional on the measured X, so only y
+        is replicated, from exactly that conditional: the trend's mean with
+        the scatter and the projected measurement variance, or the
+        background with the y errors for points drawn as outliers.
+        """
+        coef, b, log_s, out = self._unpack(theta)
+        mean = coef @ self.X.T + b[:, None]
+        var = _error_variance(coef, self.X_cov, self.Xy_cov, self.X_var_diag)
+        var = var + self._scatter_var(coef, log_s)[:, None]
+        if self.y_var is not None:
+            var = var + self.y_var[None, :]
+        var = np.broadcast_to(var, mean.shape)
+        if out is not None:
+            z, yb, log_sb = out
+            is_out = rng.uniform(size=mean.shape) < expit(z)[:, None]
+            bg_var = np.exp(2.0 * log_sb)[:, None] + (0.0 if self.y_var is None else self.y_var)
+            mean = np.where(is_out, yb[:, None], mean)
+            var = np.where(is_out, bg_var, var)
+        y = mean + np.sqrt(np.maximum(var, 0.0)) * rng.standard_normal(mean.shape)
+        return {"y": y}
+
     def unconstrain(self, params):
         """Inverse of :meth:`constrain` (draws in user units -> sampler coords)."""
         coef = params["coef"] * self.x_scale / self.y_scale
@@ -423,7 +446,7 @@ class _LinePopulationModel(_LineModel):
             g = t * c if self.Xy_cov is None else t * c + self.Xy_cov[rows, 0]
             r = X[:, 0] - mu
             u = r / Sv
-            lx = -0.5 * (r * u + np.log(Sv) + _LOG2PI)
+            lx = -0.5 * (r * u + np.log(Sv) + LOG2PI)
             mean_y = (b[:, None] + c * mu) + g * u
             var_y = (c * c * t + self._scatter_var(coef, log_s)[:, None]) - g * g / Sv
             if self.y_var is not None:
@@ -444,7 +467,7 @@ class _LinePopulationModel(_LineModel):
             B.append(np.broadcast_to(Tk[:, None], Smat.shape))
         sol, logdet = _solve_spd(Smat, np.concatenate(B, axis=-1))
         u, h = sol[..., 0], sol[..., 1]
-        lx = -0.5 * (np.sum(r * u, -1) + logdet + d * _LOG2PI)
+        lx = -0.5 * (np.sum(r * u, -1) + logdet + d * LOG2PI)
         mean_y = (b + np.sum(coef * mk, 1))[:, None] + np.sum(g * u, -1)
         var_y = (np.sum(coef * Tc, 1) + self._scatter_var(coef, log_s))[:, None] - np.sum(g * h, -1)
         if self.y_var is not None:
@@ -589,14 +612,13 @@ class _LinePopulationModel(_LineModel):
                 if limit is not None:
                     sd = np.sqrt(var_y)
                     a = (y[None] - mean_y) / sd
-                    shift = np.exp(-0.5 * a**2 - 0.5 * _LOG2PI - log_ndtr(limit * a))
+                    shift = np.exp(-0.5 * a**2 - 0.5 * LOG2PI - log_ndtr(limit * a))
                     y_in = np.where(limit != 0, mean_y - limit * sd * shift, y_in)
                 x_in = mean_x + gain * ((y_in - mean_y) / var_y)[..., None]
                 total = total + p[..., k, 0, None] * x_in + p[..., k, 1, None] * mean_x
             return total, None
         flat = logp.reshape(S, n, -1)
-        cum = np.cumsum(np.exp(flat), axis=-1)
-        pick = np.minimum((rng.uniform(size=(S, n, 1)) > cum).sum(-1), flat.shape[-1] - 1)
+        pick = categorical(np.exp(flat), rng)
         k_idx, is_out = pick // 2, pick % 2 == 1
         d = self.d
         xs = np.empty((S, n, d))
@@ -626,6 +648,44 @@ class _LinePopulationModel(_LineModel):
             draw = mu + np.einsum("snij,snj->sni", root, rng.standard_normal((S, n, d)))
             xs[sel] = draw[sel]
         return xs, is_out
+
+    def replicate(self, theta, rng):
+        """Replicated (X, y) measurements (standardised units) for the draws ``theta``.
+
+        The generative model run forward: each point's true X from the
+        population mixture, its true y from the trend with the scatter (or
+        from the background if drawn as an outlier), then both measured
+        with the point's error covariance (x-y correlations included).
+        """
+        coef, b, log_s, out = self._unpack(theta)
+        m, T, logw, _ = self._unpack_pop(theta)
+        S, (n, d) = len(theta), self.X.shape
+        cum = np.cumsum(np.exp(logw), axis=1)
+        k = np.minimum((rng.uniform(size=(S, n, 1)) > cum[:, None, :]).sum(-1), self.K - 1)
+        L = np.linalg.cholesky(T)                                  # (S, K, d, d)
+        idx = np.arange(S)[:, None]
+        x = m[idx, k] + np.einsum("snij,snj->sni", L[idx, k], rng.standard_normal((S, n, d)))
+        y = np.sum(coef[:, None, :] * x, -1) + b[:, None]
+        y = y + np.sqrt(self._scatter_var(coef, log_s))[:, None] * rng.standard_normal((S, n))
+        if out is not None:
+            z, yb, log_sb = out
+            is_out = rng.uniform(size=(S, n)) < expit(z)[:, None]
+            bg = yb[:, None] + np.exp(log_sb)[:, None] * rng.standard_normal((S, n))
+            y = np.where(is_out, bg, y)
+        # Measurement errors: joint covariance of (X_i, y_i), per point.
+        C = np.zeros((n, d + 1, d + 1))
+        if self.X_cov is not None:
+            C[:, :d, :d] = self.X_cov
+        elif self.X_var_diag is not None:
+            C[:, :d, :d] = _diag_stack(self.X_var_diag)
+        if self.Xy_cov is not None:
+            C[:, :d, d] = C[:, d, :d] = self.Xy_cov
+        if self.y_var is not None:
+            C[:, d, d] = self.y_var
+        w, V = np.linalg.eigh(C)
+        root = V * np.sqrt(np.maximum(w, 0.0))[:, None, :]
+        noise = np.einsum("nij,snj->sni", root, rng.standard_normal((S, n, d + 1)))
+        return {"y": y + noise[..., d], "X": x + noise[..., :d]}
 
     def draw_latents(self, params, rng):
         theta = self.unconstrain(params)
@@ -939,7 +999,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         -------
         self : RobustLineMixture
         """
-        prior = self._check_prior()
+        prior = check_beta_prior(self.outlier_fraction_prior, "outlier_fraction_prior")
         limit = _check_limit(y_limit, y)
         X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=3, dtype=np.float64,
                               order="C")
@@ -1030,18 +1090,6 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             out[rows] = mean.mean(axis=0)
         return model.x_loc + model.x_scale * out
 
-    def _check_prior(self):
-        prior = self.outlier_fraction_prior
-        if (
-            len(prior) != 2
-            or not all(np.isscalar(v) and np.isfinite(v) and v > 0 for v in prior)
-        ):
-            raise ValueError(
-                "outlier_fraction_prior must be a tuple (a, b) of two positive "
-                f"numbers (Beta prior), got {prior!r}."
-            )
-        return float(prior[0]), float(prior[1])
-
     def _standardisation(self, X, y):
         if not self.standardize:
             return {"loc": (np.zeros(X.shape[1]), 0.0), "scale": (np.ones(X.shape[1]), 1.0)}
@@ -1085,6 +1133,24 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         detections (limits are probabilities, unit-free)."""
         detected = np.ones(len(model.y)) if model.limit is None else (np.asarray(model.limit) == 0)
         return detected * np.log(model.y_scale)
+
+    def _replicate(self, params, rng):
+        """Replicated training data: ``{"y": (S, n)}``, and ``"X"`` (S, n, d)
+        when the true X have a population model (``x_model_ == "population"``).
+
+        Each replicate redraws every point's outlier label, its true values
+        and its measurement errors (the training ``y_err``, ``X_err``/``X_cov``
+        and ``Xy_cov``). With the projected likelihood, which is conditional
+        on the measured X, only y is replicated, at the measured X. Points
+        fitted as limits (``y_limit``) are replicated as measured values.
+        """
+        m = self.model_
+        with np.errstate(over="ignore", invalid="ignore"):
+            reps = m.replicate(m.unconstrain(params), rng)
+        out = {"y": m.y_loc + m.y_scale * reps["y"]}
+        if "X" in reps:
+            out["X"] = m.x_loc + m.x_scale * reps["X"]
+        return out
 
     def predict(self, X, return_std=False):
         """Posterior mean of the trend at X.
@@ -1223,8 +1289,17 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             errors["X_err"] = np.sqrt(m.X_var_diag) * m.x_scale
         if m.Xy_cov is not None:
             errors["Xy_cov"] = m.Xy_cov * (m.x_scale * m.y_scale)
-        return {"observed_data": {"X": m.X * m.x_scale + m.x_loc, "y": m.y * m.y_scale + m.y_loc},
-                "constant_data": errors}
+        # X is observed data when the true X are modelled (a population);
+        # the projected likelihood conditions on it, so X is then a
+        # constant (ArviZ's convention for regressors), which also lets
+        # az.plot_ppc pair every observed variable with its replicates.
+        observed = {"y": m.y * m.y_scale + m.y_loc}
+        X = m.X * m.x_scale + m.x_loc
+        if isinstance(m, _LinePopulationModel):
+            observed = {"X": X, **observed}
+        else:
+            errors = {"X": X, **errors}
+        return {"observed_data": observed, "constant_data": errors}
 
 
 def _check_nonzero_variance(errors) -> None:

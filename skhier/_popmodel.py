@@ -60,12 +60,12 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
+from ._math import categorical, log_normal_pdf
 from .selection import SelectionTerm
 from .utils._checks import check_errors, check_magnitude
 
 __all__ = ["PopulationModel"]
 
-_LOG2PI = np.log(2.0 * np.pi)
 
 
 _CHUNK_CELLS = 2_000_000  # (draws x objects x nodes) evaluated at once (~16 MB)
@@ -101,10 +101,6 @@ def _find_mode(newton_terms, t0, n_iter):
         t = np.where(np.isfinite(step), t + step, t)
     _, prec = newton_terms(t)
     return t, np.maximum(prec, 1e-12)
-
-
-def _log_norm(x, mu, var):
-    return -0.5 * ((x - mu) ** 2 / var + np.log(var) + _LOG2PI)
 
 
 # ---------------------------------------------------------------------------
@@ -178,7 +174,7 @@ class _NormalMarginal(_Marginal):
         return mu + w * (xs - mu), w * es**2
 
     def _loglik(self, params, xs, es):
-        return _log_norm(xs, params[:, :1], params[:, 1:2] ** 2 + es**2)
+        return log_normal_pdf(xs, params[:, :1], params[:, 1:2] ** 2 + es**2)
 
     def _post_mean(self, params, xs, es):
         return self._shrink(params, xs, es)[0]
@@ -309,14 +305,14 @@ class _BoundedMarginal(_Marginal):
             np.log(wu)
             + np.log(sb - sa)[:, None]
             - np.log(ds)
-            + _log_norm(xs[:, None], theta, es[:, None] ** 2)
+            + log_normal_pdf(xs[:, None], theta, es[:, None] ** 2)
         )
         self.touch_lo, self.touch_hi = touch_lo, touch_hi
         # log L at each bound and the slope of L / L(bound) with the distance to it.
-        self.ll_lo = _log_norm(xs, lo, es**2)
+        self.ll_lo = log_normal_pdf(xs, lo, es**2)
         self.slope_lo = (xs - lo) / es**2
         if finite_hi:
-            self.ll_hi = _log_norm(xs, hi, es**2)
+            self.ll_hi = log_normal_pdf(xs, hi, es**2)
             self.slope_hi = (hi - xs) / es**2
         # Fixed-node spacing in s, and where each object's likelihood peaks in v.
         self.spacing = (sb - sa) / n_nodes
@@ -372,7 +368,7 @@ class _BoundedMarginal(_Marginal):
 
         def log_f(v):
             theta, _ = fam.from_latent(v)
-            return _log_norm(x[:, None], theta, e2[:, None]) + fam.latent_logpdf(v, pw)
+            return log_normal_pdf(x[:, None], theta, e2[:, None]) + fam.latent_logpdf(v, pw)
 
         def newton_terms(v):
             theta, logjac = fam.from_latent(v)
@@ -539,7 +535,7 @@ class _BoundedMarginal(_Marginal):
         narrow = (s < POINT_MASS * es[None, :]) & (m - lo > 40.0 * s) & (hi - m > 40.0 * s)
         if not narrow.any():
             return out
-        return np.where(narrow, _log_norm(xs[None, :], m, es[None, :] ** 2 + s**2), out)
+        return np.where(narrow, log_normal_pdf(xs[None, :], m, es[None, :] ** 2 + s**2), out)
 
     def _post_mean(self, params, xs, es):
         self._check(xs)
@@ -591,7 +587,7 @@ class _BoundedMarginal(_Marginal):
         mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
         theta_mid, _ = fam.from_latent(mids)
         with np.errstate(divide="ignore"):
-            log_cell = _log_norm(xs[:, None], theta_mid, es[:, None] ** 2) + np.log(np.diff(edges, axis=1))
+            log_cell = log_normal_pdf(xs[:, None], theta_mid, es[:, None] ** 2) + np.log(np.diff(edges, axis=1))
         feats = fam.latent_features(mids)
         obj = np.arange(n)[None, :]
         v = np.empty((k, n))
@@ -602,9 +598,7 @@ class _BoundedMarginal(_Marginal):
                 lf = fam.latent_logpdf_features(tuple(f[None] for f in feats), params[rows])
                 lf = lf + log_cell[None]
             lf = np.where(np.isfinite(lf), lf, -np.inf)
-            cdf = np.cumsum(np.exp(lf - lf.max(axis=-1, keepdims=True)), axis=-1)
-            t = rng.uniform(size=cdf.shape[:2]) * cdf[..., -1]
-            j = np.minimum(np.sum(cdf < t[..., None], axis=-1), g - 1)
+            j = categorical(np.exp(lf - lf.max(axis=-1, keepdims=True)), rng)
             left, right = edges[obj, j], edges[obj, j + 1]
             v[rows] = left + (right - left) * rng.uniform(size=left.shape)
         theta = fam.from_latent(v)[0]
@@ -717,7 +711,7 @@ class _PopulationPosterior(PosteriorModel):
         if not self.outliers:
             return ll, None
         _, z, mb, sb = self._outlier_terms(u)
-        lb = _log_norm(x[None, :], mb[:, None], sb[:, None] ** 2 + var[None, :])
+        lb = log_normal_pdf(x[None, :], mb[:, None], sb[:, None] ** 2 + var[None, :])
         return ll + log_expit(-z)[:, None], lb + log_expit(z)[:, None]
 
     def log_prob(self, theta):

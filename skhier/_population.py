@@ -45,6 +45,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from ._math import LOG2PI, logsumexp
+
 __all__ = [
     "DEFAULT_NODES",
     "quadrature_rules",
@@ -70,18 +72,6 @@ DEFAULT_ITER = 8
 #: ``N_TRAPEZOID`` points in ``log(t - lower)`` replaces Gauss–Hermite.
 TRAPEZOID_REL_WIDTH = 0.05
 N_TRAPEZOID = 128
-
-_LOG2PI = np.log(2.0 * np.pi)
-
-
-def logsumexp(a, axis=-1):
-    """log(sum(exp(a))) along ``axis`` (a lean version for the hot path;
-    all ``-inf`` gives ``-inf``)."""
-    m = np.max(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore"):
-        return np.log(np.sum(np.exp(a - m), axis=axis)) + np.squeeze(m, axis=axis)
-
 
 @lru_cache(maxsize=16)
 def gauss_hermite(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -216,7 +206,7 @@ def _gaussian_latent_pieces(y, y_err, loc, scale, g, dg):
 
     def make_log_f(sel):
         yy, ee, mm, ss = (a if sel is None else a[sel] for a in arrays)
-        const = (-_LOG2PI - 0.5 * np.log(ee) - 0.5 * np.log(ss))[..., None]
+        const = (-LOG2PI - 0.5 * np.log(ee) - 0.5 * np.log(ss))[..., None]
         yy, ee, mm, ss = yy[..., None], ee[..., None], mm[..., None], ss[..., None]
 
         def log_f(t):

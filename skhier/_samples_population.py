@@ -63,9 +63,9 @@ from ._distributions import (
     density_band,
     get_family,
 )
-from ._math import logmeanexp, row_chunks
+from ._math import HALF_LOG2PI, categorical, logmeanexp, row_chunks
 from .selection import SelectionTerm
-from .utils._checks import check_finite_array
+from .utils._checks import check_beta_prior, check_finite_array
 from .utils._warnings import warn
 
 try:  # installed with scikit-learn (one of its own dependencies)
@@ -81,8 +81,6 @@ __all__ = [
     "ReweightingWarning",
 ]
 
-_LOG2PI = np.log(2.0 * np.pi)
-_HALF_LOG2PI = 0.5 * _LOG2PI
 
 #: Cells (walkers x objects x samples) evaluated at once in the sampler (~16 MB in float32).
 _FAST_CHUNK_CELLS = 4_000_000
@@ -345,7 +343,7 @@ class _GaussianFeatures:
         tau_z = params[:, 1] / self.scale
         prec = 1.0 / tau_z**2
         eta = np.stack([mu_z * prec, -0.5 * prec], axis=-1)
-        a = 0.5 * mu_z**2 * prec + np.log(tau_z) + _HALF_LOG2PI + np.log(self.scale)
+        a = 0.5 * mu_z**2 * prec + np.log(tau_z) + HALF_LOG2PI + np.log(self.scale)
         if self.trunc:
             a = a + self.family._log_norm(params[:, 0], params[:, 1])
         return eta, a
@@ -421,13 +419,23 @@ class _Background:
             return np.where(inside, -np.log(self.hi - self.lo), -np.inf)
         if self.kind == "normal":
             z = (theta - self.loc) / self.scale
-            return -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI
+            return -0.5 * z * z - np.log(self.scale) - HALF_LOG2PI
         dist = theta - self.lo if np.isfinite(self.lo) else self.hi - theta
         with np.errstate(divide="ignore", invalid="ignore"):
             ld = np.log(np.where(dist > 0, dist, 1.0))
             z = (ld - self.loc) / self.scale
-            lp = -0.5 * z * z - np.log(self.scale) - _HALF_LOG2PI - ld
+            lp = -0.5 * z * z - np.log(self.scale) - HALF_LOG2PI - ld
         return np.where(dist > 0, lp, -np.inf)
+
+    def rvs(self, size, rng):
+        """Draws from the background density."""
+        if self.kind == "uniform":
+            return rng.uniform(self.lo, self.hi, size=size)
+        z = rng.standard_normal(size)
+        if self.kind == "normal":
+            return self.loc + self.scale * z
+        dist = np.exp(self.loc + self.scale * z)
+        return self.lo + dist if np.isfinite(self.lo) else self.hi - dist
 
 
 # ---------------------------------------------------------------------------
@@ -532,7 +540,7 @@ class _ReweightingModel(PosteriorModel):
                 with np.errstate(invalid="ignore"):
                     out["mean_pop"][:, rows] = np.einsum("snk,nkd->snd", w, samples.theta[rows]) / tot[..., None]
             if want_draw is not None:
-                out["draw_pop"][:, rows] = _categorical(w, want_draw)
+                out["draw_pop"][:, rows] = categorical(w, want_draw)
         if self.outliers:
             P_f = np.asarray(params["outlier_fraction"], dtype=float)
             with np.errstate(divide="ignore"):
@@ -551,7 +559,7 @@ class _ReweightingModel(PosteriorModel):
                 with np.errstate(invalid="ignore"):
                     mbg[rows] = np.einsum("nk,nkd->nd", w, samples.theta[rows]) / tot[:, None]
                 if dbg is not None:
-                    dbg[:, rows] = _categorical(np.broadcast_to(w, (S,) + w.shape), want_draw)
+                    dbg[:, rows] = categorical(np.broadcast_to(w, (S,) + w.shape), want_draw)
             out["log_bg"] = lbg
             out["mean_bg"] = mbg
             if dbg is not None:
@@ -573,13 +581,6 @@ class _ReweightingModel(PosteriorModel):
         theta = self.samples.theta[np.arange(self.samples.n)[None, :], idx]  # (S, N, d)
         latents["theta"] = theta[..., 0] if self.samples.d == 1 else theta
         return latents
-
-
-def _categorical(w, rng):
-    """Index along the last axis drawn with probabilities ∝ w (rows all > 0 sum)."""
-    cum = np.cumsum(w, axis=-1)
-    u = rng.uniform(size=w.shape[:-1] + (1,)) * cum[..., -1:]
-    return np.minimum((cum < u).sum(-1), w.shape[-1] - 1)
 
 
 class _ParametricModel(_ReweightingModel):
@@ -1170,15 +1171,6 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             raise ValueError(f"bounds must be a pair (low, high) with low < high, got {b!r}.")
         return float(b[0]), float(b[1])
 
-    def _check_outlier_prior(self):
-        p = self.outlier_fraction_prior
-        if len(p) != 2 or not all(isinstance(v, numbers.Real) and np.isfinite(v) and v > 0 for v in p):
-            raise ValueError(
-                "outlier_fraction_prior must be a tuple (a, b) of two positive numbers "
-                f"(Beta prior), got {p!r}."
-            )
-        return float(p[0]), float(p[1])
-
     def _priors(self, family, values):
         """Default priors per coordinate, overridden by the user's."""
         user = {} if self.priors is None else family.check_priors(self.priors)
@@ -1209,7 +1201,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         -------
         self : PosteriorSamplesPopulation
         """
-        outlier_prior = self._check_outlier_prior()
+        outlier_prior = check_beta_prior(self.outlier_fraction_prior, "outlier_fraction_prior")
         samples = self._samples(X, interim_log_prior, reset=True)
         flat = samples.theta.reshape(-1, samples.d)
         if np.any(np.ptp(flat, axis=0) == 0):
@@ -1355,6 +1347,67 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         return (terms["log_1mf"][:, None] + terms["log_pop"],
                 terms["log_f"][:, None] + terms["log_bg"][None])
 
+    def _likelihood_summary(self):
+        """Each training object's likelihood-weighted samples: the point
+        estimate ``theta_hat`` (n, d) and the normalised cumulative weights
+        (n, K) ``∝ 1 / p0(theta_ik)`` that make the samples draws from the
+        object's likelihood."""
+        s = self.model_.samples
+        lw = -s.log_p0
+        w = np.exp(lw - lw.max(axis=1, keepdims=True))
+        w /= w.sum(axis=1, keepdims=True)
+        return np.einsum("nk,nkd->nd", w, s.theta), np.cumsum(w, axis=1)
+
+    def _replicate(self, params, rng):
+        """Replicated per-object point estimates ``{"theta_hat": (S, n, d)}``.
+
+        An object's data here are its posterior samples, which cannot be
+        simulated anew; what is replicated is its likelihood-weighted mean
+        ``theta_hat`` (the mean of its samples weighted by 1 / interim
+        prior: the samples' mean for a flat interim prior), which is the
+        observed variable of the same name in ``to_inference_data()``. Each
+        replicate draws the object's true theta from the population (or the
+        background, for an object drawn as an outlier) and adds a
+        measurement error drawn from the object's own likelihood: one of its
+        likelihood-weighted samples minus ``theta_hat``. This takes the
+        measurement's likelihood to keep its shape when the true value
+        moves (exact for Gaussian errors away from the support's bounds).
+        Not available with a selection function (replicates would need the
+        detection process).
+        """
+        if self.selection is not None:
+            raise NotImplementedError(
+                "Replicated data of a selected sample need the detection process; "
+                "sample_posterior_predictive is not available with a selection function."
+            )
+        m, fam, s = self.model_, self.family_, self.model_.samples
+        P = m.params_from_dict(params)
+        S, n, k, d = len(P), s.n, s.k, s.d
+        try:
+            if isinstance(fam, HistogramFamily):
+                theta = fam.rvs(P, size=(n,), random_state=rng)[..., None]
+            else:
+                theta = np.stack([fam.rvs(P[:, j], size=(n,), random_state=rng)
+                                  for j in range(d)], axis=-1)
+        except NotImplementedError:
+            raise NotImplementedError(
+                f"The population {fam!r} cannot draw values (it has no rvs method), "
+                "so no replicated data can be made."
+            ) from None
+        theta = np.asarray(theta, dtype=float).reshape(S, n, d)
+        if self.outliers:
+            is_out = rng.uniform(size=(S, n)) < np.asarray(params["outlier_fraction"])[:, None]
+            bg = np.stack([b.rvs((S, n), rng) for b in m.background], axis=-1)
+            theta = np.where(is_out[..., None], bg, theta)
+        theta_hat, cum = self._likelihood_summary()
+        # One likelihood-weighted sample per draw and object: inverse CDF on
+        # the objects' cumulative weights laid end to end (object i on [i, i+1]).
+        flat = (cum + np.arange(n)[:, None]).ravel()
+        u = rng.uniform(size=(S, n)) + np.arange(n)
+        idx = np.clip(np.searchsorted(flat, u) - k * np.arange(n), 0, k - 1)
+        eps = s.theta[np.arange(n), idx] - theta_hat                # (S, n, d)
+        return {"theta_hat": theta + eps}
+
     def _effective_samples(self, samples):
         med = {}
         for k, v in self.posterior_.items():
@@ -1460,10 +1513,16 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                                 weights=sample_weight))
 
     def _data_groups(self):
-        """Training samples and interim log-prior values for :meth:`to_inference_data`."""
+        """Likelihood-weighted means (observed), training samples and interim
+        log-prior values (constant) for :meth:`to_inference_data`."""
         s = self.model_.samples
-        return {"observed_data": {"X": s.theta.reshape(s.theta.shape[0], -1)},
-                "constant_data": {"interim_log_prior": s.log_p0}}
+        # The samples stand for each object's likelihood, which the model
+        # conditions on (constant data); the observed variable that replicates
+        # are made of is each object's likelihood-weighted mean (see
+        # _replicate), so az.plot_ppc pairs it with its replicates.
+        return {"observed_data": {"theta_hat": self._likelihood_summary()[0]},
+                "constant_data": {"X": s.theta.reshape(s.theta.shape[0], -1),
+                                  "interim_log_prior": s.log_p0}}
 
     def population_density(self, grid, *, level=0.9, dim=0):
         """Population density on a grid: posterior median and credible band.

@@ -761,18 +761,26 @@ def _inside_support(grid, family):
                        hi - (eps if np.isfinite(high) and hi == high else 0.0), len(grid))
 
 
-def plot_posterior_predictive(estimator, *, n_replicates=50, bins=30, ax=None, random_state=None):
+def plot_posterior_predictive(estimator, *, var_name=None, feature=0, n_replicates=50, bins=30,
+                              ax=None, random_state=None):
     """Histogram of the data over histograms of replicated data sets.
 
     A posterior predictive check: each thin line is the histogram of one
     data set replicated from the posterior (see
     ``estimator.sample_posterior_predictive``, measurement errors included),
     the thick line that of the training data. Data the model could have
-    produced sit inside the band of replicates.
+    produced sit inside the band of replicates. Needs ArviZ (the observed
+    data are read from ``estimator.to_inference_data()``).
 
     Parameters
     ----------
     estimator : fitted estimator with ``sample_posterior_predictive``
+    var_name : str, default=None
+        Replicated variable to plot (``"y"``, ``"X"``, ``"parallax"``,
+        ``"theta_hat"``); default the first one the estimator replicates
+        (``"y"`` for a line fit).
+    feature : int, default=0
+        Column of a multi-column variable (``X`` with several features).
     n_replicates : int, default=50
     bins : int, default=30
         Number of bins over the range of the data and the replicates.
@@ -795,9 +803,19 @@ def plot_posterior_predictive(estimator, *, n_replicates=50, bins=30, ax=None, r
     """
     check_is_fitted(estimator, "posterior_")
     reps = estimator.sample_posterior_predictive(n_replicates, random_state=random_state)
-    name = next(iter(reps))
-    observed = np.ravel(estimator.to_inference_data(log_likelihood=False).observed_data[name].values)
-    rep = reps[name].reshape(n_replicates, -1)
+    name = next(iter(reps)) if var_name is None else var_name
+    if name not in reps:
+        raise ValueError(f"var_name must be one of {sorted(reps)}, got {name!r}.")
+    observed = np.asarray(estimator.to_inference_data(log_likelihood=False)
+                          .observed_data[name].values)
+    rep = reps[name]
+    label = name
+    if observed.ndim > 1:
+        if not 0 <= feature < observed.shape[1]:
+            raise ValueError(f"feature must be in [0, {observed.shape[1]}), got {feature}.")
+        observed, rep = observed[:, feature], rep[:, :, feature]
+        label = f"{name}[:, {feature}]" if reps[name].shape[-1] > 1 else name
+    rep = rep.reshape(n_replicates, -1)
     lo, hi = np.quantile(np.concatenate([observed, rep.ravel()]), [0.001, 0.999])
     edges = np.linspace(min(lo, observed.min()), max(hi, observed.max()), bins + 1)
     centres = 0.5 * (edges[1:] + edges[:-1])
@@ -806,7 +824,7 @@ def plot_posterior_predictive(estimator, *, n_replicates=50, bins=30, ax=None, r
         ax.plot(centres, np.histogram(r, edges, density=True)[0], color="C0", alpha=0.15, lw=1)
     ax.plot(centres, np.histogram(observed, edges, density=True)[0], color="k", lw=2, label="data")
     ax.plot([], [], color="C0", alpha=0.5, label=f"{n_replicates} replicated data sets")
-    ax.set_xlabel(name)
+    ax.set_xlabel(label)
     ax.set_ylabel("density")
     ax.legend()
     return ax

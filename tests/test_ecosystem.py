@@ -156,7 +156,10 @@ def _samples_case():
         {"interim_log_prior": pd.DataFrame(log_p0, columns=[f"lp{k}" for k in range(50)])},
         [("predict", False, (40,), "f"), ("predict_membership_proba", False, (40, 2), "f"),
          ("score_samples", False, (40,), "f")],
-        data_groups={"observed_data": {"X": X}, "constant_data": {"interim_log_prior": log_p0}},
+        # theta_hat: each object's likelihood-weighted mean (weights 1 / p0).
+        data_groups={"observed_data": {"theta_hat": (
+            np.sum(X * np.exp(-log_p0), axis=1) / np.sum(np.exp(-log_p0), axis=1))[:, None]},
+                     "constant_data": {"X": X, "interim_log_prior": log_p0}},
     )
 
 

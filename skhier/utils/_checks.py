@@ -15,9 +15,12 @@ float64 array, so the caller's arrays are never modified.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 
 __all__ = [
+    "check_beta_prior",
     "check_errors",
     "check_magnitude",
     "check_finite_array",
@@ -214,6 +217,43 @@ def check_errors(
             )
         out["Xy_cov"] = xy
     return out
+
+
+def check_beta_prior(prior, name: str) -> tuple[float, float]:
+    """Validate a Beta(a, b) prior given as a pair of positive numbers.
+
+    Parameters
+    ----------
+    prior : tuple or list of two numbers
+        The shape parameters ``(a, b)``.
+    name : str
+        The argument's name, for the message.
+
+    Returns
+    -------
+    (a, b) : tuple of float
+
+    Raises
+    ------
+    ValueError
+        Unless ``prior`` is two finite positive numbers.
+
+    Examples
+    --------
+    >>> check_beta_prior((1, 4), "outlier_fraction_prior")
+    (1.0, 4.0)
+    """
+    ok = (
+        isinstance(prior, (tuple, list))
+        and len(prior) == 2
+        and all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
+                for v in prior)
+    )
+    if not ok:
+        raise ValueError(
+            f"{name} must be a tuple (a, b) of two positive numbers (Beta prior), got {prior!r}."
+        )
+    return float(prior[0]), float(prior[1])
 
 
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
