@@ -1104,6 +1104,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         ``X_err``/``X_cov``, the point's measurement error added (the
         deconvolution model run forward).
         """
+        _require_training_rows(self._X_train, "replicating the training data")
         w, mu, cov = params["weights"], params["means"], params["covariances"]
         S, K, d = mu.shape
         n = self._X_train.shape[0]

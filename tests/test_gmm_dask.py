@@ -117,6 +117,8 @@ def test_dask_dataframe_and_threaded_scheduler():
     assert "labels" not in draws and draws["means"].shape == (3, 3, 2)
     with pytest.raises(ValueError, match="stay on the Dask cluster"):
         fitted.to_inference_data()
+    with pytest.raises(ValueError, match="stay on the Dask cluster"):
+        fitted.sample_posterior_predictive(2)
     pytest.importorskip("arviz")
     idata = fitted.to_inference_data(log_likelihood=False)
     assert idata.posterior["means"].shape == (2, 8, 3, 2)
