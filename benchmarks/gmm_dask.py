@@ -17,7 +17,8 @@ For each size N the script measures, in the same run:
   ``BayesianGaussianMixture`` (a warm-started refit, so its k-means
   initialisation is not counted), and ``sklearn fit``: its default fit (to
   its convergence tolerance or ``max_iter=100``; up to ``--converge-rows``),
-  with the iterations it took;
+  with the iterations it took; both with one BLAS/OpenMP thread, like the
+  Gibbs sampler;
 
 then prints each sampler's time per sweep as a ratio to the in-memory sweep
 and to one scikit-learn EM iteration. Sizes above ``--max-memory-rows`` run
@@ -119,7 +120,20 @@ def chunked_sweep(X, n_sweeps, warm_up=True):
 
 def sklearn_times(X, converge, n_iter=3):
     """Seconds per EM iteration (after its k-means initialisation: a
-    warm-started refit runs only iterations) and, optionally, the default fit."""
+    warm-started refit runs only iterations) and, optionally, the default fit.
+
+    BLAS and OpenMP are limited to one thread, as the Gibbs sampler limits
+    BLAS: on a shared 2-core machine scikit-learn's threads otherwise
+    oversubscribe the cores and its times become erratic (seconds to tens
+    of seconds per iteration at 10^6 rows here).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _sklearn_times(X, converge, n_iter)
+
+
+def _sklearn_times(X, converge, n_iter):
     from sklearn.mixture import BayesianGaussianMixture
 
     bgm = BayesianGaussianMixture(n_components=K, max_iter=1, warm_start=True,

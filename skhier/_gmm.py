@@ -716,6 +716,22 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         Returns
         -------
         self : BayesianGMM
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from skhier import BayesianGMM
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.concatenate([rng.normal(-3, 1, (600, 1)), rng.normal(3, 1, (400, 1))])
+        >>> gmm = BayesianGMM(n_components=2, n_chains=2, n_iter=60, n_burn=20,
+        ...                   random_state=0).fit(da.from_array(X, chunks=250))
+        >>> np.round(gmm.means_[:, 0]).tolist()
+        [-3.0, 3.0]
+        >>> weighted = BayesianGMM(n_components=2, n_chains=2, n_iter=60, n_burn=20,
+        ...                        random_state=0).fit(X, sample_weight=np.full(1000, 2))
+        >>> np.round(weighted.weights_, 1).tolist()
+        [0.6, 0.4]
         """
         from ._gmm_dask import is_dask_collection
 
