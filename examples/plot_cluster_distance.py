@@ -28,8 +28,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 
 from skhier import HierarchicalDistanceEstimator  # noqa: E402
-from skhier._demo_cluster import plot_cluster_fit  # noqa: E402
 from skhier.datasets import make_cluster_parallaxes  # noqa: E402
+from skhier.plotting import plot_cluster_distance  # noqa: E402
 
 outdir = sys.argv[1] if len(sys.argv) > 1 else "."
 os.makedirs(outdir, exist_ok=True)
@@ -48,7 +48,7 @@ for name in ("mean_distance", "distance_dispersion", "cluster_fraction"):
     q16, q50, q84 = np.quantile(model.posterior_[name], [0.16, 0.5, 0.84])
     print(f"{name:20s} {q50:8.3f}  -{q50 - q16:.3f} +{q84 - q50:.3f}  (truth {data[name]:.3f})")
 
-fig = plot_cluster_fit(model, data.X, data.X_err,
-                       truth=(data.mean_distance, data.distance_dispersion))
+fig = plot_cluster_distance(model, data.X, data.X_err,
+                            truth=(data.mean_distance, data.distance_dispersion))
 fig.savefig(os.path.join(outdir, "cluster_distance.png"), dpi=120)
 print(f"figure written to {os.path.abspath(outdir)}")

@@ -52,11 +52,11 @@ print(f"fewest effective samples of any planet after reweighting: "
 
 grid = np.linspace(0.005, 0.995, 199)
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-med, lo, hi = beta.population_density(grid)
-ax.fill_between(grid, lo, hi, color="C0", alpha=0.3, label="Beta population, 90 % band")
-ax.plot(grid, med, color="C0")
-hmed, hlo, hhi = hist.population_density(grid)
-ax.fill_between(grid, hlo, hhi, color="C2", alpha=0.25, label="histogram population, 90 %")
+band = beta.population_density(grid)
+ax.fill_between(grid, band.lower, band.upper, color="C0", alpha=0.3, label="Beta population, 90 % band")
+ax.plot(grid, band.median, color="C0")
+hband = hist.population_density(grid)
+ax.fill_between(grid, hband.lower, hband.upper, color="C2", alpha=0.25, label="histogram population, 90 %")
 ax.hist(data.X.mean(axis=1), bins=20, range=(0, 1), density=True, histtype="step", color="C3",
         lw=1.5, label="histogram of per-planet means")
 ax.plot(grid, stats.beta.pdf(grid, 0.867, 3.03), "k--", label="truth: Beta(0.867, 3.03)")

@@ -51,11 +51,11 @@ print(f"median age = {np.exp(np.median(model.posterior_['mu'])):.2f} Gyr (truth 
 
 grid = np.linspace(0.02, 13.8, 400)
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-med, lo, hi = model.population_density(grid)
-ax.fill_between(grid, lo, hi, color="C0", alpha=0.3, label="log-normal population, 90 % band")
-ax.plot(grid, med, color="C0")
-hmed, hlo, hhi = hist.population_density(grid)
-ax.fill_between(grid, hlo, hhi, color="C2", alpha=0.25, label="histogram population, 90 %")
+band = model.population_density(grid)
+ax.fill_between(grid, band.lower, band.upper, color="C0", alpha=0.3, label="log-normal population, 90 % band")
+ax.plot(grid, band.median, color="C0")
+hband = hist.population_density(grid)
+ax.fill_between(grid, hband.lower, hband.upper, color="C2", alpha=0.25, label="histogram population, 90 %")
 ax.hist(np.median(data.X, axis=1), bins=28, range=(0, 13.8), density=True, histtype="step",
         color="C3", lw=1.5, label="histogram of per-star medians")
 ax.plot(grid, stats.lognorm.pdf(grid, s=sigma_true, scale=np.exp(mu_true)), "k--", label="truth")

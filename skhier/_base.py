@@ -508,6 +508,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
       walkers.
     """
 
+    #: Whether ``sampler="quadrature"`` is implemented (see :mod:`skhier._quadrature`).
+    _supports_quadrature = False
+
     _parameter_constraints: dict = {
         "n_walkers": [Interval(Integral, 4, None, closed="left")],
         "n_steps": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
@@ -516,7 +519,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         "thin": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "progress": ["boolean"],
-        "sampler": [StrOptions({"auto", "emcee", "importance"})],
+        # "quadrature": only estimators with ``_supports_quadrature`` (their
+        # _importance_attempt then integrates the posterior deterministically).
+        "sampler": [StrOptions({"auto", "emcee", "importance", "quadrature"})],
         "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
@@ -586,18 +591,26 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         sampler = self.sampler
         x_map = cov = None
         self.__dict__.pop("_progress_t0", None)
-        if sampler in ("auto", "importance"):
+        if sampler == "quadrature" and not self._supports_quadrature:
+            raise ValueError(
+                f"sampler='quadrature' is not available for {type(self).__name__}; "
+                "use 'auto', 'importance' or 'emcee'."
+            )
+        if sampler in ("auto", "importance", "quadrature"):
             result, x_map, cov = self._importance_attempt(model, random_state)
-            if result is not None and (result.ok or sampler == "importance"):
-                self._store(model, result.as_sampler_result(), sampler="importance",
+            if result is not None and (result.ok or sampler != "auto"):
+                # Importance draws, or (where an estimator offers it) draws
+                # from a deterministic quadrature of the posterior.
+                self._store(model, result.as_sampler_result(),
+                            sampler=getattr(result, "method", "importance"),
                             pareto_k=float(result.pareto_k),
                             summary_ess=self._importance_summary_ess(model, result))
                 if not result.ok:
                     warn(result.messages[-1], ConvergenceWarning)
                 return
-            if sampler == "importance":
+            if sampler != "auto":
                 raise ValueError(
-                    "sampler='importance' needs a Laplace approximation, but the "
+                    f"sampler={sampler!r} needs a Laplace approximation, but the "
                     "Hessian at the posterior maximum is not negative definite; "
                     "use sampler='emcee' or 'auto'."
                 )
@@ -691,7 +704,7 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         self.pareto_k_ = pareto_k
         if pareto_k is not None:
             self._report(
-                f"importance sampling done: Pareto-k {pareto_k:.2f}, "
+                f"{sampler} done: Pareto-k {pareto_k:.2f}, "
                 f"ESS {min(self.n_effective_.values()):.0f}"
             )
         self._warn_prior_bounds(model)

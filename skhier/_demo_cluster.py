@@ -10,24 +10,7 @@ import os
 
 import numpy as np
 
-__all__ = ["demo_cluster", "plot_cluster_fit"]
-
-
-def plot_cluster_fit(est, X, X_err, *, truth=None, n_draws=300, random_state=0):
-    """Figure of a fitted :class:`~skhier.HierarchicalDistanceEstimator`.
-
-    Kept for scripts that import it from here; it draws
-    :func:`skhier.plotting.plot_cluster_distance` (non-interactive backend)
-    and returns the matplotlib figure.
-    """
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        matplotlib.use("Agg")
-    from .plotting import plot_cluster_distance
-
-    return plot_cluster_distance(est, X, X_err, truth=truth, n_draws=n_draws,
-                                 random_state=random_state)
+__all__ = ["demo_cluster"]
 
 
 def demo_cluster(outdir=".", print_fn=print) -> str:
@@ -44,8 +27,14 @@ def demo_cluster(outdir=".", print_fn=print) -> str:
     path : str
         Path of the written figure.
     """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     from . import HierarchicalDistanceEstimator
     from .datasets import make_cluster_parallaxes
+    from .plotting import plot_cluster_distance
 
     d = make_cluster_parallaxes(
         150, mean_distance=500.0, distance_dispersion=8.0, cluster_fraction=0.75,
@@ -69,10 +58,8 @@ def demo_cluster(outdir=".", print_fn=print) -> str:
         )
     os.makedirs(outdir, exist_ok=True)
     path = os.path.join(outdir, "cluster_distance.png")
-    fig = plot_cluster_fit(est, d.X, d.X_err, truth=(d.mean_distance, d.distance_dispersion))
+    fig = plot_cluster_distance(est, d.X, d.X_err, truth=(d.mean_distance, d.distance_dispersion))
     fig.savefig(path, dpi=110)
-    import matplotlib.pyplot as plt
-
     plt.close(fig)
     print_fn(f"  figure: {path}")
     return path

@@ -42,7 +42,8 @@ from ._population import (
     gaussian_latent_sample,
     quadrature_rules,
 )
-from ._sampling import find_map, laplace_covariance
+from ._quadrature import run_quadrature
+from ._sampling import laplace_covariance, newton_map
 from .utils._checks import check_beta_prior, check_errors, check_magnitude
 from .utils._warnings import warn
 
@@ -140,17 +141,131 @@ def _g_inv(p):
 # -- the two populations ----------------------------------------------------
 
 
+#: Nodes of the leading-term rules (:func:`cluster_log_marginal_leading`) and
+#: the bounds within which they are used: ``|t̂| <= LEAD_T_MAX`` and
+#: ``eps (|t̂| + sd_t u_max) <= LEAD_Q_MAX_RESOLVED`` (likelihood narrower
+#: than the cluster, ``sd_t² <= 1/2``) or ``LEAD_Q_MAX_BROAD`` (otherwise).
+#: Measured against scipy quad in the standardised variable over distances
+#: 30 pc-6 kpc, depths 0.1 %-30 % and fractional parallax errors 0.03 %-200 %:
+#: log-integral errors below 1e-9 (resolved) and 5e-8 (broad); see
+#: tests/test_distance_speed.py.
+LEAD_NODES = 12
+LEAD_Q_MAX_RESOLVED = 0.15
+LEAD_Q_MAX_BROAD = 0.4
+LEAD_T_MAX = 7.0
+
+
+def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
+    """Cluster log-integral as an analytic leading term times a smooth correction.
+
+    With ``m = 1000 / mu``, ``eps = sigma / mu`` and ``sx = m eps`` (the
+    cluster's depth in parallax, delta method), linearising ``1000 / r``
+    makes the integrand Gaussian, and the integral's leading term is the
+    Gaussian convolution ``N(parallax | m, err² + sx²)``. The exact integral
+    is that term times the expectation of a correction under the
+    linearised conditional of the star's position, ``t ~ N(t̂, sd_t²)`` with
+    ``t̂ = sx (parallax - m) / (err² + sx²)``, ``sd_t = err / sqrt(err² + sx²)``:
+
+    * resolved stars (``sd_t² <= 1/2``, likelihood narrower than the depth),
+      in the parallax ``x = m + sx t`` where the likelihood is exactly
+      Gaussian: ``c(t) = exp(t²/2 (1 - 1/a²)) / a²``, ``a = 1 + eps t``
+      (the cluster's density in ``x`` over its delta-method Gaussian; a
+      function of ``eps`` and ``t`` only);
+    * broad stars, in the cluster's standard variable ``z = (r - mu) / sigma
+      ≈ -t`` where the prior is exactly Gaussian:
+      ``c(z) = exp((D δ - δ²/2) / err²)`` with ``D = parallax - m + sx z``
+      and ``δ = m eps² z² / (1 + eps z)`` (the exact likelihood over the
+      linearised one).
+
+    Either correction is smooth, and ``LEAD_NODES`` Gauss–Hermite nodes give
+    its expectation within the bounds above (``LEAD_*``), at O(1) cost per
+    star and draw, with no per-star mode search.
+
+    Broadcasts its arguments like :func:`cluster_log_marginal` (without the
+    truncation factor). Returns ``(log_integral, ok)``; entries with
+    ``ok == False`` are outside the rules' validated range (their value is
+    meaningless) and need the adaptive quadrature.
+    """
+    x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
+        parallax, parallax_error, mean, dispersion)))
+    u, w = np.polynomial.hermite_e.hermegauss(LEAD_NODES)
+    w = w / w.sum()
+    with np.errstate(all="ignore"):
+        m = 1000.0 / mu
+        eps = sig / mu
+        sx = m * eps
+        var = err**2 + sx**2
+        d = x - m
+        lead = -0.5 * (np.log(2.0 * np.pi * var) + d * d / var)
+        t_hat = sx * d / var
+        sd_t = err / np.sqrt(var)
+        resolved = 2.0 * err**2 <= var
+        q = eps * (np.abs(t_hat) + sd_t * u[-1])
+        ok = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.where(
+            resolved, q <= LEAD_Q_MAX_RESOLVED, q <= LEAD_Q_MAX_BROAD)
+        corr = np.zeros(x.shape)
+        for kind in ("resolved", "broad"):
+            sel = ok & (resolved if kind == "resolved" else ~resolved)
+            if not np.any(sel):
+                continue
+            every = bool(np.all(sel))
+
+            def pick(a, every=every, sel=sel):
+                return (a if every else a[sel])[..., None]
+
+            e, st = pick(eps), pick(sd_t) * u
+            if kind == "resolved":
+                t = st + pick(t_hat)
+                b = e * t
+                b += 1.0
+                b *= b
+                np.reciprocal(b, out=b)
+                t *= t
+                t *= 0.5
+                t *= 1.0 - b
+                np.exp(t, out=t)
+                t *= b
+            else:
+                z = st - pick(t_hat)
+                ez = e * z
+                delta = ez * ez
+                delta *= pick(m)
+                delta /= 1.0 + ez
+                t = pick(sx) * z
+                t += pick(d)
+                t -= 0.5 * delta
+                t *= delta
+                t /= pick(err) ** 2
+                np.exp(t, out=t)
+            val = t @ w
+            if every:
+                corr = val
+            else:
+                corr[sel] = val
+        val = lead + np.log(corr)
+    return val, ok & np.isfinite(val)
+
+
 def cluster_log_marginal(parallax, parallax_error, mean, dispersion):
     """log ∫ N(parallax | 1000/r, err²) N_{r>0}(r | mean, dispersion²) dr.
 
     Broadcasts its arguments (e.g. (k, 1) population parameters against
-    (n,) stars). ``parallax`` is already corrected for the zero-point.
+    (n,) stars). ``parallax`` is already corrected for the zero-point. The
+    leading-term rule (:func:`cluster_log_marginal_leading`) where it is
+    validated, the adaptive quadrature of
+    :func:`skhier._population.gaussian_latent_log_marginal` elsewhere.
     """
     mean = np.asarray(mean, dtype=np.float64)
     dispersion = np.asarray(dispersion, dtype=np.float64)
-    val = gaussian_latent_log_marginal(
-        parallax, parallax_error, mean, dispersion, _g, _dg, g_inv=_g_inv, lower=0.0
-    )
+    val, ok = cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion)
+    if not np.all(ok):
+        bad = ~ok
+        args = [np.broadcast_to(np.asarray(a, dtype=np.float64), val.shape)[bad]
+                for a in (parallax, parallax_error, mean, dispersion)]
+        val = np.array(val, copy=True)
+        val[bad] = gaussian_latent_log_marginal(
+            args[0], args[1], args[2], args[3], _g, _dg, g_inv=_g_inv, lower=0.0
+        )
     return val - log_ndtr(mean / dispersion)
 
 
@@ -270,6 +385,11 @@ def _check_zero_point(zp):
 
 #: Stars from which the frozen-rule likelihood is tried for importance sampling.
 FROZEN_MIN_STARS = 1000
+#: Stars from which ``sampler="auto"`` integrates the population posterior by
+#: adaptive Gauss–Hermite quadrature (the posterior is then close to Gaussian
+#: and the quadrature converges with few nodes; smaller samples are
+#: importance-sampled).
+QUADRATURE_MIN_STARS = 1000
 #: Largest |frozen - exact| log-posterior difference accepted on the check draws.
 FROZEN_TOL = 0.01
 #: Node counts tried for each star's frozen Gauss–Hermite rule: a star gets
@@ -1085,16 +1205,24 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         ``X_err``. ``None`` makes ``X_err`` required: a parallax without an
         error bar cannot be modelled (an exact parallax would fix the
         distance and rule out negative values).
-    sampler : {"auto", "importance", "emcee"}, default="auto"
+    sampler : {"auto", "quadrature", "importance", "emcee"}, default="auto"
+        ``"quadrature"``: adaptive Gauss–Hermite quadrature over the
+        population posterior around the Laplace fit (see
+        :mod:`skhier._quadrature`): posterior moments with no Monte Carlo
+        error (``quadrature_error_``), draws from the quadrature posterior;
         ``"importance"``: independent draws from a Student-t (5 d.o.f.)
         approximation at the MAP, reweighted by the exact posterior and
         resampled (see :mod:`skhier._importance`); ``"emcee"``: the shared
-        emcee runner; ``"auto"``: importance sampling, falling back to emcee
-        when its Pareto-k diagnostic is above 0.7 or its effective sample
-        size below 400.
+        emcee runner; ``"auto"``: quadrature for 1 000 stars or more (unless
+        a fitted field length scale or zero-point makes every likelihood
+        evaluation an adaptive integral), then importance sampling when the
+        quadrature's rules disagree by more than 0.02 posterior sd, falling
+        back to emcee when its Pareto-k diagnostic is above 0.7 or its
+        effective sample size below 400.
     n_importance : int, default=2000
         Importance draws (each is one evaluation of the collapsed
-        likelihood).
+        likelihood); after quadrature, the number of stored draws from the
+        quadrature posterior (these cost no likelihood evaluation).
     n_walkers, n_steps, n_burn, max_steps, thin, random_state, progress
         emcee settings, as in :class:`~skhier.RobustLineMixture` (used when
         emcee runs).
@@ -1123,7 +1251,12 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         applicable, ``"cluster_fraction"``, ``"field_length_scale"``,
         ``"zero_point"``.
     sampler_ : str
-        ``"importance"`` or ``"emcee"``: the sampler that produced the draws.
+        ``"quadrature"``, ``"importance"`` or ``"emcee"``: the sampler that
+        produced the draws.
+    quadrature_error_ : dict or None
+        After quadrature: per sampled coordinate, the larger change of its
+        posterior mean and sd between the last two Gauss–Hermite rules, in
+        posterior sd (an estimate of the quadrature's error); None otherwise.
     pareto_k_ : float or None
         Pareto-k of the importance weights (None when emcee ran).
     frozen_check_ : float or None
@@ -1197,6 +1330,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         "distance_dispersion_prior": [tuple],
         "parallax_error": [Interval(Real, 0, None, closed="neither"), None],
     }
+
+    _supports_quadrature = True
 
     # Only X_err is meaningful here: the other error names are not requested.
     __metadata_request__fit = {
@@ -1324,6 +1459,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         )
         rng = check_random_state(self.random_state)
         self.frozen_check_ = None
+        self.quadrature_error_ = None
         self._sample(model, rng)
         self._report("per-star distances and memberships")
         self._set_summaries(plx, err)
@@ -1333,8 +1469,19 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         return self
 
     def _importance_attempt(self, model, random_state):
-        """Importance sampling with frozen per-star quadrature rules for large
-        samples (see :meth:`_importance_frozen`), else with the exact likelihood."""
+        """Quadrature over the population posterior for large samples whose
+        likelihood needs no adaptive field integral (see
+        :meth:`_quadrature_attempt`), else importance sampling: with frozen
+        per-star quadrature rules for large samples (see
+        :meth:`_importance_frozen`), else with the exact likelihood."""
+        cheap = not model.field or model.field_const is not None
+        if self.sampler == "quadrature" or (
+            self.sampler == "auto" and cheap and len(model.parallax) >= QUADRATURE_MIN_STARS
+        ):
+            result = self._quadrature_attempt(model, random_state)
+            if result is not None and (result.ok or self.sampler == "quadrature"):
+                return result, None, None
+            self._report("quadrature not converged: importance sampling")
         if len(model.parallax) >= FROZEN_MIN_STARS:
             self._report(f"importance sampling with frozen rules ({len(model.parallax)} stars)")
             result = self._importance_frozen(model, random_state)
@@ -1355,12 +1502,21 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         from the MAP); otherwise None (the caller then uses the exact one).
         """
         x = model.initial_point()
-        for _ in range(2):
+        # Freeze, find the frozen posterior's maximum (Newton steps on
+        # vectorised finite-difference stencils), refreeze there, until the
+        # maximum moves by less than half a Laplace width (3 rounds at most).
+        cov = None
+        for _ in range(3):
             model.freeze(x)
-            x = find_map(model.log_prob_frozen, x)
-        model.freeze(x)
-        x = find_map(model.log_prob_frozen, x)
-        cov = laplace_covariance(model.log_prob_frozen, x)
+            x_new = newton_map(model.log_prob_frozen, x)
+            cov = laplace_covariance(model.log_prob_frozen, x_new)
+            moved = np.inf
+            if cov is not None:
+                d = x_new - x
+                moved = float(np.sqrt(d @ np.linalg.solve(cov, d)))
+            x = x_new
+            if moved < 0.5:
+                break
         self.frozen_check_ = None
         if cov is None:
             return None
@@ -1392,6 +1548,29 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             return None
         return result
 
+    def _quadrature_attempt(self, model, rng):
+        """Adaptive Gauss–Hermite quadrature of the exact collapsed posterior.
+
+        MAP by Newton steps, Laplace covariance, then
+        :func:`skhier._quadrature.run_quadrature` on :meth:`_DistanceModel.log_prob`
+        (whose cluster integrals cost O(1) per star and draw, see
+        :func:`cluster_log_marginal_leading`). The posterior moments have no
+        Monte Carlo error; ``quadrature_error_`` holds the difference between
+        the last two rules, in posterior sd. None when there is no Laplace
+        approximation.
+        """
+        self._report(f"quadrature over the population posterior ({len(model.parallax)} stars)")
+        x = newton_map(model.log_prob, model.initial_point())
+        cov = laplace_covariance(model.log_prob, x)
+        if cov is None:
+            return None
+        result = run_quadrature(model.log_prob, x, cov, random_state=rng,
+                                n_draws=self.n_importance)
+        if result is not None:
+            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
+                                              strict=True))
+        return result
+
     def _set_summaries(self, plx, err):
         model = self.model_
         self.mean_distance_ = self._posterior_median("mean_distance")
@@ -1410,7 +1589,18 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             self._posterior_median("zero_point") if model.zero_point is None else model.zero_point
         )
         self.membership_proba_ = self._membership_proba((plx, err))
-        self.distance_ = self._median_distance(plx, err)
+        # distance_ is computed on first access (see the property).
+        self.__dict__.pop("_distance_cache", None)
+
+    @property
+    def distance_(self):
+        """Posterior median distance of each training star (pc), computed on first access."""
+        check_is_fitted(self, "posterior_")
+        cached = self.__dict__.get("_distance_cache")
+        if cached is None:
+            cached = self._median_distance(self.model_.parallax, self.model_.parallax_error)
+            self._distance_cache = cached
+        return cached
 
     # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
     def _object_logliks(self, objects, p, rows):

@@ -744,24 +744,9 @@ class _PopulationPosterior(PosteriorModel):
     def initial_point(self):
         x, e = self.x, self.e
         fam = self.family
-        med = float(np.median(x))
-        spread = 1.4826 * float(np.median(np.abs(x - med))) or float(np.std(x)) or 1.0
-        if fam.name == "normal":
-            extra = max(spread**2 - float(np.median(e**2)), (0.1 * spread) ** 2)
-            start = [med, 0.5 * np.log(extra)]
-        elif fam.name == "lognormal":
-            pos = x[x > 0]
-            lp = np.log(pos) if pos.size > 1 else np.zeros(2)
-            start = [float(np.median(lp)), np.log(max(float(np.std(lp)), 0.1))]
-        else:  # beta
-            m = float(np.clip(np.mean(np.clip(x, 0, 1)), 0.05, 0.95))
-            v = float(np.var(np.clip(x, 0, 1))) - float(np.mean(e**2))
-            k = m * (1 - m) / v - 1 if v > 0 else 50.0
-            start = [np.log(m / (1 - m)), np.log(np.clip(k, 1.0, 100.0))]
+        start = fam.moment_start(x, e)
         # Move a start outside a user prior's range just inside it.
-        params = clip_into_priors(
-            fam.constrain(np.asarray(start, dtype=float)[None, :])[0], fam.param_names, self.priors
-        )
+        params = clip_into_priors(np.asarray(start, dtype=float), fam.param_names, self.priors)
         start = list(fam.unconstrain(params[None, :])[0])
         if self.outliers:
             start += [np.log(0.1 / 0.9), float(np.mean(x)), np.log(float(np.std(x)) or 1.0)]
@@ -1292,15 +1277,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         check_is_fitted(self, "posterior_")
         fam = self.family_
         if grid is None:
-            x = self.model_.x
-            lo, hi = float(np.min(x)), float(np.max(x))
-            pad = 0.1 * (hi - lo) or 1.0
-            lo, hi = max(lo - pad, fam.support[0]), min(hi + pad, fam.support[1])
-            if fam.name == "beta":
-                lo, hi = 0.0, 1.0
-            grid = np.linspace(lo, hi, n_grid)
-            # Avoid the (possibly infinite) density exactly at a bound.
-            grid = np.clip(grid, fam.support[0] + 1e-6 * (hi - lo), fam.support[1] - 1e-6 * (hi - lo))
+            grid = fam.default_grid(self.model_.x, n_grid)
         grid = np.asarray(grid, dtype=float).ravel()
         draws = self._summary_draws()
         params = self.model_.population_array(draws)

@@ -44,7 +44,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import integrate, special
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._metadata_requests import UNUSED
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -194,6 +194,9 @@ class CustomPopulation(PopulationFamily):
 
     def __hash__(self):
         return id(self)
+
+    def moment_start(self, values, errors=None):
+        return np.asarray(self.init, dtype=float)
 
     def default_priors(self, x):
         return dict(self.priors)
@@ -841,30 +844,6 @@ class _HistogramModel(_ReweightingModel):
 # ---------------------------------------------------------------------------
 # Starting points
 # ---------------------------------------------------------------------------
-def _moment_start(family, values):
-    """Constrained starting parameters matched to rough per-object values."""
-    values = np.asarray(values, dtype=float)
-    t = type(family)
-    if t in (NormalFamily, TruncatedNormalFamily):
-        m, s = _location_spread(values)
-        if t is TruncatedNormalFamily:
-            m = float(np.clip(m, *(b if np.isfinite(b) else m for b in family.support)))
-        return np.array([m, s])
-    if t is LogNormalFamily:
-        pos = values[values > 0]
-        m, s = _location_spread(np.log(pos)) if pos.size else (0.0, 1.0)
-        return np.array([m, s])
-    if t is BetaFamily:
-        v = np.clip(values, 0.0, 1.0)
-        m = float(np.clip(np.mean(v), 0.02, 0.98))
-        var = float(np.var(v))
-        k = m * (1 - m) / var - 1.0 if var > 0 else 10.0
-        return np.array([m, float(np.clip(k, 0.5, 1000.0))])
-    if isinstance(family, CustomPopulation):
-        return np.asarray(family.init, dtype=float)
-    return None
-
-
 # ---------------------------------------------------------------------------
 # The estimator
 # ---------------------------------------------------------------------------
@@ -1227,7 +1206,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             self.priors_ = priors[0] if samples.d == 1 else priors
             u0, c = [], []
             for j in range(samples.d):
-                start = _moment_start(family, medians[:, j])
+                start = family.moment_start(medians[:, j])
                 if start is None:
                     start = np.median(family.sample_prior(priors[j], 2001, 0), axis=0)
                 uj = family.unconstrain(start)
@@ -1524,31 +1503,50 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                 "constant_data": {"X": s.theta.reshape(s.theta.shape[0], -1),
                                   "interim_log_prior": s.log_p0}}
 
-    def population_density(self, grid, *, level=0.9, dim=0):
-        """Population density on a grid: posterior median and credible band.
+    def population_density(self, grid=None, *, level=0.9, n_grid=200, dim=0):
+        """Posterior density of the population on a grid, with a credible band.
 
         Parameters
         ----------
-        grid : array-like of shape (n_grid,)
-            Values of theta.
+        grid : array-like of shape (n_grid,), default=None
+            Values of theta. Default: ``n_grid`` points over the range of the
+            training samples (coordinate ``dim``), widened by 10 % and cut to
+            the support (the whole range of a histogram or Beta population).
         level : float, default=0.9
             Probability content of the pointwise band.
+        n_grid : int, default=200
         dim : int, default=0
             Coordinate of theta (for ``n_dims > 1``).
 
         Returns
         -------
-        median, lower, upper : ndarrays of shape (n_grid,)
+        result : sklearn.utils.Bunch
+            ``grid``, ``median``, ``lower``, ``upper`` (pointwise posterior
+            median and band of p(theta | alpha)), ``level``; the same type as
+            :meth:`PopulationModel.population_density`.
+
+        Examples
+        --------
+        >>> from skhier import PosteriorSamplesPopulation
+        >>> from skhier.datasets import make_eccentricity_samples
+        >>> data = make_eccentricity_samples(40, 200, random_state=0)
+        >>> model = PosteriorSamplesPopulation("beta", random_state=0).fit(data.X)
+        >>> band = model.population_density([0.1, 0.3, 0.5])
+        >>> bool(np.all(band.lower <= band.median) and np.all(band.median <= band.upper))
+        True
         """
         check_is_fitted(self, "posterior_")
-        grid = np.asarray(grid, dtype=float).ravel()
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), got {level}.")
+        n_dims = self.model_.samples.d
+        if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or not 0 <= dim < n_dims:
+            raise ValueError(f"dim must be an integer in [0, {n_dims}), got {dim!r}.")
+        if grid is None:
+            grid = self.family_.default_grid(self.model_.samples.theta[..., dim], n_grid)
+        grid = np.asarray(grid, dtype=float).ravel()
         if isinstance(self.family_, HistogramFamily):
             params = self.posterior_["bin_probabilities"]
         else:
-            P = self.model_.params_from_dict(self.posterior_)
-            if not 0 <= dim < P.shape[1]:
-                raise ValueError(f"dim must be in [0, {P.shape[1]}), got {dim}.")
-            params = P[:, dim]
-        return density_band(self.family_, grid, params, level=level)
+            params = self.model_.params_from_dict(self.posterior_)[:, dim]
+        median, lower, upper = density_band(self.family_, grid, params, level=level)
+        return Bunch(grid=grid, median=median, lower=lower, upper=upper, level=level)

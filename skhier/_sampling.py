@@ -33,7 +33,9 @@ from sklearn.exceptions import ConvergenceWarning
 from .diagnostics import integrated_autocorr_time
 from .utils._warnings import warn
 
-__all__ = ["SamplerResult", "find_map", "laplace_covariance", "run_emcee", "TAU_MULTIPLE"]
+__all__ = [
+    "SamplerResult", "find_map", "laplace_covariance", "newton_map", "run_emcee", "TAU_MULTIPLE",
+]
 
 #: A kept chain shorter than this many autocorrelation times triggers a warning.
 TAU_MULTIPLE = 50
@@ -126,12 +128,11 @@ def find_map(log_prob, x0, *, maxiter: int = 2000) -> np.ndarray:
     return np.asarray(best, dtype=np.float64)
 
 
-def laplace_covariance(log_prob, x, *, step: float = 1e-4) -> np.ndarray | None:
-    """Inverse of the negative Hessian of ``log_prob`` at ``x``.
+def _fd_derivatives(log_prob, x, step: float = 1e-4):
+    """Value, gradient and Hessian of ``log_prob`` at ``x`` by central differences.
 
-    Central finite differences with all stencil points evaluated in a single
-    vectorised call. Returns ``None`` when the Hessian is not negative
-    definite (e.g. ``x`` is not a maximum).
+    All stencil points (``1 + 2p + 2p(p-1)``) are evaluated in a single
+    vectorised call. Returns None when any of them is not finite.
     """
     x = np.asarray(x, dtype=np.float64)
     p = x.size
@@ -153,6 +154,7 @@ def laplace_covariance(log_prob, x, *, step: float = 1e-4) -> np.ndarray | None:
     if not np.all(np.isfinite(vals)):
         return None
     f0 = vals[0]
+    grad = (vals[1:1 + 2 * p:2] - vals[2:2 + 2 * p:2]) / (2 * h)
     hess = np.empty((p, p))
     for i in range(p):
         hess[i, i] = (vals[1 + 2 * i] - 2 * f0 + vals[2 + 2 * i]) / h[i] ** 2
@@ -160,12 +162,63 @@ def laplace_covariance(log_prob, x, *, step: float = 1e-4) -> np.ndarray | None:
     for k, (i, j) in enumerate(pairs):
         fpp, fpm, fmp, fmm = vals[base + 4 * k : base + 4 * k + 4]
         hess[i, j] = hess[j, i] = (fpp - fpm - fmp + fmm) / (4 * h[i] * h[j])
+    return f0, grad, hess
+
+
+def laplace_covariance(log_prob, x, *, step: float = 1e-4) -> np.ndarray | None:
+    """Inverse of the negative Hessian of ``log_prob`` at ``x``.
+
+    Central finite differences with all stencil points evaluated in a single
+    vectorised call. Returns ``None`` when the Hessian is not negative
+    definite (e.g. ``x`` is not a maximum).
+    """
+    out = _fd_derivatives(log_prob, x, step)
+    if out is None:
+        return None
     try:
-        cov = np.linalg.inv(-hess)
+        cov = np.linalg.inv(-out[2])
         np.linalg.cholesky(cov)
     except np.linalg.LinAlgError:
         return None
     return 0.5 * (cov + cov.T)
+
+
+def newton_map(log_prob, x0, *, max_iter: int = 30, tol: float = 1e-9) -> np.ndarray:
+    """Maximum of a smooth vectorised log-density by damped Newton steps.
+
+    Gradient and Hessian come from one vectorised finite-difference stencil
+    per step (:func:`_fd_derivatives`), so a step costs ``1 + 2p²`` points
+    in one call instead of the hundreds of scalar calls of a quasi-Newton
+    search; near-Gaussian posteriors converge in a few steps. Stops when the
+    Newton decrement ``g' (-H)^-1 g / 2`` (the predicted log-density gain)
+    is below ``tol``. Falls back to :func:`find_map` from the current point
+    when the Hessian is not negative definite or no step improves.
+    """
+    x = np.asarray(x0, dtype=np.float64)
+    for _ in range(max_iter):
+        out = _fd_derivatives(log_prob, x)
+        if out is None:
+            return find_map(log_prob, x)
+        f0, grad, hess = out
+        try:
+            chol = np.linalg.cholesky(-hess)
+        except np.linalg.LinAlgError:
+            return find_map(log_prob, x)
+        step = np.linalg.solve(chol.T, np.linalg.solve(chol, grad))
+        decrement = 0.5 * float(grad @ step)
+        if decrement < tol:
+            return x
+        t = 1.0
+        while t > 1e-4:
+            with np.errstate(all="ignore"):
+                f1 = log_prob((x + t * step)[None, :])[0]
+            if np.isfinite(f1) and f1 >= f0:
+                break
+            t *= 0.5
+        else:
+            return find_map(log_prob, x)
+        x = x + t * step
+    return x
 
 
 def _initial_walkers(log_prob, x_map, cov, n_walkers, rng) -> np.ndarray:

@@ -652,9 +652,9 @@ def plot_population_density(
     X : array-like, optional
         The data (as passed to ``fit``) to histogram.
     grid : array-like of shape (n_grid,), optional
-        Values of theta. Default: the estimator's default grid
-        (``PopulationModel``); for ``PosteriorSamplesPopulation`` the range
-        of the samples in X widened by 10 % (or the histogram's bins).
+        Values of theta. Default: the estimator's default grid (the range
+        of its training data widened by 10 %, cut to the support; see
+        ``population_density``).
     level : float, default=0.9
         Probability content of the pointwise band.
     dim : int, default=0
@@ -699,34 +699,20 @@ def plot_population_density(
             raise ValueError(
                 f"X must have shape (n_samples, {estimator.n_features_in_}), got {X.shape}."
             )
+    # The data to histogram: measurements, or each object's posterior median
+    # (PosteriorSamplesPopulation: X holds every object's samples).
+    kwargs = {}
     if isinstance(estimator, PosteriorSamplesPopulation):
-        n_dims = estimator.n_dims
-        if not 0 <= dim < n_dims:
-            raise ValueError(f"dim must be in [0, {n_dims}), got {dim}.")
-        samples = None if X is None else X[:, dim::n_dims]
-        if samples is not None:
-            values = np.median(samples, axis=1)
-        if grid is None:
-            if samples is not None:
-                lo, hi = float(samples.min()), float(samples.max())
-                pad = 0.1 * (hi - lo or 1.0)
-                grid = np.linspace(lo - pad, hi + pad, 300)
-            elif hasattr(estimator, "bin_edges_"):
-                grid = np.linspace(estimator.bin_edges_[0], estimator.bin_edges_[-1], 300)
-            else:
-                raise ValueError(
-                    "plot_population_density needs grid= or X for a PosteriorSamplesPopulation."
-                )
-            grid = _inside_support(grid, estimator.family_)
-        grid = np.asarray(grid, dtype=float).ravel()
-        median, lower, upper = estimator.population_density(grid, level=level, dim=dim)
+        kwargs["dim"] = dim
+        if X is not None:
+            values = np.median(X[:, dim::estimator.n_dims], axis=1)
         hist_label = f"per-object posterior medians ({len(values) if values is not None else 0})"
     else:
-        band = estimator.population_density(grid, level=level)
-        grid, median, lower, upper = band.grid, band.median, band.lower, band.upper
         if X is not None:
             values = X[:, 0]
         hist_label = f"measurements ({len(values) if values is not None else 0})"
+    band = estimator.population_density(grid, level=level, **kwargs)
+    grid, median, lower, upper = band.grid, band.median, band.lower, band.upper
     fig, ax = _new_axes(ax)
     if values is not None:
         ax.hist(values, bins=bins, density=True, color="0.82", label=hist_label)
@@ -749,16 +735,6 @@ def plot_population_density(
     ax.set_ylabel("population density")
     ax.legend(loc="best", fontsize=8)
     return fig
-
-
-def _inside_support(grid, family):
-    """Clip a grid to the open support of a population family."""
-    low, high = getattr(family, "support", (-np.inf, np.inf))
-    grid = np.asarray(grid, dtype=float)
-    lo, hi = max(grid.min(), low), min(grid.max(), high)
-    eps = 1e-6 * (hi - lo)
-    return np.linspace(lo + (eps if np.isfinite(low) and lo == low else 0.0),
-                       hi - (eps if np.isfinite(high) and hi == high else 0.0), len(grid))
 
 
 def plot_posterior_predictive(estimator, *, var_name=None, feature=0, n_replicates=50, bins=30,

@@ -6,14 +6,12 @@ import sklearn
 from scipy import integrate, stats
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhier import HierarchicalDistanceEstimator
 from skhier.datasets import make_cluster_parallaxes
 
 from .helpers import (
     FAST,
-    MULTI_COLUMN_CHECKS,
     assert_error_routing,
     assert_mc_close,
     encode_ids,
@@ -324,25 +322,6 @@ def test_grid_search_scores_with_routed_errors():
         ).fit(d.X, X_err=d.X_err)
     assert np.all(np.isfinite(res["test_score"]))
     assert np.all(np.isfinite(gs.cv_results_["mean_test_score"]))
-
-
-_ONE_COLUMN = (
-    "HierarchicalDistanceEstimator models one measured quantity per star (the "
-    "parallax), so X must have a single column and several columns raise a "
-    "ValueError rather than being ignored; this check fits X with several "
-    "columns. The behaviour it tests is covered on one-column data in this file "
-    "and in tests/test_reliability.py, tests/test_properties.py and tests/test_ecosystem.py."
-)
-DISTANCE_EXPECTED_FAILED_CHECKS = dict.fromkeys(MULTI_COLUMN_CHECKS, _ONE_COLUMN)
-
-
-@parametrize_with_checks(
-    [HierarchicalDistanceEstimator(parallax_error=1.0, random_state=0, **QUICK)],
-    expected_failed_checks=lambda est: DISTANCE_EXPECTED_FAILED_CHECKS,
-)
-@ignore_convergence
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 # ---------------------------------------------------------------------------

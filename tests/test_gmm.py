@@ -19,7 +19,6 @@ from scipy import stats
 from scipy.optimize import linear_sum_assignment
 from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhier import BayesianGMM
 from skhier.datasets import load_galaxy_velocities, make_mixture_with_errors
@@ -439,22 +438,7 @@ def test_input_not_modified():
 # ---------------------------------------------------------------------------
 # scikit-learn contract and metadata routing.
 # ---------------------------------------------------------------------------
-#: Checks that cannot pass, with the reason.
-GMM_EXPECTED_FAILED_CHECKS = {
-    "check_sample_weight_equivalence_on_dense_data": (
-        "a Gibbs sampler: integer weights give the posterior of repeated rows, but "
-        "the weighted and repeated fits draw different random streams, so the "
-        "fitted means agree within Monte Carlo error, not to 1e-7; tested in "
-        "tests/test_gmm_dask.py::test_integer_weights_equal_repeated_rows"
-    ),
-}
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks([BayesianGMM(n_components=3, **FAST_GMM, random_state=0)],
-                         expected_failed_checks=lambda est: GMM_EXPECTED_FAILED_CHECKS)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
+# scikit-learn's estimator checks: tests/test_common.py
 
 
 @ignore_convergence

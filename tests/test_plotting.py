@@ -359,11 +359,13 @@ def test_population_density_samples_population(samples_pop):
     (line,) = ax.lines
     grid = line.get_xdata()
     assert grid.min() < X.min() and grid.max() > X.max()
-    median, lower, upper = est.population_density(grid)
-    np.testing.assert_allclose(line.get_ydata(), median)
+    band = est.population_density()
+    np.testing.assert_allclose(grid, band.grid, rtol=1e-12)
+    np.testing.assert_allclose(line.get_ydata(), band.median, rtol=1e-12)
     assert len(_hist_bars(ax)) > 0 and len(_fill_betweens(ax)) == 1
-    with pytest.raises(ValueError, match="grid= or X"):
-        plot_population_density(est)
+    # Without X: the same curve, no histogram.
+    (line,) = plot_population_density(est).axes[0].lines
+    np.testing.assert_allclose(line.get_ydata(), band.median, rtol=1e-12)
     with pytest.raises(ValueError, match="dim"):
         plot_population_density(est, X, dim=1)
 

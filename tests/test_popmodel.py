@@ -24,7 +24,6 @@ from skhier.diagnostics import effective_sample_size
 from .conftest import SHARED_DATA
 from .helpers import (
     FAST,
-    MULTI_COLUMN_CHECKS,
     assert_error_routing,
     encode_ids,
     ignore_convergence,
@@ -551,72 +550,7 @@ def test_latent_draws_follow_the_conditional_posterior(family, params, x, e, pdf
     assert stats.chisquare(counts, probs * counts.sum()).pvalue > 1e-3
 
 
-# ---------------------------------------------------------------------------
-# scikit-learn's estimator checks
-# ---------------------------------------------------------------------------
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-
-_ONE_COLUMN = (
-    "PopulationModel models one measured quantity per object, so X must have a "
-    "single column; this check fits X with several columns. The behaviour it "
-    "tests is covered on one-column data in tests/test_popmodel.py."
-)
-POPULATION_EXPECTED_FAILED_CHECKS = dict.fromkeys(MULTI_COLUMN_CHECKS, _ONE_COLUMN)
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@parametrize_with_checks(
-    [PopulationModel(**FAST, random_state=0)],
-    expected_failed_checks=lambda est: POPULATION_EXPECTED_FAILED_CHECKS,
-)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
-
-
-@ignore_convergence
-def test_one_column_versions_of_the_skipped_checks():
-    """What the expected-failed checks test, on one-column data."""
-    from sklearn.base import clone
-    from sklearn.exceptions import NotFittedError
-
-    d = make_population(40, params=(1.0, 0.5), err=0.2, random_state=0)
-    X, X_err = d.X, d.X_err
-    est = PopulationModel(**FAST, random_state=0)
-    with pytest.raises(NotFittedError):
-        est.predict(X)
-    params_before = est.get_params()
-    fitted = est.fit(X, X_err=X_err)
-    assert fitted is est and est.get_params() == params_before  # returns self, params kept
-    assert est.n_features_in_ == 1
-    # Idempotent refit, order and subset invariance of the per-object methods.
-    pred = est.predict(X, X_err=X_err)
-    again = clone(est).fit(X, X_err=X_err).predict(X, X_err=X_err)
-    np.testing.assert_allclose(pred, again)
-    perm = np.random.default_rng(1).permutation(40)
-    for method in ("predict", "score_samples", "predict_membership_proba"):
-        full = getattr(est, method)(X, X_err=X_err)
-        np.testing.assert_allclose(getattr(est, method)(X[perm], X_err=X_err[perm]), full[perm])
-        np.testing.assert_allclose(getattr(est, method)(X[:7], X_err=X_err[:7]), full[:7])
-    # Read-only / Fortran-ordered / object-dtype inputs; NaN and inf refused.
-    Xr = np.asfortranarray(X.copy())
-    Xr.setflags(write=False)
-    np.testing.assert_allclose(est.predict(Xr, X_err=X_err), pred)
-    np.testing.assert_allclose(est.predict(X.astype(object), X_err=X_err), pred)
-    for bad in (np.nan, np.inf):
-        Xb = X.copy()
-        Xb[3, 0] = bad
-        with pytest.raises(ValueError):
-            clone(est).fit(Xb, X_err=X_err)
-    # A fit with y given (and ignored) is the same fit.
-    np.testing.assert_allclose(
-        clone(est).fit(X, np.zeros(40), X_err=X_err).predict(X, X_err=X_err), pred
-    )
-    # Pipeline consistency.
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import FunctionTransformer
-
-    pipe = make_pipeline(FunctionTransformer(), clone(est)).fit(X)
-    np.testing.assert_allclose(pipe.score_samples(X), clone(est).fit(X).score_samples(X))
+# scikit-learn's estimator checks and their one-column versions: tests/test_common.py
 
 
 # ---------------------------------------------------------------------------

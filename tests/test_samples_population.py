@@ -17,7 +17,6 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skhier._math import logmeanexp
 from skhier._samples_population import (
@@ -379,8 +378,11 @@ def test_population_density_band_and_scores():
     data = make_stellar_age_samples(60, 300, random_state=12)
     est = PosteriorSamplesPopulation("lognormal", n_steps=400, n_burn=150, random_state=0).fit(data.X)
     grid = np.linspace(0.1, 10, 50)
-    med, lo, hi = est.population_density(grid, level=0.9)
+    band = est.population_density(grid, level=0.9)
+    med, lo, hi = band.median, band.lower, band.upper
     assert np.all(lo <= med) and np.all(med <= hi)
+    np.testing.assert_array_equal(band.grid, grid)
+    assert band.level == 0.9
     # The band integrates to about 1 (a density in Gyr^-1).
     assert abs(np.trapezoid(med, grid) - 1) < 0.1
     s = est.score_samples(data.X)
@@ -487,18 +489,7 @@ def test_interim_log_prior_is_routed_per_fold():
         assert fits[-1] == tuple(range(n))
 
 
-# ---------------------------------------------------------------------------
-# scikit-learn contract
-# ---------------------------------------------------------------------------
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.filterwarnings("ignore::skhier._samples_population.ReweightingWarning")
-@parametrize_with_checks(
-    [PosteriorSamplesPopulation(**FAST, random_state=0),
-     PosteriorSamplesPopulation("histogram", n_bins=4, **FAST, random_state=0)],
-    expected_failed_checks=lambda est: {},
-)
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+# scikit-learn's estimator checks: tests/test_common.py
 
 
 # ---------------------------------------------------------------------------
@@ -558,7 +549,8 @@ def test_eccentricity_distribution_recovered_but_not_by_histogram_of_means():
         warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)
         est.fit(data.X)
     grid = np.linspace(0.01, 0.99, 99)
-    med, lo, hi = est.population_density(grid, level=0.9)
+    band = est.population_density(grid, level=0.9)
+    lo, hi = band.lower, band.upper
     truth = stats.beta.pdf(grid, 0.867, 3.03)
     inside = (truth >= lo) & (truth <= hi)
     assert inside.mean() >= 0.9, grid[~inside]
@@ -566,7 +558,8 @@ def test_eccentricity_distribution_recovered_but_not_by_histogram_of_means():
     # with their Poisson errors, against the band averaged over each bin.
     edges = np.linspace(0, 1, 11)
     fine = np.linspace(0, 1, 1001)[1:-1]
-    _, flo, fhi = est.population_density(fine, level=0.9)
+    fine_band = est.population_density(fine, level=0.9)
+    flo, fhi = fine_band.lower, fine_band.upper
     which = np.digitize(fine, edges) - 1
     band_lo = np.array([flo[which == b].mean() for b in range(10)])
     band_hi = np.array([fhi[which == b].mean() for b in range(10)])
