@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._importance import _ess_per_param, run_importance
 from ._math import logmeanexp, row_chunks
 from ._sampling import SamplerResult, find_map, laplace_covariance, run_emcee
+from .utils._checks import check_sample_weight
 from .utils._warnings import warn
 
 __all__ = [
@@ -196,6 +197,24 @@ class PosteriorModel:
 
     param_names: list[str]
 
+    #: Each object's weight in the likelihood, set from ``fit``'s
+    #: ``sample_weight`` by :meth:`BaseHierarchicalEstimator._set_sample_weight`;
+    #: None means every weight is 1.
+    sample_weight: np.ndarray | None = None
+
+    def sum_objects(self, table: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """Sum over objects of a (draws, objects) log-likelihood table.
+
+        The one place where sample weights enter a likelihood: each object's
+        log-likelihood is multiplied by its weight (``rows`` says which
+        objects the table's columns are). A zero-weight object contributes
+        nothing, even where its log-likelihood is -inf.
+        """
+        if self.sample_weight is None:
+            return table.sum(axis=1)
+        w = self.sample_weight[rows]
+        return np.where(w > 0, table, 0.0) @ w
+
     def log_prob(self, theta: np.ndarray) -> np.ndarray:
         """Log posterior (up to a constant) for ``theta`` of shape (k, p)."""
         raise NotImplementedError
@@ -306,7 +325,8 @@ class PosteriorMixin:
             f"{type(self).__name__} does not draw replicated data yet."
         )
 
-    def sample_posterior_predictive(self, n_samples: int = 100, random_state=None) -> dict:
+    def sample_posterior_predictive(self, n_samples: int = 100, random_state=None, *,
+                                    draw=None) -> dict:
         """Replicated data sets from the posterior predictive distribution.
 
         Each replicate takes one posterior draw of the population
@@ -331,6 +351,11 @@ class PosteriorMixin:
             Number of replicated data sets.
         random_state : int, RandomState instance or None, default=None
             Seeds the choice of posterior draws and the replicated data.
+        draw : int or None, default=None
+            Index of one stored posterior draw to make every replicate with
+            (for the *sampled* posterior predictive p-value, which is
+            uniform for data from the model: Johnson 2007, Gosselin 2011);
+            None draws a posterior draw per replicate.
 
         Returns
         -------
@@ -353,6 +378,11 @@ class PosteriorMixin:
         """
         rng = check_random_state(random_state)
         idx = self._draw_indices(n_samples, rng)
+        if draw is not None:
+            if isinstance(draw, bool) or not isinstance(draw, Integral) \
+                    or not 0 <= draw < self.n_draws_:
+                raise ValueError(f"draw must be an integer in [0, {self.n_draws_}), got {draw!r}.")
+            idx = np.full(n_samples, int(draw))
         return self._replicate({k: v[idx] for k, v in self.posterior_.items()}, rng)
 
     # -- summary --------------------------------------------------------------
@@ -421,6 +451,31 @@ class PosteriorMixin:
     def _data_groups(self) -> dict:
         """``observed_data``/``constant_data`` groups as {group: {name: array}}."""
         return {}
+
+    def observed_data(self) -> dict:
+        """The training data as the replicated data sets see them.
+
+        Returns
+        -------
+        observed : dict
+            Maps each observed variable (the keys of
+            :meth:`sample_posterior_predictive`'s result, the
+            ``observed_data`` group of :meth:`to_inference_data`) to its
+            training values, in data units. For a
+            ``PosteriorSamplesPopulation`` this is ``theta_hat``, each
+            object's likelihood-weighted mean.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skhier import PopulationModel
+        >>> x = np.random.default_rng(0).normal(1.0, 0.5, size=(50, 1))
+        >>> est = PopulationModel(random_state=0).fit(x, X_err=np.full(50, 0.2))
+        >>> reps = est.sample_posterior_predictive(200, random_state=0)["X"]
+        >>> p = np.mean(reps.std(axis=(1, 2)) >= est.observed_data()["X"].std())
+        """
+        check_is_fitted(self, "posterior_")
+        return dict(self._data_groups().get("observed_data", {}))
 
     def _inference_dims(self):
         """ArviZ dimension names of the variables (name -> list), or None."""
@@ -528,8 +583,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     # Measurement errors are requested metadata by default: with
     # ``sklearn.set_config(enable_metadata_routing=True)`` meta-estimators
     # route them to fit and score without any set_*_request call.
-    __metadata_request__fit = {name: True for name in ERROR_ARGS}
-    __metadata_request__score = {name: True for name in ERROR_ARGS}
+    # So is ``sample_weight`` (fit weights the likelihood, score the mean).
+    __metadata_request__fit = {name: True for name in (*ERROR_ARGS, "sample_weight")}
+    __metadata_request__score = {name: True for name in (*ERROR_ARGS, "sample_weight")}
 
     def __init_subclass__(cls, **kwargs):
         # Every other routed method that takes metadata requested for fit (the
@@ -708,6 +764,17 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
                 f"ESS {min(self.n_effective_.values()):.0f}"
             )
         self._warn_prior_bounds(model)
+
+    def _set_sample_weight(self, model: PosteriorModel, sample_weight, n_objects: int):
+        """Validate ``fit``'s ``sample_weight`` and give it to ``model``.
+
+        A row's weight multiplies its log-likelihood (in the model's
+        :meth:`PosteriorModel.sum_objects`), so an integer weight m counts
+        the row m times and 0 drops it. Returns the validated weights (a
+        float copy) or None.
+        """
+        model.sample_weight = check_sample_weight(sample_weight, n_objects)
+        return model.sample_weight
 
     def _report(self, message: str) -> None:
         """With ``progress=True``, a timestamped stage of the fit on stderr

@@ -33,6 +33,14 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
+from ._distributions import (
+    HalfCauchyPrior,
+    HalfNormalPrior,
+    NormalPrior,
+    Prior,
+    UniformPrior,
+    parse_prior,
+)
 from ._importance import run_importance
 from ._math import LOG2PI, logsumexp, row_chunks
 from ._population import (
@@ -42,9 +50,18 @@ from ._population import (
     gaussian_latent_sample,
     quadrature_rules,
 )
+from ._profiles import PROFILES, get_profile, profile_log_marginal, profile_sample
 from ._quadrature import run_quadrature
 from ._sampling import laplace_covariance, newton_map
-from .utils._checks import check_beta_prior, check_errors, check_magnitude
+from ._systematics import (
+    MODE_TOL,
+    SharedOffset,
+    SystematicModes,
+    check_per_row,
+    check_positions,
+    lindegren2021_covariance,
+)
+from .utils._checks import check_beta_prior, check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
@@ -329,21 +346,29 @@ def _field_sample(parallax, parallax_error, length_scale, u, n_grid=513):
 # -- priors -----------------------------------------------------------------
 
 
+def _parsed_prior(prior, name, kinds, msg):
+    """``prior`` through skhier's one prior syntax (a Prior, or a tuple
+    ``(kind, *args)``), refused unless its kind is one of ``kinds``."""
+    try:
+        parsed = parse_prior(prior, name)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{msg} ({exc})") from None
+    if not isinstance(parsed, kinds):
+        raise ValueError(msg)
+    return parsed
+
+
 def _check_mean_prior(prior):
     msg = (
         "mean_distance_prior must be ('uniform', low, high) with 0 <= low < high "
         f"or ('normal', mean, std) with std > 0 (pc), got {prior!r}."
     )
-    if not isinstance(prior, tuple) or len(prior) != 3 or prior[0] not in ("uniform", "normal"):
-        raise ValueError(msg)
-    a, b = prior[1], prior[2]
-    if not all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) for v in (a, b)):
-        raise ValueError(msg)
-    if prior[0] == "uniform" and not (0 <= a < b):
-        raise ValueError(msg)
-    if prior[0] == "normal" and not b > 0:
-        raise ValueError(msg)
-    return prior[0], float(a), float(b)
+    parsed = _parsed_prior(prior, "mean_distance_prior", (UniformPrior, NormalPrior), msg)
+    if isinstance(parsed, UniformPrior):
+        if not parsed.low >= 0:
+            raise ValueError(msg)
+        return "uniform", parsed.low, parsed.high
+    return "normal", parsed.loc, parsed.scale
 
 
 def _check_scale_prior(prior):
@@ -351,16 +376,9 @@ def _check_scale_prior(prior):
         "distance_dispersion_prior must be ('half-cauchy', scale) or "
         f"('half-normal', scale) with scale > 0 (pc), got {prior!r}."
     )
-    if (
-        not isinstance(prior, tuple)
-        or len(prior) != 2
-        or prior[0] not in ("half-cauchy", "half-normal")
-        or not isinstance(prior[1], Real)
-        or isinstance(prior[1], bool)
-        or not (np.isfinite(prior[1]) and prior[1] > 0)
-    ):
-        raise ValueError(msg)
-    return prior[0], float(prior[1])
+    parsed = _parsed_prior(prior, "distance_dispersion_prior",
+                           (HalfCauchyPrior, HalfNormalPrior), msg)
+    return ("half-cauchy" if isinstance(parsed, HalfCauchyPrior) else "half-normal"), parsed.scale
 
 
 def _check_zero_point(zp):
@@ -599,7 +617,11 @@ class _DistanceModel(PosteriorModel):
     """
 
     def __init__(self, parallax, parallax_error, *, mean_prior, dispersion_prior, field,
-                 length_scale, fraction_prior, zero_point, zero_point_prior):
+                 length_scale, fraction_prior, zero_point, zero_point_prior,
+                 profile=None, modes=None):
+        self.profile = profile  # None: the normal profile
+        self.modes = modes  # None: no shared systematic offsets
+        self.n_modes = 0 if modes is None else modes.n_modes
         self.parallax = parallax
         self.parallax_error = parallax_error
         self.mean_prior = mean_prior
@@ -616,11 +638,14 @@ class _DistanceModel(PosteriorModel):
                 names.append("log_field_length_scale")
         if zero_point is None:
             names.append("zero_point")
+        if profile is not None:
+            names.append(f"z_{profile.shape_name}")
+        names += [f"systematic_mode_{j + 1}" for j in range(self.n_modes)]
         self.param_names = names
         # With L and the zero-point fixed, each star's field likelihood does
         # not depend on the sampled parameters: compute it once per fit.
         self.field_const = None
-        if field and length_scale is not None and zero_point is not None:
+        if field and length_scale is not None and zero_point is not None and not self.n_modes:
             self.field_const = field_log_marginal(
                 parallax - zero_point, parallax_error, length_scale
             )
@@ -645,9 +670,39 @@ class _DistanceModel(PosteriorModel):
                 p["field_length_scale"] = np.full(len(theta), self.length_scale)
         if self.zero_point is None:
             p["zero_point"] = theta[:, j]
+            j += 1
         else:
             p["zero_point"] = np.full(len(theta), self.zero_point)
+        if self.profile is not None:
+            p["profile_shape"] = self.profile.shape_from_coord(theta[:, j])
+            j += 1
+        if self.n_modes:
+            p["systematic_modes"] = theta[:, j:j + self.n_modes]
         return p
+
+    @property
+    def simple(self) -> bool:
+        """Normal profile and one offset for every star: the fast paths
+        (frozen rules, grid medians) apply."""
+        return self.profile is None and not self.n_modes
+
+    def _offsets(self, p, rows, basis=None):
+        """(k, n_rows) parallax offset of every star: zero-point plus the
+        shared systematic modes (``basis`` rows: the stars' mode loadings)."""
+        off = p["zero_point"][:, None]
+        if self.n_modes:
+            b = self.modes.basis[rows] if basis is None else basis[rows]
+            off = off + p["systematic_modes"] @ b.T
+        return off
+
+    def _cluster(self, y, err, p):
+        """Cluster log-likelihood of parallaxes ``y`` (already offset), (k, n)."""
+        if self.profile is None:
+            return cluster_log_marginal(
+                y, err, p["mean_distance"][:, None], p["distance_dispersion"][:, None])
+        return profile_log_marginal(
+            self.profile, y, err, p["mean_distance"][:, None],
+            p["distance_dispersion"][:, None], p["profile_shape"][:, None])
 
     def log_prior(self, theta):
         theta = np.atleast_2d(theta)
@@ -679,16 +734,25 @@ class _DistanceModel(PosteriorModel):
         if self.zero_point is None:
             m, sd = self.zero_point_prior
             lp = lp - 0.5 * ((theta[:, j] - m) / sd) ** 2
+            j += 1
+        if self.profile is not None:
+            lp = lp + self.profile.log_prior_coord(theta[:, j])
+            j += 1
+        if self.n_modes:
+            lp = lp - 0.5 * np.sum(theta[:, j:j + self.n_modes] ** 2, axis=1)
         return lp
 
-    def star_logliks(self, p, rows=slice(None), parallax=None, parallax_error=None):
-        """(log f + log p_cluster, log(1-f) + log p_field or None), (k, n_rows)."""
+    def star_logliks(self, p, rows=slice(None), parallax=None, parallax_error=None,
+                     basis=None):
+        """(log f + log p_cluster, log(1-f) + log p_field or None), (k, n_rows).
+
+        ``basis`` (n, n_modes): the systematic-mode loadings of the stars
+        ``parallax`` (default: the training stars').
+        """
         plx = self.parallax[rows] if parallax is None else parallax[rows]
         err = self.parallax_error[rows] if parallax_error is None else parallax_error[rows]
-        y = plx[None, :] - p["zero_point"][:, None]
-        lc = cluster_log_marginal(
-            y, err[None, :], p["mean_distance"][:, None], p["distance_dispersion"][:, None]
-        )
+        y = plx[None, :] - self._offsets(p, rows, basis)
+        lc = self._cluster(y, err[None, :], p)
         if not self.field:
             return lc, None
         if self.field_const is not None and parallax is None:
@@ -710,7 +774,7 @@ class _DistanceModel(PosteriorModel):
                 for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
                     lc, lf = self.star_logliks(p, rows)
                     per = lc if lf is None else np.logaddexp(lc, lf)
-                    ll += per.sum(axis=1)
+                    ll += self.sum_objects(per, rows)
                 total[ok] = lp[ok] + ll
         return np.where(np.isfinite(total), total, -np.inf)
 
@@ -919,7 +983,7 @@ class _DistanceModel(PosteriorModel):
                         lf = _frozen_logint(self.frozen_field_, self._frozen_coefs(p, "field"),
                                             n, self.frozen_ref_["field"])
                     lc = np.logaddexp(lc + np.log(f), lf + np.log1p(-f))
-                total[ok] = lp[ok] + lc.sum(axis=1)
+                total[ok] = lp[ok] + self.sum_objects(lc)
         return np.where(np.isfinite(total), total, -np.inf)
 
     def initial_point(self):
@@ -943,6 +1007,9 @@ class _DistanceModel(PosteriorModel):
                 theta.append(np.log(np.clip(mean, 2 * _L_RANGE[0], 0.5 * _L_RANGE[1])))
         if self.zero_point is None:
             theta.append(self.zero_point_prior[0])
+        if self.profile is not None:
+            theta.append(0.0)  # the middle of the shape's prior range
+        theta += [0.0] * self.n_modes
         return np.asarray(theta, dtype=np.float64)
 
     def constrain(self, theta):
@@ -954,6 +1021,11 @@ class _DistanceModel(PosteriorModel):
                 out["field_length_scale"] = p["field_length_scale"]
         if self.zero_point is None:
             out["zero_point"] = p["zero_point"]
+        if self.profile is not None:
+            name, value = self.profile.reported(p["profile_shape"], p["distance_dispersion"])
+            out[name] = value
+        if self.n_modes:
+            out["systematic_modes"] = p["systematic_modes"]
         return out
 
     def prior_bounds(self):
@@ -975,6 +1047,9 @@ class _DistanceModel(PosteriorModel):
                 p["field_length_scale"] = np.full(k, self.length_scale)
         if "zero_point" not in p:
             p["zero_point"] = np.full(k, self.zero_point)
+        if self.profile is not None and "profile_shape" not in p:
+            p["profile_shape"] = self.profile.shape_from_reported(
+                p[self.profile.shape_name], p["distance_dispersion"])
         return p
 
     def median_distances(self, p, parallax, parallax_error, *, return_error=False):
@@ -1115,7 +1190,17 @@ class _DistanceModel(PosteriorModel):
         r, member = self.conditional_distances(p, u)
         return {"r": r, "is_member": member}
 
-    def conditional_distances(self, p, u, parallax=None, parallax_error=None, n_grid=513):
+    def _cluster_sample(self, y, err, p, u, n_grid):
+        if self.profile is None:
+            return gaussian_latent_sample(
+                y, err, p["mean_distance"][:, None], p["distance_dispersion"][:, None],
+                _g, _dg, g_inv=_g_inv, lower=0.0, u=u, n_grid=n_grid)
+        return profile_sample(
+            self.profile, y, err, p["mean_distance"][:, None],
+            p["distance_dispersion"][:, None], p["profile_shape"][:, None], u)
+
+    def conditional_distances(self, p, u, parallax=None, parallax_error=None, n_grid=513,
+                              basis=None):
         """Distances (k, n) drawn by inverting the stars' posterior CDFs at ``u``.
 
         With a field, ``u < P(member)`` selects the cluster component (and is
@@ -1128,10 +1213,10 @@ class _DistanceModel(PosteriorModel):
         r = np.empty((k, n))
         member = np.ones((k, n), dtype=bool)
         for rows in row_chunks(n, k, _CELLS_SAMPLE):
-            y = plx[None, rows] - p["zero_point"][:, None]
+            y = plx[None, rows] - self._offsets(p, rows, basis)
             uu = u[:, rows]
             if self.field:
-                lc, lf = self.star_logliks(p, rows, plx, err)
+                lc, lf = self.star_logliks(p, rows, plx, err, basis)
                 pc = np.exp(lc - np.logaddexp(lc, lf))
                 is_c = uu < pc
                 # Only the selected entries are used (each ratio < 1 there); the
@@ -1139,21 +1224,13 @@ class _DistanceModel(PosteriorModel):
                 with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
                     uc = np.where(is_c, uu / np.where(pc > 0, pc, 1.0), 0.5)
                     uf = np.where(is_c, 0.5, (uu - pc) / np.where(pc < 1, 1.0 - pc, 1.0))
-                rc = gaussian_latent_sample(
-                    y, err[None, rows], p["mean_distance"][:, None],
-                    p["distance_dispersion"][:, None], _g, _dg, g_inv=_g_inv, lower=0.0,
-                    u=np.clip(uc, 0.0, 1.0), n_grid=n_grid,
-                )
+                rc = self._cluster_sample(y, err[None, rows], p, np.clip(uc, 0.0, 1.0), n_grid)
                 rf = _field_sample(y, err[None, rows], p["field_length_scale"][:, None],
                                    np.clip(uf, 0.0, 1.0), n_grid=n_grid)
                 r[:, rows] = np.where(is_c, rc, rf)
                 member[:, rows] = is_c
             else:
-                r[:, rows] = gaussian_latent_sample(
-                    y, err[None, rows], p["mean_distance"][:, None],
-                    p["distance_dispersion"][:, None], _g, _dg, g_inv=_g_inv, lower=0.0,
-                    u=uu, n_grid=n_grid,
-                )
+                r[:, rows] = self._cluster_sample(y, err[None, rows], p, uu, n_grid)
         return r, member
 
 
@@ -1187,24 +1264,45 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Length scale ``L`` of the field density in pc, fixed, or ``"fit"``
         with a log-uniform prior on [10 pc, 100 kpc]. Ignored without a
         field.
-    cluster_fraction_prior : tuple (a, b), default=(1.0, 1.0)
-        Beta(a, b) prior on the cluster fraction (uniform by default).
+    cluster_fraction_prior : tuple or Prior, default=(1.0, 1.0)
+        Beta(a, b) prior on the cluster fraction (uniform by default):
+        ``(a, b)``, ``("beta", a, b)`` or a ``BetaPrior``.
     parallax_zero_point : float or tuple (mean, std), default=0.0
         Global parallax offset in mas (observed = true + zero-point): a fixed
         value, or ``(mean, std)`` to fit it with that Gaussian prior (e.g.
         ``(-0.029, 0.01)`` for Gaia DR2).
-    mean_distance_prior : tuple, default=("uniform", 1.0, 10000.0)
+    mean_distance_prior : tuple or Prior, default=("uniform", 1.0, 10000.0)
         Prior on ``mu_r`` in pc: ``("uniform", low, high)`` or
         ``("normal", mean, std)`` (truncated to ``mu_r > 0``).
-    distance_dispersion_prior : tuple, default=("half-cauchy", 20.0)
+    distance_dispersion_prior : tuple or Prior, default=("half-cauchy", 20.0)
         Prior on ``sigma_r`` in pc: ``("half-cauchy", scale)`` or
         ``("half-normal", scale)``. The default allows the few-pc depths of
-        open clusters and, through its heavy tail, much larger ones.
+        open clusters and, through its heavy tail, much larger ones. Both
+        priors take the syntax of ``PopulationModel``'s ``priors`` (prior
+        objects, and ``"halfcauchy"`` or ``"half-cauchy"`` alike).
     parallax_error : float or None, default=None
         Standard error (mas) assumed for every parallax when a method gets no
         ``X_err``. ``None`` makes ``X_err`` required: a parallax without an
         error bar cannot be modelled (an exact parallax would fix the
         distance and rule out negative values).
+    profile : {"normal", "student-t", "eff", "king"}, default="normal"
+        Distribution of the members' true distances, ``r = mu_r + s x``
+        (truncated to ``r > 0``) with ``s = distance_dispersion`` its scale:
+        normal; Student-t (fitted degrees of freedom ``profile_dof``,
+        log-uniform prior on [1, 100]); EFF, ``p(x) ∝ (1 + x²)^(-gamma/2)``
+        (fitted ``profile_gamma``, uniform on [2, 10]); King, with core
+        radius ``s`` and fitted ``tidal_radius`` (pc; log-uniform prior on
+        ``tidal_radius / s`` in [2, 100]). See :mod:`skhier._profiles`.
+    parallax_covariance : "lindegren2021", callable or None, default="lindegren2021"
+        Angular covariance of the parallax systematics, used when ``ra`` and
+        ``dec`` are passed to :meth:`fit`: ``"lindegren2021"`` is
+        ``142 µas² exp(-theta / 16°)`` (Lindegren et al. 2021, Eq. 24), a
+        callable maps separations in degrees to covariances in mas², None
+        ignores the positions. Represented by a few shared offset modes
+        (sampled) plus an independent part (see :mod:`skhier._systematics`).
+    parallax_systematic : float or None, default=None
+        Without positions: one systematic offset ``N(0, s²)`` (``s`` in mas)
+        shared by every star, e.g. 0.012 for the floor of Gaia EDR3.
     sampler : {"auto", "quadrature", "importance", "emcee"}, default="auto"
         ``"quadrature"``: adaptive Gauss–Hermite quadrature over the
         population posterior around the Laplace fit (see
@@ -1240,6 +1338,14 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         without a field.
     zero_point_ : float
         Posterior median of the fitted zero-point, or its fixed value (mas).
+    profile_dof_, profile_gamma_, tidal_radius_ : float
+        Posterior median of the profile's shape parameter (the one of the
+        chosen ``profile`` only).
+    n_systematic_modes_ : int
+        Shared systematic-offset modes sampled (0 without systematics).
+    systematics_error_ : float or None
+        Relative error of the modes' representation of the systematic
+        variance of the weighted mean parallax (None without systematics).
     distance_ : ndarray of shape (n_samples,)
         Posterior median distance of each training star (pc), averaged over
         the population posterior and (with a field) over its membership.
@@ -1249,7 +1355,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
     posterior_ : dict of ndarray
         Draws of ``"mean_distance"``, ``"distance_dispersion"`` and, as
         applicable, ``"cluster_fraction"``, ``"field_length_scale"``,
-        ``"zero_point"``.
+        ``"zero_point"``, the profile's shape parameter and
+        ``"systematic_modes"`` (n_draws, n_modes).
     sampler_ : str
         ``"quadrature"``, ``"importance"`` or ``"emcee"``: the sampler that
         produced the draws.
@@ -1324,11 +1431,14 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         **BaseHierarchicalEstimator._parameter_constraints,
         "field": [StrOptions({"edsd"}), None],
         "field_length_scale": [Interval(Real, 0, None, closed="neither"), StrOptions({"fit"})],
-        "cluster_fraction_prior": [tuple],
+        "cluster_fraction_prior": [tuple, Prior],
         "parallax_zero_point": [Real, tuple],
-        "mean_distance_prior": [tuple],
-        "distance_dispersion_prior": [tuple],
+        "mean_distance_prior": [tuple, Prior],
+        "distance_dispersion_prior": [tuple, Prior],
         "parallax_error": [Interval(Real, 0, None, closed="neither"), None],
+        "profile": [StrOptions({"normal", *PROFILES})],
+        "parallax_covariance": [StrOptions({"lindegren2021"}), callable, None],
+        "parallax_systematic": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     _supports_quadrature = True
@@ -1336,6 +1446,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
     # Only X_err is meaningful here: the other error names are not requested.
     __metadata_request__fit = {
         "X_err": True,
+        "ra": True,
+        "dec": True,
+        "zero_point": True,
         "y_err": metadata_routing.UNUSED,
         "X_cov": metadata_routing.UNUSED,
         "Xy_cov": metadata_routing.UNUSED,
@@ -1352,6 +1465,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         mean_distance_prior=("uniform", 1.0, 10000.0),
         distance_dispersion_prior=("half-cauchy", 20.0),
         parallax_error=None,
+        profile="normal",
+        parallax_covariance="lindegren2021",
+        parallax_systematic=None,
         sampler="auto",
         n_importance=2000,
         n_walkers=32,
@@ -1380,6 +1496,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self.mean_distance_prior = mean_distance_prior
         self.distance_dispersion_prior = distance_dispersion_prior
         self.parallax_error = parallax_error
+        self.profile = profile
+        self.parallax_covariance = parallax_covariance
+        self.parallax_systematic = parallax_systematic
 
     # -- input handling -----------------------------------------------------------
     def _parallaxes(self, X, X_err, *, reset):
@@ -1408,6 +1527,42 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             err = np.sqrt(errors["X_cov"][:, 0, 0])
         return X[:, 0].copy(), err
 
+    def _stars(self, X, X_err, ra, dec, zero_point, *, reset):
+        """Parallaxes corrected for per-star zero-points, errors including the
+        systematics' independent part, and the stars' systematic-mode loadings
+        (None without modes)."""
+        plx, err = self._parallaxes(X, X_err, reset=reset)
+        n = len(plx)
+        ra, dec = check_positions(ra, dec, n)
+        if zero_point is not None:
+            zp = check_per_row(zero_point, "zero_point", n, "one parallax zero-point in mas")
+            plx = plx - zp
+        if reset:
+            return plx, err, ra, dec
+        modes = self.model_.modes
+        if modes is None:
+            return plx, err, None
+        if isinstance(modes, SharedOffset):
+            basis, resid = modes.at(None, None, n=n)
+        elif ra is not None:
+            basis, resid = modes.at(ra, dec)
+        else:
+            # No positions: the training stars' mean loading (the cluster's
+            # common offset) and their mean independent variance.
+            basis = np.broadcast_to(modes.basis.mean(axis=0), (n, modes.n_modes))
+            resid = np.full(n, modes.residual.mean())
+        return plx, np.sqrt(err**2 + resid), basis
+
+    def _systematics(self, err, ra, dec):
+        """The shared-offset representation of the parallax systematics, or None."""
+        if ra is not None and self.parallax_covariance is not None:
+            cov = (lindegren2021_covariance if self.parallax_covariance == "lindegren2021"
+                   else self.parallax_covariance)
+            return SystematicModes(ra, dec, 1.0 / err**2, cov)
+        if self.parallax_systematic is not None:
+            return SharedOffset(len(err), self.parallax_systematic)
+        return None
+
     def _check_contamination(self, plx, err) -> None:
         """Warn when a fit without a field has many stars far from the bulk."""
         n_far = _count_far_from_cluster(plx, err)
@@ -1424,7 +1579,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, X_err=None):
+    def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None,
+            sample_weight=None):
         """Sample the posterior of the cluster's distance distribution.
 
         Parameters
@@ -1436,6 +1592,18 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
             Parallax standard errors in mas. Required
             unless ``parallax_error`` is set.
+        ra, dec : array-like of shape (n_samples,), default=None
+            Sky positions in degrees (ra in [0, 360], dec in [-90, 90]). With
+            them, the parallaxes' spatially correlated systematics
+            (``parallax_covariance``) are part of the likelihood.
+        zero_point : array-like of shape (n_samples,), default=None
+            Per-star parallax zero-points in mas (observed = true +
+            zero_point + ``parallax_zero_point``), e.g. from
+            :func:`skhier.gaia.gaia_zero_point`.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: its log-likelihood is multiplied
+            by its weight, so an integer weight m counts the row m times and
+            0 drops it. None: every weight is 1.
 
         Returns
         -------
@@ -1445,24 +1613,38 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         disp_prior = _check_scale_prior(self.distance_dispersion_prior)
         frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
         zp, zp_prior = _check_zero_point(self.parallax_zero_point)
-        plx, err = self._parallaxes(X, X_err, reset=True)
+        plx, err, ra, dec = self._stars(X, X_err, ra, dec, zero_point, reset=True)
+        weights = check_sample_weight(sample_weight, len(plx))
         field = self.field == "edsd"
         if not field and zp is not None and mean_prior[0] == "uniform":
             _check_parallax_detected(plx - zp, err, mean_prior)
         length = None
         if field and self.field_length_scale != "fit":
             length = float(self.field_length_scale)
+        modes = self._systematics(err, ra, dec)
+        self.n_systematic_modes_ = 0 if modes is None else modes.n_modes
+        self.systematics_error_ = None if modes is None else float(modes.error)
+        if modes is not None and modes.error > MODE_TOL:
+            warn(
+                f"The {modes.n_modes} shared systematic modes reproduce the systematic variance "
+                f"of the weighted mean parallax only to {modes.error:.1%} (asked: "
+                f"{MODE_TOL:.0%}): the parallax_covariance varies on scales much smaller than "
+                "the cluster, and its correlations are partly treated as independent errors.",
+                UserWarning,
+            )
+        err_fit = err if modes is None else np.sqrt(err**2 + modes.residual)
         model = _DistanceModel(
-            plx, err, mean_prior=mean_prior, dispersion_prior=disp_prior, field=field,
+            plx, err_fit, mean_prior=mean_prior, dispersion_prior=disp_prior, field=field,
             length_scale=length, fraction_prior=frac_prior, zero_point=zp,
-            zero_point_prior=zp_prior,
+            zero_point_prior=zp_prior, profile=get_profile(self.profile), modes=modes,
         )
         rng = check_random_state(self.random_state)
         self.frozen_check_ = None
         self.quadrature_error_ = None
+        self._set_sample_weight(model, weights, len(plx))
         self._sample(model, rng)
         self._report("per-star distances and memberships")
-        self._set_summaries(plx, err)
+        self._set_summaries(plx, err_fit)
         if not field:
             self._check_contamination(plx, err)
         self._report("done")
@@ -1476,13 +1658,14 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         :meth:`_importance_frozen`), else with the exact likelihood."""
         cheap = not model.field or model.field_const is not None
         if self.sampler == "quadrature" or (
-            self.sampler == "auto" and cheap and len(model.parallax) >= QUADRATURE_MIN_STARS
+            self.sampler == "auto" and cheap and model.simple
+            and len(model.parallax) >= QUADRATURE_MIN_STARS
         ):
             result = self._quadrature_attempt(model, random_state)
             if result is not None and (result.ok or self.sampler == "quadrature"):
                 return result, None, None
             self._report("quadrature not converged: importance sampling")
-        if len(model.parallax) >= FROZEN_MIN_STARS:
+        if len(model.parallax) >= FROZEN_MIN_STARS and model.simple:
             self._report(f"importance sampling with frozen rules ({len(model.parallax)} stars)")
             result = self._importance_frozen(model, random_state)
             if result is not None:
@@ -1588,7 +1771,10 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self.zero_point_ = (
             self._posterior_median("zero_point") if model.zero_point is None else model.zero_point
         )
-        self.membership_proba_ = self._membership_proba((plx, err))
+        if model.profile is not None:
+            name = model.profile.shape_name
+            setattr(self, f"{name}_", self._posterior_median(name))
+        self.membership_proba_ = self._membership_proba(self._training_objects())
         # distance_ is computed on first access (see the property).
         self.__dict__.pop("_distance_cache", None)
 
@@ -1598,42 +1784,54 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         check_is_fitted(self, "posterior_")
         cached = self.__dict__.get("_distance_cache")
         if cached is None:
-            cached = self._median_distance(self.model_.parallax, self.model_.parallax_error)
+            cached = self._median_distance(*self._training_objects())
             self._distance_cache = cached
         return cached
 
     # -- the per-object hook (see BaseHierarchicalEstimator._object_logliks) ---
     def _object_logliks(self, objects, p, rows):
         """(cluster, field) log-likelihood tables of the stars ``rows`` of
-        ``objects = (parallax, parallax_error)``, distances integrated out."""
-        plx, err = objects
-        return self.model_.star_logliks(p, rows, plx, err)
+        ``objects = (parallax, parallax_error, mode loadings or None)``,
+        distances integrated out."""
+        plx, err, basis = objects
+        return self.model_.star_logliks(p, rows, plx, err, basis)
 
     def _n_objects(self, objects):
         return len(objects[0])
 
     def _training_objects(self):
-        return self.model_.parallax, self.model_.parallax_error
+        modes = self.model_.modes
+        return (self.model_.parallax, self.model_.parallax_error,
+                None if modes is None else modes.basis)
 
     def _replicate(self, params, rng):
         """Replicated parallaxes ``{"parallax": (S, n)}`` (mas).
 
         For each draw and training star: a new label (cluster with
         probability ``cluster_fraction``), a true distance from the cluster's
-        normal truncated to r > 0 or from the field's exponentially
-        decreasing space density (a Gamma(3, L) distribution), and the
-        parallax ``1000 / r + zero_point`` measured with the star's error.
+        profile (normal by default) truncated to r > 0 or from the field's
+        exponentially decreasing space density (a Gamma(3, L) distribution),
+        and the parallax ``1000 / r`` plus the star's offset (zero-point and
+        systematic modes of that draw) measured with the star's error.
         """
-        p = self.model_.full_params(params)
-        err = self.model_.parallax_error
+        m = self.model_
+        p = m.full_params(params)
+        err = m.parallax_error
         S, n = len(p["mean_distance"]), len(err)
         mu, sd = p["mean_distance"][:, None], p["distance_dispersion"][:, None]
-        r = truncnorm.rvs(-mu / sd, np.inf, loc=mu, scale=sd, size=(S, n), random_state=rng)
+        if m.profile is None:
+            r = truncnorm.rvs(-mu / sd, np.inf, loc=mu, scale=sd, size=(S, n), random_state=rng)
+        else:
+            # The profile truncated to r > 0, by its quantile function.
+            shape = p["profile_shape"][:, None]
+            f0 = m.profile.cdf(-mu / sd, shape)
+            u = f0 + (1.0 - f0) * rng.uniform(size=(S, n))
+            r = mu + sd * m.profile.ppf(u, np.broadcast_to(shape, (S, n)))
         if self.model_.field:
             field = rng.uniform(size=(S, n)) >= p["cluster_fraction"][:, None]
             r_field = rng.gamma(3.0, size=(S, n)) * p["field_length_scale"][:, None]
             r = np.where(field, r_field, r)
-        plx = 1000.0 / r + p["zero_point"][:, None] + err * rng.standard_normal((S, n))
+        plx = 1000.0 / r + m._offsets(p, slice(None)) + err * rng.standard_normal((S, n))
         return {"parallax": plx}
 
     def _has_background(self):
@@ -1647,7 +1845,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         # nodes: rows in chunks 40 times smaller than for a closed form.
         return 40
 
-    def _median_distance(self, plx, err):
+    def _median_distance(self, plx, err, basis=None):
         """Per-star posterior median distance.
 
         Without a field: the exact median of the mixture of the stars'
@@ -1659,7 +1857,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         not depend on the other rows), and the median over draws.
         """
         p = self.model_.full_params(self._summary_draws())
-        if not self.model_.field:
+        if not self.model_.field and self.model_.simple:
             # Without a field: the mixture of conditional CDFs on a grid, in
             # chunks of 5000 rows (its (stars x grid) tables take ~17 kB a star).
             out = np.empty(len(plx))
@@ -1679,12 +1877,13 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         for rows in row_chunks(len(plx), k, _CELLS_MEDIAN):
             uc = np.repeat(u[:, None], rows.stop - rows.start, axis=1)
             r, _ = self.model_.conditional_distances(
-                p, uc, plx[rows], err[rows], n_grid=_MEDIAN_GRID
+                p, uc, plx[rows], err[rows], n_grid=_MEDIAN_GRID,
+                basis=None if basis is None else basis[rows],
             )
             out[rows] = np.median(r, axis=0)
         return out
 
-    def predict(self, X, X_err=None):
+    def predict(self, X, X_err=None, ra=None, dec=None, zero_point=None):
         """Posterior median distance (pc) of each star under the fitted population.
 
         Each star's distance posterior combines its own parallax with the
@@ -1697,22 +1896,27 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Parallaxes (mas).
         X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
             Parallax errors (mas); defaults to ``parallax_error``.
+        ra, dec, zero_point : array-like of shape (n_samples,), default=None
+            Sky positions (degrees) and per-star zero-points (mas), as in :meth:`fit`.
 
         Returns
         -------
         distance : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "posterior_")
-        plx, err = self._parallaxes(X, X_err, reset=False)
-        return self._median_distance(plx, err)
+        plx, err, basis = self._stars(X, X_err, ra, dec, zero_point, reset=False)
+        return self._median_distance(plx, err, basis)
 
-    def predict_membership_proba(self, X, X_err=None):
+    def predict_membership_proba(self, X, X_err=None, ra=None, dec=None, zero_point=None):
         """Posterior probability that each star is a member (column 0) or field (column 1).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+            Parallax errors (mas); defaults to ``parallax_error``.
+        ra, dec, zero_point : array-like of shape (n_samples,), default=None
+            Sky positions (degrees) and per-star zero-points (mas), as in :meth:`fit`.
 
         Returns
         -------
@@ -1720,10 +1924,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Rows sum to 1. Without a field model, column 0 is 1.
         """
         check_is_fitted(self, "posterior_")
-        plx, err = self._parallaxes(X, X_err, reset=False)
-        return self._membership_proba((plx, err))
+        return self._membership_proba(self._stars(X, X_err, ra, dec, zero_point, reset=False))
 
-    def score_samples(self, X, X_err=None):
+    def score_samples(self, X, X_err=None, ra=None, dec=None, zero_point=None):
         """Log posterior predictive density of each star's parallax.
 
         ``log p(parallax_i | data) = log mean_s p(parallax_i | alpha_s)``
@@ -1733,16 +1936,20 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+            Parallax errors (mas); defaults to ``parallax_error``.
+        ra, dec, zero_point : array-like of shape (n_samples,), default=None
+            Sky positions (degrees) and per-star zero-points (mas), as in :meth:`fit`.
 
         Returns
         -------
         log_density : ndarray of shape (n_samples,)
         """
         check_is_fitted(self, "posterior_")
-        plx, err = self._parallaxes(X, X_err, reset=False)
-        return self._log_predictive_density((plx, err))
+        return self._log_predictive_density(
+            self._stars(X, X_err, ra, dec, zero_point, reset=False))
 
-    def score(self, X, y=None, sample_weight=None, X_err=None):
+    def score(self, X, y=None, sample_weight=None, X_err=None, ra=None, dec=None,
+              zero_point=None):
         """Mean log posterior predictive density of the parallaxes (see :meth:`score_samples`).
 
         Parameters
@@ -1753,12 +1960,17 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         sample_weight : array-like of shape (n_samples,), default=None
             Weights of the per-star log densities.
         X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+            Parallax errors (mas); defaults to ``parallax_error``.
+        ra, dec, zero_point : array-like of shape (n_samples,), default=None
+            Sky positions (degrees) and per-star zero-points (mas), as in :meth:`fit`.
 
         Returns
         -------
         score : float
         """
-        return float(np.average(self.score_samples(X, X_err=X_err), weights=sample_weight))
+        return float(np.average(
+            self.score_samples(X, X_err=X_err, ra=ra, dec=dec, zero_point=zero_point),
+            weights=sample_weight))
 
     def _data_groups(self):
         """Training parallaxes and their errors (mas) for :meth:`to_inference_data`."""

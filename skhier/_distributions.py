@@ -299,7 +299,9 @@ def parse_prior(spec, name="prior") -> Prior:
 
     ``kind`` is one of ``"normal"`` (loc, scale), ``"halfnormal"`` (scale),
     ``"halfcauchy"`` (scale), ``"lognormal"`` (mu, sigma), ``"uniform"``
-    (low, high), ``"loguniform"`` (low, high) and ``"beta"`` (a, b).
+    (low, high), ``"loguniform"`` (low, high) and ``"beta"`` (a, b);
+    case, hyphens and underscores are ignored (``"half-cauchy"``). The one
+    prior syntax of every skhier estimator.
 
     Examples
     --------
@@ -314,7 +316,7 @@ def parse_prior(spec, name="prior") -> Prior:
             f"{name} must be a Prior or a tuple (kind, *args) with kind in "
             f"{sorted(_PRIORS)}, got {spec!r}."
         )
-    kind = spec[0].lower()
+    kind = spec[0].lower().replace("-", "").replace("_", "")
     if kind not in _PRIORS:
         raise ValueError(f"{name}: unknown prior kind {spec[0]!r}; use one of {sorted(_PRIORS)}.")
     try:

@@ -36,8 +36,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
+from ._distributions import Prior
 from ._math import LOG2PI, categorical, log_normal_pdf, row_chunks
-from .utils._checks import check_beta_prior, check_errors, check_finite_array, check_magnitude
+from .utils._checks import (
+    check_beta_prior,
+    check_errors,
+    check_finite_array,
+    check_magnitude,
+    check_sample_weight,
+)
 from .utils._warnings import warn
 
 __all__ = ["RobustLineMixture"]
@@ -261,7 +268,7 @@ class _LineModel(PosteriorModel):
             for rows in row_chunks(n, len(theta), _ROW_CHUNK_CELLS):
                 ll_in, ll_out = self.point_logliks(theta, rows)
                 ll = ll_in if ll_out is None else np.logaddexp(ll_in, ll_out)
-                total = total + ll.sum(axis=1)
+                total = total + self.sum_objects(ll, rows)
         return np.where(np.isfinite(total), total, -np.inf)
 
     def initial_point(self):
@@ -763,8 +770,9 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     x_components : int, default=1
         Number of Gaussian components K of the population model (a few at
         most; more only for clearly multi-modal or skewed X).
-    outlier_fraction_prior : tuple of two floats, default=(1.0, 4.0)
-        Beta(a, b) prior on the outlier fraction ``P_b``. The default (mean
+    outlier_fraction_prior : tuple or Prior, default=(1.0, 4.0)
+        Beta(a, b) prior on the outlier fraction ``P_b``: ``(a, b)``,
+        ``("beta", a, b)`` or a ``BetaPrior``. The default (mean
         0.2, ``P(P_b > 0.5) = 6 %``) states that outliers are a minority, which
         removes the unidentifiable region ``P_b -> 1`` where the line floats
         free.
@@ -922,7 +930,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         **BaseHierarchicalEstimator._parameter_constraints,
         "scatter": [StrOptions({"vertical", "orthogonal"}), None],
         "outliers": ["boolean"],
-        "outlier_fraction_prior": [tuple],
+        "outlier_fraction_prior": [tuple, Prior],
         "standardize": ["boolean"],
         "x_model": [StrOptions({"auto", "population", "projected"})],
         "x_components": [Interval(Integral, 1, None, closed="left")],
@@ -970,7 +978,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
 
     # -- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None, y_limit=None):
+    def fit(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None, y_limit=None,
+            sample_weight=None):
         """Sample the posterior of the line given data and errors.
 
         Parameters
@@ -994,6 +1003,13 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             detection; booleans mean upper limits. A limit's likelihood is
             the probability that the measured value (true value plus its
             ``y_err``) lies beyond it. None: all detections.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: its log-likelihood is multiplied
+            by its weight, so an integer weight m counts the row m times and
+            0 drops it. None: every weight is 1.
+            The standardisation uses the weighted mean and standard
+            deviation, so integer weights give the posterior of the
+            repeated rows exactly.
 
         Returns
         -------
@@ -1021,13 +1037,15 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         x_model = self.x_model
         if x_model == "auto":
             x_model = "projected" if errors["X_cov"] is None else "population"
+        weights = check_sample_weight(sample_weight, X.shape[0])
         kwargs = dict(scatter=self.scatter, outliers=self.outliers, outlier_prior=prior,
-                      limit=limit, **self._standardisation(X, y))
+                      limit=limit, **self._standardisation(X, y, weights))
         if x_model == "population":
             model = _LinePopulationModel(X, y, errors, n_components=self.x_components, **kwargs)
         else:
             model = _LineModel(X, y, errors, **kwargs)
         self.x_model_ = x_model
+        self._set_sample_weight(model, weights, X.shape[0])
         self._sample(model, rng)
         self.coef_ = np.atleast_1d(self._posterior_median("coef"))
         self.intercept_ = self._posterior_median("intercept")
@@ -1090,17 +1108,19 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             out[rows] = mean.mean(axis=0)
         return model.x_loc + model.x_scale * out
 
-    def _standardisation(self, X, y):
+    def _standardisation(self, X, y, weights=None):
         if not self.standardize:
             return {"loc": (np.zeros(X.shape[1]), 0.0), "scale": (np.ones(X.shape[1]), 1.0)}
+        # Weighted moments: integer weights standardise as the repeated rows do.
+        x_loc = np.average(X, axis=0, weights=weights)
+        y_loc = float(np.average(y, weights=weights))
 
-        def spread(v):
-            s = np.std(v, axis=0)
+        def spread(v, loc):
+            s = np.sqrt(np.average((v - loc) ** 2, axis=0, weights=weights))
             return np.where(s > 0, s, 1.0)
 
-        x_loc, y_loc = X.mean(axis=0), float(y.mean())
-        y_scale = float(spread(y))
-        x_scale = spread(X)
+        y_scale = float(spread(y, y_loc))
+        x_scale = spread(X, x_loc)
         if self.scatter == "orthogonal":
             # Perpendicular distances survive only a common scale on all axes.
             x_scale = np.full(X.shape[1], y_scale)

@@ -62,7 +62,7 @@ from ._distributions import (
 )
 from ._math import categorical, log_normal_pdf
 from .selection import SelectionTerm
-from .utils._checks import check_errors, check_magnitude
+from .utils._checks import check_errors, check_magnitude, check_sample_weight
 
 __all__ = ["PopulationModel"]
 
@@ -723,7 +723,7 @@ class _PopulationPosterior(PosteriorModel):
         if ok.any():
             ll_pop, ll_bg = self.component_logliks(u[ok])
             ll = ll_pop if ll_bg is None else np.logaddexp(ll_pop, ll_bg)
-            out[ok] = lp[ok] + ll.sum(axis=1) - self.log_selection(u[ok])
+            out[ok] = lp[ok] + self.sum_objects(ll) - self.log_selection(u[ok])
         return np.where(np.isfinite(out), out, -np.inf)
 
     def log_selection(self, u):
@@ -1081,7 +1081,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting ------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, X_err=None):
+    def fit(self, X, y=None, X_err=None, sample_weight=None):
         """Sample the posterior of the population parameters.
 
         Parameters
@@ -1092,21 +1092,36 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
             Ignored.
         X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
             Standard deviations of the measurements (0: exact).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each row: its log-likelihood is multiplied
+            by its weight, so an integer weight m counts the row m times and
+            0 drops it. None: every weight is 1.
+            Default priors derived from the data (see ``priors``) use the
+            rows with positive weight, unweighted; give the priors
+            explicitly for the posterior to equal that of repeated rows
+            exactly. Not available with a ``selection``.
 
         Returns
         -------
         self : PopulationModel
         """
         x, e = self._validate_x(X, X_err, reset=True)
+        weights = check_sample_weight(sample_weight, x.size)
+        if weights is not None and self.selection is not None:
+            raise ValueError(
+                "sample_weight is not available with a selection function: the detected "
+                "fraction would have to be weighted as well. Pass sample_weight=None."
+            )
         family = _DISTRIBUTIONS[self.distribution]()
         self._check_support(family, x, e)
-        priors = self._resolve_priors(family, x)
+        priors = self._resolve_priors(family, x if weights is None else x[weights > 0])
         rng = check_random_state(self.random_state)
         sel = None
         if self.selection is not None:
             sel = SelectionTerm(self.selection, family, x, e if np.any(e > 0) else None,
                                 n_obs=x.size, support_values=x)
         model = _PopulationPosterior(family, x, e, priors, self.outliers, sel)
+        self._set_sample_weight(model, weights, x.size)
         self._sample(model, rng)
         self.family_ = family
         self.selection_n_effective_, self.selection_loglik_variance_ = (

@@ -56,6 +56,7 @@ from ._distributions import (
     LogNormalFamily,
     NormalFamily,
     PopulationFamily,
+    Prior,
     TruncatedNormalFamily,
     _location_spread,
     _split,
@@ -65,7 +66,7 @@ from ._distributions import (
 )
 from ._math import HALF_LOG2PI, categorical, logmeanexp, row_chunks
 from .selection import SelectionTerm
-from .utils._checks import check_beta_prior, check_finite_array
+from .utils._checks import check_beta_prior, check_finite_array, check_sample_weight
 from .utils._warnings import warn
 
 try:  # installed with scikit-learn (one of its own dependencies)
@@ -504,7 +505,7 @@ class _ReweightingModel(PosteriorModel):
                     ll = np.logaddexp(
                         special.log_expit(-zz) + ll, special.log_expit(zz) + self.bg_loglik[None]
                     )
-                total[ok] = lp[ok] + ll.sum(axis=1)
+                total[ok] = lp[ok] + self.sum_objects(ll)
                 if self.selection is not None:  # one quantity: P is (S, 1, p)
                     total[ok] -= self.selection.log_alpha(self._take(P, ok)[:, 0, :])
         return np.where(np.isfinite(total), total, -np.inf)
@@ -904,8 +905,9 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         object's theta comes from a fixed broad background (uniform over a
         bounded support, otherwise a wide normal or log-normal set from the
         samples' spread) instead of the population.
-    outlier_fraction_prior : tuple of two floats, default=(1.0, 4.0)
-        Beta(a, b) prior on the outlier fraction.
+    outlier_fraction_prior : tuple or Prior, default=(1.0, 4.0)
+        Beta(a, b) prior on the outlier fraction: ``(a, b)``,
+        ``("beta", a, b)`` or a ``BetaPrior``.
     interim_prior : callable or None, default=None
         Log-density of the interim prior, ``interim_prior(theta)`` with
         theta of shape (n_objects, n_samples) (or (n_objects, n_samples, d))
@@ -1034,7 +1036,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         "bin_concentration": [Interval(Real, 0, None, closed="neither")],
         "smoothness": [Interval(Real, 0, None, closed="neither"), None],
         "outliers": ["boolean"],
-        "outlier_fraction_prior": [tuple],
+        "outlier_fraction_prior": [tuple, Prior],
         "interim_prior": [callable, None],
     }
 
@@ -1162,7 +1164,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, interim_log_prior=None):
+    def fit(self, X, y=None, interim_log_prior=None, sample_weight=None):
         """Sample the posterior of the population given per-object samples.
 
         Parameters
@@ -1175,6 +1177,14 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             ``log p0(theta_ik)``, the interim prior under which each sample
             was drawn (up to a constant per object). ``None``: use the
             ``interim_prior`` callable, or a flat interim prior.
+        sample_weight : array-like of shape (n_objects,), default=None
+            Non-negative weight of each object: its log-likelihood is
+            multiplied by its weight, so an integer weight m counts the
+            object m times and 0 drops it. None: every weight is 1. Default
+            priors, starting point and background derived from the data use
+            the objects with positive weight, unweighted; give the priors
+            explicitly for the posterior to equal that of repeated objects
+            exactly. Not available with a ``selection``.
 
         Returns
         -------
@@ -1182,6 +1192,12 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         """
         outlier_prior = check_beta_prior(self.outlier_fraction_prior, "outlier_fraction_prior")
         samples = self._samples(X, interim_log_prior, reset=True)
+        weights = check_sample_weight(sample_weight, samples.n)
+        if weights is not None and self.selection is not None:
+            raise ValueError(
+                "sample_weight is not available with a selection function: the detected "
+                "fraction would have to be weighted as well. Pass sample_weight=None."
+            )
         flat = samples.theta.reshape(-1, samples.d)
         if np.any(np.ptp(flat, axis=0) == 0):
             raise ValueError(
@@ -1191,8 +1207,10 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                 "per-object posterior samples."
             )
         family = self._family(samples.theta)
-        medians = np.median(samples.theta, axis=1)  # (N, d)
-        background = [_Background(family.support, samples.theta[..., j]) for j in range(samples.d)]
+        # Data-derived defaults look at the objects with positive weight.
+        used = samples.theta if weights is None else samples.theta[weights > 0]
+        medians = np.median(used, axis=1)  # (N, d)
+        background = [_Background(family.support, used[..., j]) for j in range(samples.d)]
         common = dict(outliers=self.outliers, outlier_prior=outlier_prior, background=background)
         if isinstance(family, HistogramFamily):
             model = _HistogramModel(family, samples, concentration=self.bin_concentration,
@@ -1230,6 +1248,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                                      **common)
         sel = self._selection_term(family, samples, medians)
         model.selection = sel
+        self._set_sample_weight(model, weights, samples.n)
         x0 = model.initial_point()
         if not np.isfinite(model.log_prob(x0[None])[0]):
             self._explain_bad_start(model, family)

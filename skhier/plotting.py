@@ -744,9 +744,8 @@ def plot_posterior_predictive(estimator, *, var_name=None, feature=0, n_replicat
     A posterior predictive check: each thin line is the histogram of one
     data set replicated from the posterior (see
     ``estimator.sample_posterior_predictive``, measurement errors included),
-    the thick line that of the training data. Data the model could have
-    produced sit inside the band of replicates. Needs ArviZ (the observed
-    data are read from ``estimator.to_inference_data()``).
+    the thick line that of the training data (``estimator.observed_data()``).
+    Data the model could have produced sit inside the band of replicates.
 
     Parameters
     ----------
@@ -782,8 +781,7 @@ def plot_posterior_predictive(estimator, *, var_name=None, feature=0, n_replicat
     name = next(iter(reps)) if var_name is None else var_name
     if name not in reps:
         raise ValueError(f"var_name must be one of {sorted(reps)}, got {name!r}.")
-    observed = np.asarray(estimator.to_inference_data(log_likelihood=False)
-                          .observed_data[name].values)
+    observed = np.asarray(estimator.observed_data()[name])
     rep = reps[name]
     label = name
     if observed.ndim > 1:

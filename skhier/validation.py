@@ -7,7 +7,8 @@ experiment for any skhier estimator and returns the ranks with a chi-square
 uniformity test per parameter and a plot.
 
 The estimator is used only through its public API (``clone``,
-``set_params(random_state=...)``, ``fit``, ``sample_posterior``).
+``set_params(random_state=...)``, ``fit``, ``sample_posterior``, and for
+predictive checks ``sample_posterior_predictive`` and ``observed_data``).
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def _flatten(params: dict, names) -> dict:
     return out
 
 
-def _one_simulation(estimator, simulate, seed, n_draws, params, statistic=None):
+def _one_simulation(estimator, simulate, seed, n_draws, params, statistic=None,
+                    predictive=None):
     rng = np.random.RandomState(seed)
     truth, X, y, fit_kwargs = simulate(rng)
     est = clone(estimator)
@@ -141,7 +143,20 @@ def _one_simulation(estimator, simulate, seed, n_draws, params, statistic=None):
     d = _flatten(draws, names)
     t = _flatten({k: np.asarray(truth[k])[None] for k in names}, names)
     ranks = {k: int(np.sum(d[k] < t[k][0])) for k in d}
-    return ranks, {k: float(t[k][0]) for k in d}
+    truths = {k: float(t[k][0]) for k in d}
+    if predictive is not None:
+        # Sampled posterior predictive p-value: replicates from ONE posterior
+        # draw, so that (draw, data) has the law of (truth, data).
+        reps = est.sample_posterior_predictive(
+            n_draws, random_state=rng.randint(np.iinfo(np.int32).max),
+            draw=int(rng.randint(est.n_draws_)))
+        observed = {k: np.asarray(v)[None] for k, v in est.observed_data().items()}
+        t_obs, t_rep = predictive(observed), predictive(reps)
+        for k in t_obs:
+            name = f"predictive:{k}"
+            truths[name] = float(np.ravel(t_obs[k])[0])
+            ranks[name] = int(np.sum(np.asarray(t_rep[k]) < truths[name]))
+    return ranks, truths
 
 
 def simulation_based_calibration(
@@ -155,6 +170,7 @@ def simulation_based_calibration(
     random_state=None,
     n_jobs=None,
     statistic=None,
+    predictive=None,
 ) -> SBCResult:
     """Simulation-based calibration of an estimator (Talts et al. 2018).
 
@@ -190,6 +206,15 @@ def simulation_based_calibration(
         parameters. Calibration holds for any function of the parameters, so
         this is how label-free quantities of a mixture (e.g. the component
         means sorted) are checked when the labels themselves are arbitrary.
+    predictive : callable, optional
+        ``predictive(data) -> dict`` of name -> array of test statistics of
+        data sets, one per entry of the leading axis of ``data`` (a dict
+        like ``estimator.sample_posterior_predictive``'s result; the
+        observed data are passed with a leading axis of length 1). Adds
+        the rank ``"predictive:<name>"`` of the observed statistic among
+        ``n_draws`` replicates made with one posterior draw (the sampled
+        posterior predictive p-value, Johnson 2007; Gosselin 2011): uniform
+        too when the replicates are drawn right.
 
     Returns
     -------
@@ -212,9 +237,12 @@ def simulation_based_calibration(
     ...     y = m * X[:, 0] + rng.normal(0, 0.1, 20)
     ...     return {"coef": [m]}, X, y, {"y_err": np.full(20, 0.1)}
     >>> est = RobustLineMixture(scatter=None, outliers=False, n_steps=600)
-    >>> res = simulation_based_calibration(est, simulate, 5, n_draws=19, random_state=0)
+    >>> def spread(data):  # a test statistic of each data set
+    ...     return {"sd_y": data["y"].std(axis=-1)}
+    >>> res = simulation_based_calibration(est, simulate, 5, n_draws=19, random_state=0,
+    ...                                    predictive=spread)
     >>> sorted(res.ranks)
-    ['coef[0]']
+    ['coef[0]', 'predictive:sd_y']
     """
     if isinstance(n_simulations, bool) or int(n_simulations) != n_simulations or n_simulations < 1:
         raise ValueError(f"n_simulations must be a positive integer, got {n_simulations!r}.")
@@ -224,17 +252,21 @@ def simulation_based_calibration(
         raise TypeError("simulate must be a callable simulate(rng) -> (truth, X, y, fit_kwargs).")
     if statistic is not None and not callable(statistic):
         raise TypeError(f"statistic must be callable or None, got {type(statistic).__name__}.")
+    if predictive is not None and not callable(predictive):
+        raise TypeError(f"predictive must be callable or None, got {type(predictive).__name__}.")
     rng = check_random_state(random_state)
     seeds = rng.randint(np.iinfo(np.int32).max, size=int(n_simulations))
     if n_jobs in (None, 1):
         results = [
-            _one_simulation(estimator, simulate, s, int(n_draws), params, statistic) for s in seeds
+            _one_simulation(estimator, simulate, s, int(n_draws), params, statistic, predictive)
+            for s in seeds
         ]
     else:
         from joblib import Parallel, delayed
 
         results = Parallel(n_jobs=n_jobs)(
-            delayed(_one_simulation)(estimator, simulate, s, int(n_draws), params, statistic)
+            delayed(_one_simulation)(estimator, simulate, s, int(n_draws), params, statistic,
+                                     predictive)
             for s in seeds
         )
     names = list(results[0][0])

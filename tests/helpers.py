@@ -151,6 +151,15 @@ MULTI_COLUMN_CHECKS = (
     "check_fit_check_is_fitted",
     "check_n_features_in",
     "check_fit2d_predict1d",
+    # The sample-weight checks fit X with 2 to 30 columns too.
+    "check_sample_weights_pandas_series",
+    "check_sample_weights_not_an_array",
+    "check_sample_weights_list",
+    "check_all_zero_sample_weights_error",
+    "check_sample_weights_shape",
+    "check_sample_weights_not_overwritten",
+    "check_sample_weight_equivalence_on_dense_data",
+    "check_sample_weights_invariance",
 )
 
 
@@ -276,3 +285,14 @@ def assert_grid_converged(moments_at, rtol=1e-3):
             f"grid reference not converged: {coarse} at the base step, {fine} at half the step"
         )
     return fine
+
+
+def plot_ppc(idata, **kwargs):
+    """ArviZ's posterior predictive density plot: ``az.plot_ppc`` in ArviZ
+    0.x, ``az.plot_ppc_dist`` in 1.x (which takes the same DataTree)."""
+    import arviz as az
+
+    if hasattr(az, "plot_ppc"):
+        return az.plot_ppc(idata, **kwargs)
+    kwargs.pop("num_pp_samples", None)
+    return az.plot_ppc_dist(idata, **kwargs)

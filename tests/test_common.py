@@ -80,6 +80,29 @@ EXPECTED_FAILED_CHECKS: dict[str, dict[str, str]] = {
 }
 
 
+_MCMC_WEIGHTS = (
+    "an MCMC fit: the weighted and the repeated-rows fits run different chains and "
+    "their predictions agree within Monte Carlo error, not to 1e-7 (and the "
+    "data-derived default priors see each object once); integer weights are tested "
+    "against repeated rows in tests/test_sample_weight.py"
+)
+EXPECTED_FAILED_CHECKS["PosteriorSamplesPopulation"] = {
+    "check_sample_weight_equivalence_on_dense_data": _MCMC_WEIGHTS,
+}
+
+#: Checks not run, with the reason (per estimator).
+SKIPPED_CHECKS = {
+    "RobustLineMixture": {
+        "check_sample_weight_equivalence_on_dense_data": (
+            "fits 30 coefficients to 15 rows (weighted and repeated) and compares the "
+            "predictions to 1e-7: an MCMC fit of such a line agrees within Monte Carlo "
+            "error only, and its 31-dimensional MAP search takes minutes; integer "
+            "weights are tested against repeated rows in tests/test_sample_weight.py"
+        ),
+    },
+}
+
+
 def _expected_failed_checks(estimator):
     return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
 
@@ -88,6 +111,10 @@ def _expected_failed_checks(estimator):
 @pytest.mark.filterwarnings("ignore::skhier.ReweightingWarning")
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
+    skipped = SKIPPED_CHECKS.get(type(estimator).__name__, {})
+    name = getattr(check, "func", check).__name__
+    if name in skipped:
+        pytest.skip(skipped[name])
     check(estimator)
 
 

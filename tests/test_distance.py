@@ -290,6 +290,30 @@ def test_bad_priors_raise(params, match):
         HierarchicalDistanceEstimator(**params).fit(X, X_err=err)
 
 
+def test_priors_take_the_one_prior_syntax():
+    """Prior objects and either spelling of a kind give the same prior."""
+    from skhier._distance import _check_mean_prior, _check_scale_prior
+    from skhier._distributions import HalfNormalPrior, UniformPrior
+
+    assert _check_mean_prior(UniformPrior(1.0, 5000.0)) == _check_mean_prior(("uniform", 1, 5000))
+    assert _check_mean_prior(["normal", 250, 5]) == ("normal", 250.0, 5.0)
+    for spelling in ("half-cauchy", "halfcauchy", "Half_Cauchy"):
+        assert _check_scale_prior((spelling, 20)) == ("half-cauchy", 20.0)
+    assert _check_scale_prior(HalfNormalPrior(3.0)) == ("half-normal", 3.0)
+    with pytest.raises(ValueError, match="distance_dispersion_prior"):
+        _check_scale_prior(("normal", 0.0, 1.0))
+    with pytest.raises(ValueError, match="mean_distance_prior"):
+        _check_mean_prior(UniformPrior(-5.0, 10.0))  # distances are positive
+    # Fraction priors: (a, b), ("beta", a, b) or a BetaPrior.
+    from skhier._distributions import BetaPrior
+    from skhier.utils._checks import check_beta_prior
+
+    for spec in ((2, 3), ("beta", 2, 3), BetaPrior(2.0, 3.0)):
+        assert check_beta_prior(spec, "cluster_fraction_prior") == (2.0, 3.0)
+    with pytest.raises(ValueError, match="cluster_fraction_prior"):
+        check_beta_prior(("normal", 2, 3), "cluster_fraction_prior")
+
+
 @ignore_convergence
 def test_input_not_modified():
     d = make_cluster_parallaxes(30, random_state=0)

@@ -97,8 +97,11 @@ def test_predict_is_requested_only_where_the_method_takes_the_errors():
         line = RobustLineMixture().get_metadata_routing()
         dist = HierarchicalDistanceEstimator().get_metadata_routing()
     assert line.predict.requests == {"return_std": None}  # predict takes no errors
-    assert dist.predict.requests == {"X_err": True}
-    assert dist.fit.requests == {"X_err": True}
+    # The distance estimator's per-row inputs: errors, sky positions and
+    # per-star zero-points.
+    per_row = {"X_err": True, "ra": True, "dec": True, "zero_point": True}
+    assert dist.predict.requests == per_row
+    assert dist.fit.requests == per_row
 
 
 # -- forgotten errors ----------------------------------------------------------

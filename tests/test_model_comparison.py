@@ -22,7 +22,7 @@ from scipy.special import logsumexp
 from skhier import BayesianGMM, PopulationModel, RobustLineMixture
 from skhier.datasets import make_line_with_outliers
 
-from .helpers import z_threshold
+from .helpers import plot_ppc, z_threshold
 from .test_ecosystem import CASES, IDS
 
 az = pytest.importorskip("arviz")
@@ -52,6 +52,12 @@ def _density_on_training_data(case, est):
     if case.id == "line":
         return est.log_predictive_density(case.X, case.y, **case.fit_kw)
     return est.score_samples(case.X, **case.fit_kw)
+
+
+def _group_names(idata):
+    """Groups of an ArviZ 0.x InferenceData (a method) or 1.x DataTree (paths)."""
+    groups = idata.groups
+    return groups() if callable(groups) else [g.strip("/") for g in groups]
 
 
 @pytest.mark.parametrize("case_id", IDS)
@@ -86,7 +92,7 @@ def test_log_likelihood_group_and_loo(case_id, fitted):
     # fit (up to the Pareto smoothing of the importance weights).
     assert _elpd(loo) <= lpd.sum() + 1e-6 * abs(lpd.sum())
     # Without the group, ArviZ has nothing to compute loo from.
-    assert "log_likelihood" not in est.to_inference_data(log_likelihood=False).groups()
+    assert "log_likelihood" not in _group_names(est.to_inference_data(log_likelihood=False))
 
 
 def test_compare_prefers_the_outlier_model_on_data_with_outliers():
@@ -100,7 +106,8 @@ def test_compare_prefers_the_outlier_model_on_data_with_outliers():
     table = az.compare(models)
     assert table.index[0] == "outliers=True"
     row = table.loc["outliers=False"]
-    assert row["elpd_diff"] > z_threshold() * row["dse"]
+    # (ArviZ 0.x reports elpd_diff >= 0 below the best model, 1.x <= 0.)
+    assert abs(row["elpd_diff"]) > z_threshold() * row["dse"]
 
 
 def test_compare_prefers_two_components_on_two_gaussian_data():
@@ -114,7 +121,8 @@ def test_compare_prefers_two_components_on_two_gaussian_data():
     table = az.compare(models)
     assert table.index[0] == "K=2"
     row = table.loc["K=1"]
-    assert row["elpd_diff"] > z_threshold() * row["dse"]
+    # (ArviZ 0.x reports elpd_diff >= 0 below the best model, 1.x <= 0.)
+    assert abs(row["elpd_diff"]) > z_threshold() * row["dse"]
 
 
 # ---------------------------------------------------------------------------
@@ -141,7 +149,7 @@ def test_replicates_are_population_draws_measured_with_the_errors():
     thr = z_threshold(n_assertions=2)
     assert abs(z.mean()) < thr / np.sqrt(n)
     assert abs(z.var() - 1.0) < thr * np.sqrt(2.0 / n)
-    az.plot_ppc(idata)  # ArviZ finds matching observed and replicated data
+    plot_ppc(idata)  # ArviZ finds matching observed and replicated data
     out = est.sample_posterior_predictive(7, random_state=0)
     assert set(out) == {"X"} and out["X"].shape == (7, 60, 1)
     with pytest.raises(ValueError, match="n_samples"):
@@ -163,48 +171,23 @@ def test_replicates_include_the_background():
     assert 0.05 < far < 0.3
 
 
-@pytest.mark.slow
-def test_posterior_predictive_p_values_are_calibrated_on_a_correct_model():
-    """Posterior predictive p-values of data from the fitted model.
-
-    For data drawn from the model, P(p <= a) <= 2a (Meng 1994, Ann. Stat.
-    22, 1142): p-values are never more extreme than uniform by more than
-    that. Over 100 simulated data sets, the count of two-sided p-values
-    beyond (0.05, 0.95) (probability <= 0.2) must stay below the binomial
-    bound at the suite's false-failure rate; on data the model cannot
-    produce (two well-separated groups fitted with one normal) the p-value of
-    the shape statistic is extreme.
-    """
-    from scipy.stats import binom
-
-    from .helpers import FALSE_FAILURE_RATE
-
-    def p_value(x, e, seed, stat):
-        est = PopulationModel(random_state=seed).fit(x[:, None], X_err=e)
-        rep = est.sample_posterior_predictive(400, random_state=seed)["X"][..., 0]
-        return np.mean(stat(rep, axis=1) >= stat(x))
-
+def test_posterior_predictive_check_flags_data_the_model_cannot_produce():
+    """Power of the check (its calibration is in tests/test_ppc_calibration.py):
+    a sample of two tight groups has a larger mean absolute deviation for
+    its variance than a normal population can replicate, so the posterior
+    predictive p-value of that shape statistic is extreme (the statistic is
+    0.80 for a normal sample, 1 for two equal point masses)."""
     def shape(a, axis=None):
-        # Mean absolute deviation over standard deviation: 0.80 for a
-        # normal sample, 1 for two equal point masses.
         mad = np.mean(np.abs(a - np.mean(a, axis=axis, keepdims=True)), axis=axis)
         return mad / np.std(a, axis=axis)
 
     rng = np.random.default_rng(11)
-    n_sets = 100
-    extreme = 0
-    for seed in range(n_sets):
-        x, e = _population_data(rng)
-        for stat in (np.std, shape):
-            p = p_value(x, e, seed, stat)
-            extreme += (p < 0.05) or (p > 0.95)
-    bound = binom.isf(FALSE_FAILURE_RATE, 2 * n_sets, 0.2)
-    assert extreme <= bound
-    # Power: a sample of two tight groups has a larger mean absolute
-    # deviation for its variance than a normal population can replicate.
     e = np.full(60, 0.1)
     x = np.concatenate([rng.normal(-2.0, 0.1, 30), rng.normal(2.0, 0.1, 30)])
-    assert p_value(x, e, 0, shape) < 0.01
+    est = PopulationModel(random_state=0).fit(x[:, None], X_err=e)
+    rep = est.sample_posterior_predictive(400, random_state=0)["X"][..., 0]
+    # Nearly every replicate's shape is below the data's.
+    assert np.mean(shape(rep, axis=1) >= shape(x)) < 0.01
 
 
 def test_plot_posterior_predictive_draws_data_and_replicates():

@@ -27,7 +27,7 @@ from skhier import (
     RobustLineMixture,
 )
 
-from .helpers import FALSE_FAILURE_RATE, FAST, kurtosis, z_threshold
+from .helpers import FALSE_FAILURE_RATE, FAST, kurtosis, plot_ppc, z_threshold
 
 az = pytest.importorskip("arviz")
 
@@ -67,7 +67,7 @@ def test_line_replicates_y_at_the_measured_x(stat_seed):
     # X is what the projected likelihood conditions on: constant data, so
     # az.plot_ppc pairs y with its replicates without being told.
     assert "X" in idata.constant_data and set(idata.observed_data.data_vars) == {"y"}
-    az.plot_ppc(idata, num_pp_samples=10)
+    plot_ppc(idata, num_pp_samples=10)
 
 
 def test_line_population_replicates_x_and_y_jointly(stat_seed):
@@ -166,7 +166,7 @@ def test_samples_population_replicates_the_likelihood_weighted_means(stat_seed):
     v = X.var(axis=1)
     z = (reps["theta_hat"][..., 0] - post["mu"][..., None]) / np.sqrt(post["tau"][..., None] ** 2 + v)
     _assert_standardised(z)
-    az.plot_ppc(idata, num_pp_samples=10)
+    plot_ppc(idata, num_pp_samples=10)
 
 
 def test_samples_population_outlier_replicates_come_from_the_background(stat_seed):
@@ -214,7 +214,7 @@ def test_gmm_replicates_are_component_draws_plus_errors(with_errors, stat_seed):
     _assert_standardised(z[..., 0], 5)
     _assert_standardised(z[..., 1], 5)
     assert abs(np.mean(z[..., 0] * z[..., 1])) < z_threshold(n_assertions=5) / np.sqrt(z[..., 0].size)
-    az.plot_ppc(idata, num_pp_samples=10)
+    plot_ppc(idata, num_pp_samples=10)
 
 
 @pytest.mark.parametrize("make", ["line", "line_population", "distance", "population", "samples",
@@ -244,6 +244,10 @@ def test_every_estimator_replicates_and_plots(make):
     est = est()
     reps = est.sample_posterior_predictive(7, random_state=0)
     assert next(iter(reps)) == name
+    observed = est.observed_data()
+    assert set(observed) == set(reps)
+    for k in reps:  # one replicate per observed value
+        assert reps[k].shape == (7,) + np.shape(observed[k])
     first = est.sample_posterior_predictive(7, random_state=0)
     for k in reps:  # the same call repeated gives the same replicates
         np.testing.assert_array_equal(reps[k], first[k])

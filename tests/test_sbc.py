@@ -8,7 +8,9 @@ so that their priors, stated in data units, do not depend on the data (a
 data-dependent prior has no fixed joint distribution to simulate from). The
 uniformity test is a chi-square over 10 bins of the ranks (0..99) with a
 Bonferroni-corrected level of 0.001 over the parameters: a correct posterior
-fails it with probability below 0.1 %.
+fails it with probability below 0.1 %. Each run also ranks the data's
+standard deviation among replicates made with one posterior draw (the
+sampled posterior predictive p-value), which calibrates the replicates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from skhier.validation import simulation_based_calibration
 pytestmark = pytest.mark.slow
 
 N_SIMULATIONS = 200
+
+
+def _spread(name):
+    """Posterior predictive check (sampled p-value, see tests/test_ppc_calibration.py):
+    the standard deviation of each data set of ``name``."""
+    def statistic(data):
+        v = np.asarray(data[name], dtype=float)
+        return {f"sd_{name}": v.reshape(len(v), -1).std(axis=1)}
+    return statistic
 
 
 def _assert_uniform(result):
@@ -63,8 +74,10 @@ def _simulate_line(rng):
 
 def test_line_mixture_sbc():
     est = RobustLineMixture(standardize=False, outlier_fraction_prior=BETA_PRIOR)
-    res = simulation_based_calibration(est, _simulate_line, N_SIMULATIONS, random_state=1)
-    assert sorted(res.ranks) == ["coef[0]", "intercept", "outlier_fraction", "scatter"]
+    res = simulation_based_calibration(est, _simulate_line, N_SIMULATIONS, random_state=1,
+                                       predictive=_spread("y"))
+    assert sorted(res.ranks) == ["coef[0]", "intercept", "outlier_fraction",
+                                 "predictive:sd_y", "scatter"]
     _assert_uniform(res)
 
 
@@ -104,7 +117,9 @@ def test_bayesian_gmm_sbc():
     )
     assert est._prior(1)[1] == NU0  # the documented default nu0 = d + 2
     res = simulation_based_calibration(
-        est, _simulate_gmm, N_SIMULATIONS, statistic=_sorted_components, random_state=2
+        est, _simulate_gmm, N_SIMULATIONS, statistic=_sorted_components, random_state=2,
+        predictive=_spread("X"),
     )
-    assert sorted(res.ranks) == ["mean_high", "mean_low", "sd_high", "sd_low", "weight_low"]
+    assert sorted(res.ranks) == ["mean_high", "mean_low", "predictive:sd_X", "sd_high", "sd_low",
+                                 "weight_low"]
     _assert_uniform(res)

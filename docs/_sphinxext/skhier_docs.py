@@ -35,6 +35,7 @@ PUBLIC_MODULES = (
     "skhier.plotting",
     "skhier.selection",
     "skhier.validation",
+    "skhier.gaia",
 )
 
 

@@ -220,11 +220,15 @@ def check_errors(
 
 
 def check_beta_prior(prior, name: str) -> tuple[float, float]:
-    """Validate a Beta(a, b) prior given as a pair of positive numbers.
+    """Validate a Beta(a, b) prior: ``(a, b)``, ``("beta", a, b)`` or a ``BetaPrior``.
+
+    The pair ``(a, b)`` of positive numbers is the short form; the tuple
+    with the kind first and a prior object are skhier's one prior syntax
+    (``skhier._distributions.parse_prior``).
 
     Parameters
     ----------
-    prior : tuple or list of two numbers
+    prior : tuple, list or BetaPrior
         The shape parameters ``(a, b)``.
     name : str
         The argument's name, for the message.
@@ -236,24 +240,32 @@ def check_beta_prior(prior, name: str) -> tuple[float, float]:
     Raises
     ------
     ValueError
-        Unless ``prior`` is two finite positive numbers.
+        Unless ``prior`` is a Beta prior with two finite positive parameters.
 
     Examples
     --------
     >>> check_beta_prior((1, 4), "outlier_fraction_prior")
     (1.0, 4.0)
+    >>> check_beta_prior(("beta", 2, 8), "outlier_fraction_prior")
+    (2.0, 8.0)
     """
+    spec = prior
+    if hasattr(spec, "_spec"):  # a prior object (duck-typed: utils imports nothing of skhier)
+        spec = spec._spec()
+    if isinstance(spec, (tuple, list)) and len(spec) == 3 and isinstance(spec[0], str):
+        spec = tuple(spec[1:]) if spec[0].lower() == "beta" else None
     ok = (
-        isinstance(prior, (tuple, list))
-        and len(prior) == 2
+        isinstance(spec, (tuple, list))
+        and len(spec) == 2
         and all(isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v) and v > 0
-                for v in prior)
+                for v in spec)
     )
     if not ok:
         raise ValueError(
-            f"{name} must be a tuple (a, b) of two positive numbers (Beta prior), got {prior!r}."
+            f"{name} must be a Beta prior: a tuple (a, b) of two positive numbers, "
+            f"('beta', a, b) or a BetaPrior, got {prior!r}."
         )
-    return float(prior[0]), float(prior[1])
+    return float(spec[0]), float(spec[1])
 
 
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
