@@ -633,7 +633,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
 
     # Measurement errors are requested metadata by default (see _base.py).
     __metadata_request__fit = {"X_err": True, "X_cov": True, "sample_weight": True}
-    __metadata_request__score = {"X_err": True, "X_cov": True}
+    __metadata_request__score = {"X_err": True, "X_cov": True, "sample_weight": True}
     __metadata_request__predict = {"X_err": True, "X_cov": True}
     __metadata_request__predict_proba = {"X_err": True, "X_cov": True}
     __metadata_request__score_samples = {"X_err": True, "X_cov": True}

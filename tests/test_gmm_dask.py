@@ -296,3 +296,22 @@ def test_weighted_fit_leaves_inputs_unchanged():
     BayesianGMM(**SHORT).fit(X, X_err=err, sample_weight=w)
     for before, after in zip(copies, (X, w, err), strict=True):
         np.testing.assert_array_equal(before, after)
+
+
+@ignore_convergence
+def test_sample_weight_is_routed_through_a_pipeline():
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, rng = _mixture(60, 6)
+    w = rng.integers(0, 3, len(X)).astype(float)
+    direct = BayesianGMM(**SHORT).fit(X, sample_weight=w)
+    with sklearn.config_context(enable_metadata_routing=True):
+        # No set_fit_request call: sample_weight is requested by default.
+        pipe = make_pipeline(FunctionTransformer(), BayesianGMM(**SHORT))
+        pipe.fit(X, sample_weight=w)
+        assert np.isfinite(pipe.score(X, sample_weight=w))
+    routed = pipe[-1]
+    for name in direct.posterior_:
+        np.testing.assert_allclose(routed.posterior_[name], direct.posterior_[name], rtol=1e-12)
