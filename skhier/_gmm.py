@@ -671,7 +671,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
 
     # Measurement errors are requested metadata by default (see _base.py).
     __metadata_request__fit = {"X_err": True, "X_cov": True, "sample_weight": True}
-    __metadata_request__score = {"X_err": True, "X_cov": True}
+    __metadata_request__score = {"X_err": True, "X_cov": True, "sample_weight": True}
     __metadata_request__predict = {"X_err": True, "X_cov": True}
     __metadata_request__predict_proba = {"X_err": True, "X_cov": True}
     __metadata_request__score_samples = {"X_err": True, "X_cov": True}
@@ -754,6 +754,22 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         Returns
         -------
         self : BayesianGMM
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from skhier import BayesianGMM
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.concatenate([rng.normal(-3, 1, (600, 1)), rng.normal(3, 1, (400, 1))])
+        >>> gmm = BayesianGMM(n_components=2, n_chains=2, n_iter=60, n_burn=20,
+        ...                   random_state=0).fit(da.from_array(X, chunks=250))
+        >>> np.round(gmm.means_[:, 0]).tolist()
+        [-3.0, 3.0]
+        >>> weighted = BayesianGMM(n_components=2, n_chains=2, n_iter=60, n_burn=20,
+        ...                        random_state=0).fit(X, sample_weight=np.full(1000, 2))
+        >>> np.round(weighted.weights_, 1).tolist()
+        [0.6, 0.4]
         """
         from ._gmm_dask import is_dask_collection
 
@@ -1160,6 +1176,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         ``X_err``/``X_cov``, the point's measurement error added (the
         deconvolution model run forward).
         """
+        _require_training_rows(self._X_train, "replicating the training data")
         w, mu, cov = params["weights"], params["means"], params["covariances"]
         S, K, d = mu.shape
         n = self._X_train.shape[0]
