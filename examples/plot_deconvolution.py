@@ -38,8 +38,7 @@ data = make_mixture_with_errors(
     covariances=(((1.0, 0.5), (0.5, 1.0)), ((0.6, -0.2), (-0.2, 1.2))),
     error_scale=(0.7, 1.3), full_error_cov=True, random_state=5,
 )
-settings = dict(n_components=2, weight_concentration=1.0, n_chains=2, n_iter=1000,
-                n_burn=200, random_state=0)
+settings = dict(n_components=2, weight_concentration=1.0, random_state=0)
 plain = BayesianGMM(**settings).fit(data.X)
 deconv = BayesianGMM(**settings).fit(data.X, X_cov=data.X_cov)
 

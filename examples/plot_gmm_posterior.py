@@ -32,7 +32,7 @@ from skhier import BayesianGMM  # noqa: E402
 from skhier.datasets import load_galaxy_velocities  # noqa: E402
 
 X = load_galaxy_velocities().X  # thousands of km/s
-gmm = BayesianGMM(n_components=10, n_chains=4, n_iter=3000, n_burn=1000, random_state=0)
+gmm = BayesianGMM(random_state=0)  # defaults: 10 components at most, 4 chains, run until R-hat < 1.05
 gmm.fit(X)
 
 print("P(K+ = k):", {k: round(float(p), 3) for k, p in enumerate(gmm.n_components_posterior_) if p > 0.005})

@@ -393,8 +393,8 @@ class PosteriorMixin:
         effective sample size from the chains' autocorrelation -- emcee's
         walkers or BayesianGMM's Gibbs chains -- averaged over chains; after
         importance sampling, that of the weighted draws combined with the
-        resampling noise, as ``n_effective_``) and ``r_hat`` (split R-hat
-        over chains; NaN after importance sampling, with one chain or with
+        resampling noise, as ``n_effective_``) and ``r_hat`` (rank-normalised
+        split R-hat over chains, Vehtari et al. 2021; NaN after importance sampling, with one chain or with
         fewer than 4 draws per chain). Vector parameters get one row per
         element (``coef[0]``, ``means[1, 0]``); after a fit on a DataFrame,
         feature axes are labelled by its column names (``coef[g-r]``,
@@ -1005,12 +1005,12 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=
     table : pandas.DataFrame (index ``parameter``) if pandas is installed,
         else dict of column name -> list. Columns ``mean``, ``sd``, one per
         quantile (``q5``, ``q50``, ...), ``ess`` (effective sample size from
-        the autocorrelation averaged over chains) and ``r_hat`` (split R-hat
-        over chains; NaN with one chain or fewer than 4 draws per chain).
+        the autocorrelation averaged over chains) and ``r_hat`` (rank-normalised
+        split R-hat over chains, :func:`~skhier.diagnostics.rank_normalized_rhat`; NaN with one chain or fewer than 4 draws per chain).
         Array parameters get one row per element (``coef[0]``,
         ``means[1, 0]``).
     """
-    from .diagnostics import effective_sample_size, split_rhat
+    from .diagnostics import effective_sample_size, rank_normalized_rhat
 
     rows = []
     for name, draws in posterior.items():
@@ -1024,7 +1024,10 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=
             ess_j = np.ravel(ess[name])
         else:
             ess_j = effective_sample_size(steps)
-        rhat = split_rhat(steps) if n_chains > 1 and n_steps >= 4 else np.full(len(ess_j), np.nan)
+        if n_chains > 1 and n_steps >= 4:
+            rhat = rank_normalized_rhat(steps)
+        else:
+            rhat = np.full(len(ess_j), np.nan)
         q = np.quantile(flat, quantiles, axis=0)
         labels = list((axis_labels or {}).get(name) or [None] * len(shape))
         for j in range(flat.shape[1]):

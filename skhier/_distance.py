@@ -1665,6 +1665,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             if result is not None and (result.ok or self.sampler == "quadrature"):
                 return result, None, None
             self._report("quadrature not converged: importance sampling")
+            self.quadrature_error_ = None
         if len(model.parallax) >= FROZEN_MIN_STARS and model.simple:
             self._report(f"importance sampling with frozen rules ({len(model.parallax)} stars)")
             result = self._importance_frozen(model, random_state)

@@ -40,6 +40,7 @@ posterior mean weight.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import warnings
 from numbers import Integral, Real
@@ -52,12 +53,12 @@ from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.cluster import kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import PosteriorMixin, error_names, warn_missing_errors
 from ._math import LOG2PI as _LOG2PI
-from .diagnostics import effective_sample_size, split_rhat
+from .diagnostics import effective_sample_size, rank_normalized_rhat
 from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
@@ -81,6 +82,11 @@ _RELABEL_CELLS = 8_000_000
 _RELABEL_MAX_POINTS = 4000
 #: Split R-hat above this flags a fit as not converged.
 _RHAT_MAX = 1.05
+#: n_iter="auto": sweeps of the first run (burn-in included), most sweeps per
+#: chain, and most draws kept per chain (longer runs are thinned evenly).
+_AUTO_FIRST = 1500
+_AUTO_MAX = 8500
+_AUTO_KEEP = 1000
 
 
 def _single_threaded_blas():
@@ -146,6 +152,12 @@ def _log_dirichlet(alpha, rng):
     return logg - (top + np.log(np.exp(logg - top).sum()))
 
 
+@functools.cache
+def _tril_below(d):
+    """Indices below the diagonal of a d x d matrix (cached: asked every sweep)."""
+    return np.tril_indices(d, -1)
+
+
 def _draw_niw(counts, sums, m2, prior, rng):
     """Draw (mu_k, Sigma_k, chol Sigma_k) for all k from the NIW posterior.
 
@@ -166,7 +178,7 @@ def _draw_niw(counts, sums, m2, prior, rng):
     A = np.zeros((K, d, d))
     idx = np.arange(d)
     A[:, idx, idx] = np.sqrt(rng.chisquare(nu[:, None] - idx[None, :]))
-    low = np.tril_indices(d, -1)
+    low = _tril_below(d)
     A[:, low[0], low[1]] = rng.standard_normal((K, len(low[0])))
     G = U @ np.swapaxes(np.linalg.inv(A), 1, 2)
     sigma = G @ np.swapaxes(G, 1, 2)
@@ -288,6 +300,11 @@ class _GibbsChain:
             )
         return z
 
+    def labels_for_relabelling(self):
+        """One draw of the labels given the current parameters (only the generator moves)."""
+        ll = _component_loglik(self.X, self.log_w, self.mu, self.sigma, self.S, self.phi)
+        return _sample_categorical(ll, self.rng)
+
     def sweep(self):
         return self.draw_theta(self.draw_latents())
 
@@ -329,28 +346,39 @@ def _em_start_labels(Xs, K, seeds, max_rows=20_000):
     return out
 
 
-def _run_chain(Xs, S, S_sqrt, phi, K, prior, e0, seed, n_iter, n_burn, thin, n_keep, *,
-               progress=None, want_labels=False, init_labels=None):
-    """One Gibbs chain: kept (log_w, mu, sigma, n_occupied) and, if asked, its last labels."""
-    d = Xs.shape[1]
+def _start_chain(Xs, S, S_sqrt, phi, K, prior, e0, seed, init_labels):
+    """A Gibbs chain initialised from ``init_labels`` (or k-means++ centres)."""
+    with _single_threaded_blas():
+        chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, e0, np.random.default_rng(seed))
+        chain.initialise(init_labels)
+    return chain
+
+
+def _run_chain(chain, n_sweeps, n_skip, thin, *, progress=None, done=0):
+    """Run ``chain`` for ``n_sweeps`` more sweeps; keep every ``thin``-th after ``n_skip``.
+
+    Returns the kept (log_w, mu, sigma, n_occupied) and the chain, whose
+    state (positions, parameters, generator) lets a later call go on where
+    this one stopped.
+    """
+    K, d = chain.K, chain.X.shape[1]
+    n_keep = len(range(n_skip, n_sweeps, thin))
     log_w = np.empty((n_keep, K))
     mu = np.empty((n_keep, K, d))
     sigma = np.empty((n_keep, K, d, d))
     occupied = np.empty(n_keep, dtype=np.intp)
     with _single_threaded_blas():
-        chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, e0, np.random.default_rng(seed))
-        chain.initialise(init_labels)
         j = 0
-        for it in range(n_iter):
+        for it in range(n_sweeps):
             counts = chain.sweep()
-            if it >= n_burn and (it - n_burn) % thin == 0:
+            if it >= n_skip and (it - n_skip) % thin == 0:
                 log_w[j], mu[j], sigma[j] = chain.log_w, chain.mu, chain.sigma
                 occupied[j] = np.count_nonzero(counts)
                 j += 1
-            if progress is not None and (it + 1) % max(1, n_iter // 10) == 0:
-                print(f"BayesianGMM: {progress}, sweep {it + 1}/{n_iter}", file=sys.stderr)
-        labels = chain.draw_latents() if want_labels else None
-    return log_w, mu, sigma, occupied, labels
+            if progress is not None and (it + 1) % max(1, n_sweeps // 10) == 0:
+                print(f"BayesianGMM: {progress}, sweep {done + it + 1}/{done + n_sweeps}",
+                      file=sys.stderr)
+    return log_w, mu, sigma, occupied, chain
 
 
 def _draw_true_positions(X, S, S_sqrt, z, mu, sigma, chol, rng):
@@ -500,8 +528,14 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         (scikit-learn's ``GaussianMixture``, from its own seed) with the
         number of components that BIC prefers; otherwise from its own
         k-means++ centres, all ``n_components`` occupied.
-    n_iter : int, default=1500
-        Gibbs sweeps per chain, burn-in included.
+    n_iter : int or "auto", default="auto"
+        Gibbs sweeps per chain, burn-in included. ``"auto"`` runs 1500
+        sweeps; then, while the largest R-hat (``rhat_``) is 1.05 or
+        more, every chain runs on for as many sweeps again as it has kept
+        (the kept part doubles), up to 8500 sweeps per chain, keeping at most
+        1000 draws per chain (longer runs are thinned evenly). Weighted and
+        Dask fits run the first 1500 sweeps only. ``n_iter_`` reports the
+        sweeps run; an int runs exactly that many.
     n_burn : int, default=500
         Sweeps discarded at the start of each chain.
     thin : int, default=1
@@ -538,12 +572,16 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         For every draw, the raw sampler component that became each reported
         component.
     rhat_ : dict
-        Split R-hat of the relabelled ``"weights"``, ``"means"`` and of
-        ``"n_occupied"``.
+        Rank-normalised split R-hat (Vehtari et al. 2021; as ArviZ and Stan
+        report it, :func:`~skhier.diagnostics.rank_normalized_rhat`) of the
+        relabelled ``"weights"``, ``"means"`` and of ``"n_occupied"``. The
+        classic split R-hat is not used: the weight of a rarely occupied
+        component is near zero in most draws and occasionally large, and
+        its classic R-hat is dominated by its few largest values.
     n_effective_ : dict
         Effective sample sizes of the same quantities.
     converged_ : bool
-        Whether every split R-hat in ``rhat_`` is below 1.05 (False when
+        Whether every R-hat in ``rhat_`` is below 1.05 (False when
         fewer than 4 sweeps per chain are kept).
     n_iter_ : int
         Sweeps run per chain.
@@ -623,7 +661,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         "covariance_prior": [Interval(Real, 0, None, closed="neither")],
         "standardize": ["boolean"],
         "n_chains": [Interval(Integral, 1, None, closed="left")],
-        "n_iter": [Interval(Integral, 2, None, closed="left")],
+        "n_iter": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "n_burn": [Interval(Integral, 0, None, closed="left")],
         "thin": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -633,7 +671,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
 
     # Measurement errors are requested metadata by default (see _base.py).
     __metadata_request__fit = {"X_err": True, "X_cov": True, "sample_weight": True}
-    __metadata_request__score = {"X_err": True, "X_cov": True}
+    __metadata_request__score = {"X_err": True, "X_cov": True, "sample_weight": True}
     __metadata_request__predict = {"X_err": True, "X_cov": True}
     __metadata_request__predict_proba = {"X_err": True, "X_cov": True}
     __metadata_request__score_samples = {"X_err": True, "X_cov": True}
@@ -648,7 +686,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         covariance_prior=0.3,
         standardize=True,
         n_chains=4,
-        n_iter=1500,
+        n_iter="auto",
         n_burn=500,
         thin=1,
         random_state=None,
@@ -716,11 +754,26 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         Returns
         -------
         self : BayesianGMM
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import dask.array as da
+        >>> from skhier import BayesianGMM
+        >>> rng = np.random.default_rng(0)
+        >>> X = np.concatenate([rng.normal(-3, 1, (600, 1)), rng.normal(3, 1, (400, 1))])
+        >>> gmm = BayesianGMM(n_components=2, n_chains=2, n_iter=60, n_burn=20,
+        ...                   random_state=0).fit(da.from_array(X, chunks=250))
+        >>> np.round(gmm.means_[:, 0]).tolist()
+        [-3.0, 3.0]
+        >>> weighted = BayesianGMM(n_components=2, n_chains=2, n_iter=60, n_burn=20,
+        ...                        random_state=0).fit(X, sample_weight=np.full(1000, 2))
+        >>> np.round(weighted.weights_, 1).tolist()
+        [0.6, 0.4]
         """
         from ._gmm_dask import is_dask_collection
 
-        if self.n_burn >= self.n_iter:
-            raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({self.n_iter}).")
+        self._n_iter_first()  # checks n_burn < n_iter
         if is_dask_collection(X):
             from ._gmm_dask import fit_dask
 
@@ -749,7 +802,6 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         S_sqrt = None if S is None else _psd_sqrt(S)
         phi = _quad_features(Xs) if S is None else None
 
-        n_keep = len(range(self.n_burn, self.n_iter, self.thin))
         C = self.n_chains
         # A sparse prior (e0 < 1) empties unneeded components: start from the
         # number of components an EM fit supports (every component occupied
@@ -759,23 +811,40 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         if self.weight_concentration < 1:
             with _single_threaded_blas():
                 starts = _em_start_labels(Xs, K, seeds)
-        # Independent chains (seeds drawn above), in parallel when n_jobs asks.
-        chains = Parallel(n_jobs=self.n_jobs)(
-            delayed(_run_chain)(
-                Xs, S, S_sqrt, phi, K, prior, self.weight_concentration, seeds[c],
-                self.n_iter, self.n_burn, self.thin, n_keep,
-                progress=f"chain {c + 1}/{C}" if self.progress else None,
-                want_labels=c == 0, init_labels=starts[c],
+        chains = [_start_chain(Xs, S, S_sqrt, phi, K, prior, self.weight_concentration,
+                               seeds[c], starts[c]) for c in range(C)]
+        auto = self.n_iter == "auto"
+        parts, thin, done, n_new, n_skip = None, self.thin, 0, self._n_iter_first(), self.n_burn
+        while True:
+            # Independent chains (seeds drawn above), in parallel when n_jobs asks.
+            out = Parallel(n_jobs=self.n_jobs)(
+                delayed(_run_chain)(chains[c], n_new, n_skip, thin, done=done,
+                                    progress=f"chain {c + 1}/{C}" if self.progress else None)
+                for c in range(C)
             )
-            for c in range(C)
-        )
-        self._store_chains(
-            np.stack([ch[0] for ch in chains]), np.stack([ch[1] for ch in chains]),
-            np.stack([ch[2] for ch in chains]), np.stack([ch[3] for ch in chains]),
-            relabel_data=(Xs, S), ref_labels=chains[0][4], relabel_seed=seeds[-1],
-            training=(Xs, S, S_sqrt),
-        )
-        return self
+            chains = [o[4] for o in out]
+            new = [np.stack([o[k] for o in out]) for k in range(4)]
+            parts = new if parts is None else [np.concatenate(p, 1) for p in zip(parts, new, strict=True)]
+            done += n_new
+            if auto and parts[0].shape[1] > _AUTO_KEEP:
+                parts = [p[:, ::2] for p in parts]  # keep every other draw
+                thin *= 2
+            with _single_threaded_blas():
+                ref_labels = chains[0].labels_for_relabelling()
+            self._store_chains(*parts, relabel_data=(Xs, S), ref_labels=ref_labels,
+                               relabel_seed=seeds[-1], training=(Xs, S, S_sqrt),
+                               n_iter=done, warn_if_not=not auto or done >= _AUTO_MAX)
+            if not auto or self.converged_ or done >= _AUTO_MAX:
+                return self
+            # Not converged yet: run as many more sweeps as each chain has kept.
+            n_new, n_skip = done - self.n_burn, 0
+
+    def _n_iter_first(self):
+        """Sweeps of the first run: n_iter, or _AUTO_FIRST with n_iter="auto"."""
+        n_iter = _AUTO_FIRST if self.n_iter == "auto" else self.n_iter
+        if self.n_burn >= n_iter:
+            raise ValueError(f"n_burn ({self.n_burn}) must be smaller than n_iter ({n_iter}).")
+        return n_iter
 
     def _chain_seeds(self):
         """One seed per chain, plus one for the starts and the relabelling."""
@@ -783,13 +852,15 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         return rng.randint(0, 2**31 - 1, size=self.n_chains + 1)
 
     def _store_chains(self, log_w, mu, sigma, occupied, *, relabel_data, ref_labels,
-                      relabel_seed, training):
+                      relabel_seed, training, n_iter=None, warn_if_not=True):
         """Relabel the chains' draws (C, n_keep, ...) and store the posterior.
 
         ``relabel_data`` = (Xs, S): standardised rows the relabelling
         classifies, ``ref_labels`` their labels under chain 0's last draw;
         ``training`` = (Xs, S, S_sqrt): the training rows kept for per-point
-        outputs (all None when they stay on a Dask cluster).
+        outputs (all None when they stay on a Dask cluster); ``n_iter`` the
+        sweeps run per chain (default: ``self.n_iter``). Sets ``converged_``,
+        warning if it is False and ``warn_if_not``.
         """
         C, n_keep, K, d = mu.shape
         with _single_threaded_blas():
@@ -823,13 +894,13 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         self.n_components_posterior_ = (
             np.bincount(self.posterior_["n_occupied"], minlength=K + 1)[: K + 1] / T
         )
-        self.n_iter_ = self.n_iter
+        self.n_iter_ = self._n_iter_first() if n_iter is None else n_iter
         self.n_chains_ = C
         self._X_train, self._S_train, self._S_sqrt_train = training
         self._set_prediction_draws()
-        self._diagnose(C, n_keep)
+        self._diagnose(C, n_keep, warn_if_not)
 
-    def _diagnose(self, C, n_keep):
+    def _diagnose(self, C, n_keep, warn_if_not=True):
         """Split R-hat and ESS of the relabelled weights, means and K_+."""
         K, d = self._mu.shape[1:]
         post = self.posterior_
@@ -841,7 +912,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             ("weights", w, (K,)), ("means", m, (K, d)), ("n_occupied", k_occ, ())
         ):
             if n_keep >= 4:
-                rhat = split_rhat(chain)
+                rhat = rank_normalized_rhat(chain)
                 ess = effective_sample_size(chain) if n_keep >= 8 else np.full(rhat.shape, np.nan)
             else:
                 rhat = ess = np.full(chain.shape[2] if chain.ndim == 3 else 1, np.nan)
@@ -855,10 +926,11 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             worst_name = max(self.rhat_, key=lambda k: np.max(self.rhat_[k]))
             worst = float(np.max(self.rhat_[worst_name]))
             self.converged_ = bool(worst < _RHAT_MAX)
-            msg = (f"BayesianGMM: the largest split R-hat is {worst:.3f} (> {_RHAT_MAX}, for "
-                   f"{worst_name!r}); the chains disagree. Increase n_iter and n_burn, and "
-                   "check n_components_posterior_ and rhat_.")
-        if not self.converged_:
+            msg = (f"BayesianGMM: the largest R-hat is {worst:.3f} (> {_RHAT_MAX}, for "
+                   f"{worst_name!r}) after {self.n_iter_} sweeps per chain; the chains "
+                   f"disagree. Pass n_iter={2 * self.n_iter_} or more (and check "
+                   "n_components_posterior_ and rhat_).")
+        if not self.converged_ and warn_if_not:
             warn(msg, ConvergenceWarning)
 
     def _set_prediction_draws(self):
@@ -1104,6 +1176,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         ``X_err``/``X_cov``, the point's measurement error added (the
         deconvolution model run forward).
         """
+        _require_training_rows(self._X_train, "replicating the training data")
         w, mu, cov = params["weights"], params["means"], params["covariances"]
         S, K, d = mu.shape
         n = self._X_train.shape[0]

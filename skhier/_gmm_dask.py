@@ -500,7 +500,7 @@ def _fit_chunks(est, data, keep_training):
         starts.append((chain.log_w, chain.mu, chain.sigma, chain.chol))
     log_w, mu, sigma, occupied, last = run_chunked_chains(
         data, starts, seeds[:C], rngs, prior, est.weight_concentration,
-        est.n_iter, est.n_burn, est.thin,
+        est._n_iter_first(), est.n_burn, est.thin,
         progress=(lambda msg: print(f"BayesianGMM: {msg}", file=sys.stderr)) if est.progress
         else None,
     )

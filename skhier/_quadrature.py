@@ -50,6 +50,7 @@ from scipy.special import logsumexp
 
 from ._importance import (
     K_THRESHOLD,
+    ImportanceResult,
     _ess_per_param,
     _evaluate,
     _systematic_resample,
@@ -57,7 +58,6 @@ from ._importance import (
     _t_logpdf,
     pareto_khat,
 )
-from ._sampling import SamplerResult
 
 __all__ = ["QuadratureResult", "run_quadrature", "tensor_gauss_hermite", "DEFAULT_LEVELS"]
 
@@ -146,23 +146,9 @@ class QuadratureResult:
     messages: list[str] = field(default_factory=list)
     method: str = "quadrature"
 
-    def as_sampler_result(self) -> SamplerResult:
-        """The stored draws as a :class:`SamplerResult` (one chain of one walker)."""
-        n_stored = len(self.samples)
-        ess = np.asarray(self.n_effective_params, dtype=float)
-        return SamplerResult(
-            samples=self.samples,
-            log_prob=self.log_prob,
-            chain=self.samples[:, None, :],
-            acceptance_fraction=np.array([np.nan]),
-            autocorr_time=np.ones(ess.size),
-            n_effective=1.0 / (1.0 / ess + 1.0 / n_stored),
-            n_steps=int(self.n_evaluations),
-            n_burn=0,
-            map_estimate=self.map_estimate,
-            converged=bool(self.ok),
-            messages=list(self.messages),
-        )
+    # The stored draws are independent, like importance draws after
+    # resampling: the same conversion (one chain of one walker).
+    as_sampler_result = ImportanceResult.as_sampler_result
 
 
 def _rule_moments(log_prob, centre, chol, n_nodes, chunk):

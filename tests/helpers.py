@@ -173,6 +173,19 @@ def split_rhat_by_hand(chains):
     return np.sqrt(((h - 1) / h * w + b / h) / w)
 
 
+def rank_rhat_by_hand(chains):
+    """Rank-normalised split R-hat (Vehtari et al. 2021) of one scalar, chains
+    (C, n): max of the bulk and folded-tail R-hat of normal scores."""
+    from scipy import stats
+
+    def scores(x):
+        r = stats.rankdata(x.ravel()).reshape(x.shape)
+        return stats.norm.ppf((r - 0.375) / (x.size + 0.25))
+
+    return max(split_rhat_by_hand(scores(chains)),
+               split_rhat_by_hand(scores(np.abs(chains - np.median(chains)))))
+
+
 # --------------------------------------------------------------------------
 # Monte Carlo tolerances (one place for every statistical test)
 #

@@ -226,3 +226,20 @@ def test_quadrature_sampler_only_where_implemented():
     d = make_population(30, random_state=0)
     with pytest.raises(ValueError, match="sampler='quadrature' is not available"):
         PopulationModel(sampler="quadrature").fit(d.X, X_err=d.X_err)
+
+
+def test_failed_quadrature_falls_back_to_importance(monkeypatch):
+    import skhier._distance as dist
+
+    real = dist.run_quadrature
+
+    def not_converged(*args, **kwargs):
+        res = real(*args, **kwargs)
+        res.ok = False
+        return res
+
+    monkeypatch.setattr(dist, "run_quadrature", not_converged)
+    plx, err = _cluster(1000, 135.0, 5.0, 0.014, 6)
+    est = HierarchicalDistanceEstimator(random_state=0).fit(plx[:, None], X_err=err)
+    assert est.sampler_ == "importance"
+    assert est.quadrature_error_ is None

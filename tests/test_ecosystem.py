@@ -45,7 +45,7 @@ from skhier import (
 from skhier.datasets import make_cluster_parallaxes, make_line_with_outliers, make_population
 from skhier.pipeline import Pipeline, make_pipeline
 
-from .helpers import FAST, split_rhat_by_hand
+from .helpers import FAST, rank_rhat_by_hand
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
@@ -254,7 +254,7 @@ def test_summary_table_matches_the_stored_draws(case_id, fitted):
         assert chains.shape[0] > 1
         assert row["ess"] == pytest.approx(_ess_by_hand(chains), rel=1e-8), label
         if np.ptp(x) > 0:
-            assert row["r_hat"] == pytest.approx(split_rhat_by_hand(chains), rel=1e-8), label
+            assert row["r_hat"] == pytest.approx(rank_rhat_by_hand(chains), rel=1e-8), label
 
 
 @pytest.mark.parametrize("case_id", [k for k in IDS if CASES[k].emcee])

@@ -356,6 +356,32 @@ def test_integrated_autocorr_time_matches_emcee():
     np.testing.assert_allclose(ours, ref, rtol=1e-10)
 
 
+def test_rank_normalized_rhat_matches_reference_and_arviz():
+    # Rank-normalised split R-hat (Vehtari et al. 2021) against the by-hand
+    # reference in tests/helpers.py and, where installed, ArviZ's
+    # rhat(method="rank"); on chains with ties, a heavy tail and a shift.
+    from skhier.diagnostics import rank_normalized_rhat
+
+    from .helpers import rank_rhat_by_hand
+
+    rng = np.random.default_rng(11)
+    n_steps, n_chains = 400, 4
+    params = np.stack([
+        rng.normal(size=(n_steps, n_chains)),
+        rng.standard_t(1.5, size=(n_steps, n_chains)),
+        np.round(rng.normal(size=(n_steps, n_chains))),  # ties
+        rng.normal(size=(n_steps, n_chains)) + np.array([0, 0, 0, 3.0]),  # one chain off
+    ], axis=-1)
+    ours = rank_normalized_rhat(params)
+    by_hand = [rank_rhat_by_hand(params[:, :, j].T) for j in range(params.shape[2])]
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-12)
+    assert ours[3] > 1.1 and ours[0] < 1.05
+    az = pytest.importorskip("arviz")
+    for j in range(params.shape[2]):
+        ref = az.rhat(params[:, :, j].T, method="rank")
+        np.testing.assert_allclose(ours[j], float(np.asarray(ref)), rtol=1e-10)
+
+
 @pytest.mark.parametrize("n_draws", [200, 4000])
 @pytest.mark.parametrize("tail", ["normal", "student_t", "pareto"])
 def test_pareto_khat_matches_arviz_psislw(n_draws, tail):

@@ -10,7 +10,8 @@
 - Integer weights give the posterior of repeated rows (within Monte Carlo
   error), with and without deconvolution; fractional weights with one
   component give the weighted-likelihood Normal-inverse-Wishart posterior in
-  closed form.
+  closed form, and with measurement errors the documented tempered
+  deconvolution posterior, computed on a brute-force grid.
 
 Monte Carlo tolerances: |a - b| < z sqrt(MCSE_a^2 + MCSE_b^2) with MCSE =
 sd / sqrt(ESS), ESS from emcee's integrated autocorrelation time over each
@@ -27,7 +28,7 @@ from skhier import BayesianGMM
 from skhier import _gmm_dask as gd
 from skhier.utils._checks import check_errors
 
-from .helpers import assert_mc_close, chain_ess, ignore_convergence
+from .helpers import assert_grid_converged, assert_mc_close, chain_ess, ignore_convergence
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -117,6 +118,8 @@ def test_dask_dataframe_and_threaded_scheduler():
     assert "labels" not in draws and draws["means"].shape == (3, 3, 2)
     with pytest.raises(ValueError, match="stay on the Dask cluster"):
         fitted.to_inference_data()
+    with pytest.raises(ValueError, match="stay on the Dask cluster"):
+        fitted.sample_posterior_predictive(2)
     pytest.importorskip("arviz")
     idata = fitted.to_inference_data(log_likelihood=False)
     assert idata.posterior["means"].shape == (2, 8, 3, 2)
@@ -202,6 +205,61 @@ def test_fractional_weights_single_component_matches_weighted_niw(stat_seed):
                     what="posterior means vs the weighted NIW posterior")
 
 
+@ignore_convergence
+def test_fractional_weights_with_errors_match_grid_posterior(stat_seed):
+    # One component in 1-D with errors s_i and weights w_i = m_i + f_i: the
+    # documented target is prod_i N(x_i | mu, sig2 + s_i)^(m_i + f_i)
+    # (sig2 / (sig2 + s_i))^((1 - f_i) / 2) (the integer copies' likelihood and
+    # the tempered complete-data copy with the true position integrated
+    # out), times the Normal-inverse-Wishart prior, in standardised units.
+    # Reference: that log posterior on a (mu, log sig2) grid.
+    from scipy import stats as st
+
+    rng = np.random.default_rng(60 + stat_seed)
+    n = 40
+    err = rng.uniform(0.3, 1.0, n)
+    x = rng.normal(2.0, 1.0, n) + rng.normal(0.0, err)
+    w = rng.uniform(0.2, 1.8, n)
+    kappa0, nu0, c = 0.5, 4.0, 0.3
+    gmm = BayesianGMM(n_components=1, mean_precision_prior=kappa0, degrees_of_freedom_prior=nu0,
+                      covariance_prior=c, n_chains=2, n_iter=1000, n_burn=100,
+                      random_state=stat_seed).fit(x[:, None], X_err=err[:, None], sample_weight=w)
+    W = w.sum()
+    loc = w @ x / W
+    scale = np.sqrt(w @ (x - loc) ** 2 / W)
+    z, s = (x - loc) / scale, (err / scale) ** 2
+    m, f = np.floor(w), w - np.floor(w)
+    psi0 = c * (nu0 - 2.0)  # Psi0 = c (nu0 - d - 1) with d = 1
+
+    def moments_at(res):
+        mu = np.linspace(-1.5, 1.5, 200 * res)
+        lv = np.linspace(np.log(0.05), np.log(5.0), 200 * res)
+        M, LV = np.meshgrid(mu, lv, indexing="ij")
+        V = np.exp(LV)
+        # InvWishart(nu0, psi0) in 1-D = InvGamma(nu0 / 2, psi0 / 2); the
+        # grid is in log sig2, so add its Jacobian.
+        logp = st.invgamma.logpdf(V, nu0 / 2, scale=psi0 / 2) + LV
+        logp += st.norm.logpdf(M, 0.0, np.sqrt(V / kappa0))
+        for zi, si, wi, fi in zip(z, s, w, f, strict=True):
+            logp += wi * st.norm.logpdf(zi, M, np.sqrt(V + si))
+            logp += 0.5 * (1.0 - fi) * (LV - np.log(V + si)) * (fi > 0)
+        p = np.exp(logp - logp.max())
+        p /= p.sum()
+        mean_mu, mean_v = (p * M).sum(), (p * V).sum()
+        sd_mu = np.sqrt((p * (M - mean_mu) ** 2).sum())
+        sd_v = np.sqrt((p * (V - mean_v) ** 2).sum())
+        return [mean_mu, mean_v, sd_mu, sd_v]
+
+    ref = assert_grid_converged(moments_at)
+    ref_mean = np.array([loc + ref[0] * scale, ref[1] * scale**2])
+    draws = np.stack([gmm.posterior_["means"][:, 0, 0],
+                      gmm.posterior_["covariances"][:, 0, 0, 0]], axis=1)
+    ess = np.array([chain_ess(col.reshape(2, -1).T) for col in draws.T])
+    assert m.sum() > 0 and np.all(f > 0)  # both the integer and the tempered copies
+    assert_mc_close(draws.mean(0), ref_mean, draws.std(0, ddof=1) / np.sqrt(ess),
+                    n_assertions=2, what="posterior means vs the grid posterior")
+
+
 @pytest.mark.parametrize("weights, match", [
     (np.r_[np.ones(9), -1.0], "non-negative"),
     (np.ones(9), "sample_weight must have shape"),
@@ -238,3 +296,22 @@ def test_weighted_fit_leaves_inputs_unchanged():
     BayesianGMM(**SHORT).fit(X, X_err=err, sample_weight=w)
     for before, after in zip(copies, (X, w, err), strict=True):
         np.testing.assert_array_equal(before, after)
+
+
+@ignore_convergence
+def test_sample_weight_is_routed_through_a_pipeline():
+    import sklearn
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    X, rng = _mixture(60, 6)
+    w = rng.integers(0, 3, len(X)).astype(float)
+    direct = BayesianGMM(**SHORT).fit(X, sample_weight=w)
+    with sklearn.config_context(enable_metadata_routing=True):
+        # No set_fit_request call: sample_weight is requested by default.
+        pipe = make_pipeline(FunctionTransformer(), BayesianGMM(**SHORT))
+        pipe.fit(X, sample_weight=w)
+        assert np.isfinite(pipe.score(X, sample_weight=w))
+    routed = pipe[-1]
+    for name in direct.posterior_:
+        np.testing.assert_allclose(routed.posterior_[name], direct.posterior_[name], rtol=1e-12)
