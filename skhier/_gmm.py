@@ -292,15 +292,14 @@ class _GibbsChain:
         return counts
 
     def draw_latents(self):
-        ll = _component_loglik(self.X, self.log_w, self.mu, self.sigma, self.S, self.phi)
-        z = _sample_categorical(ll, self.rng)
+        z = self.draw_labels()
         if self.S is not None:
             self.V = _draw_true_positions(
                 self.X, self.S, self.S_sqrt, z, self.mu, self.sigma, self.chol, self.rng
             )
         return z
 
-    def labels_for_relabelling(self):
+    def draw_labels(self):
         """One draw of the labels given the current parameters (only the generator moves)."""
         ll = _component_loglik(self.X, self.log_w, self.mu, self.sigma, self.S, self.phi)
         return _sample_categorical(ll, self.rng)
@@ -773,7 +772,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         """
         from ._gmm_dask import is_dask_collection
 
-        self._n_iter_first()  # checks n_burn < n_iter
+        n_first = self._n_iter_first()  # also checks n_burn < n_iter
         if is_dask_collection(X):
             from ._gmm_dask import fit_dask
 
@@ -814,7 +813,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         chains = [_start_chain(Xs, S, S_sqrt, phi, K, prior, self.weight_concentration,
                                seeds[c], starts[c]) for c in range(C)]
         auto = self.n_iter == "auto"
-        parts, thin, done, n_new, n_skip = None, self.thin, 0, self._n_iter_first(), self.n_burn
+        parts, thin, done, n_new, n_skip = None, self.thin, 0, n_first, self.n_burn
         while True:
             # Independent chains (seeds drawn above), in parallel when n_jobs asks.
             out = Parallel(n_jobs=self.n_jobs)(
@@ -830,11 +829,12 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
                 parts = [p[:, ::2] for p in parts]  # keep every other draw
                 thin *= 2
             with _single_threaded_blas():
-                ref_labels = chains[0].labels_for_relabelling()
+                ref_labels = chains[0].draw_labels()
+            last = not auto or done >= _AUTO_MAX  # no further extension possible
             self._store_chains(*parts, relabel_data=(Xs, S), ref_labels=ref_labels,
                                relabel_seed=seeds[-1], training=(Xs, S, S_sqrt),
-                               n_iter=done, warn_if_not=not auto or done >= _AUTO_MAX)
-            if not auto or self.converged_ or done >= _AUTO_MAX:
+                               n_iter=done, warn_if_not=last)
+            if last or self.converged_:
                 return self
             # Not converged yet: run as many more sweeps as each chain has kept.
             n_new, n_skip = done - self.n_burn, 0
