@@ -1645,7 +1645,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self._sample(model, rng)
         self._report("per-star distances and memberships")
         self._set_summaries(plx, err_fit)
-        if not field:
+        if not field and model.profile is None:
+            # (The check assumes normal tails: a heavy-tailed profile is
+            # chosen exactly for stars far out.)
             self._check_contamination(plx, err)
         self._report("done")
         return self
