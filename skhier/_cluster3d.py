@@ -44,14 +44,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
+from ._cluster_integral import _field_sample, field_log_marginal
 from ._distance import (
     _L_RANGE,
     HierarchicalDistanceEstimator,
     _check_mean_prior,
     _check_scale_prior,
     _check_zero_point,
-    _field_sample,
-    field_log_marginal,
 )
 from ._math import LOG2PI, row_chunks
 from ._population import adaptive_log_integral, adaptive_sample
