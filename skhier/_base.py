@@ -19,12 +19,12 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._importance import _ess_per_param, run_importance
 from ._math import logmeanexp, row_chunks
 from ._sampling import SamplerResult, find_map, laplace_covariance, run_emcee
-from .utils._checks import check_sample_weight
+from .utils._checks import check_errors, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = [
@@ -276,6 +276,28 @@ class PosteriorMixin:
         if chain_major:
             return draws.reshape((n_chains, -1) + draws.shape[1:])
         return np.swapaxes(draws.reshape((-1, n_chains) + draws.shape[1:]), 0, 1)
+
+    # -- measurement errors and new rows ------------------------------------------
+    def _check_errors(self, X, method, **errors) -> dict:
+        """The measurement errors of the rows ``X``, validated (``check_errors``).
+
+        ``method="fit"`` records which errors were given; another method's
+        name warns (:class:`MissingErrorsWarning`) when the model was fitted
+        with errors and that method got none; None only validates.
+        """
+        checked = check_errors(X.shape[0], X.shape[1], **errors)
+        if method == "fit":
+            self._fit_error_names = error_names(**errors)
+        elif method is not None:
+            warn_missing_errors(self, method, **errors)
+        return checked
+
+    def _new_data(self, X, method, **errors):
+        """``(X, errors)`` of new rows for a fitted model's ``method``: X checked
+        against the training data (``validate_data(reset=False)``)."""
+        check_is_fitted(self, "posterior_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X, self._check_errors(X, method, **errors)
 
     # -- sample_posterior ---------------------------------------------------
     def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
