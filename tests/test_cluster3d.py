@@ -28,7 +28,6 @@ from skhier._cluster3d import (
 from skhier.datasets import make_cluster_3d
 
 from .conftest import SHARED_DATA
-from .helpers import z_threshold
 
 needs_shared_data = pytest.mark.skipif(
     not os.path.isdir(SHARED_DATA), reason="../shared/data not present"
