@@ -566,7 +566,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     their R-hat says nothing about convergence.
 
     **Per-point outputs** (``predict_proba``, ``score_samples``, ...) average
-    over at most 200 posterior draws spread evenly over all chains, and are
+    over a fixed random subset of at most 200 posterior draws, and are
     evaluated in chunks of rows, so memory stays bounded for any number of
     rows.
 
@@ -912,10 +912,9 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
 
     def _object_draws(self, *, all_draws=False):
         """The standardised draws (log weights, means, covariances) per-point
-        outputs average over: all, or at most 200 evenly spaced ones."""
-        T = self._mu.shape[0]
-        idx = slice(None) if all_draws else np.unique(
-            np.linspace(0, T - 1, min(T, self._max_object_draws)).round().astype(int))
+        outputs average over: all, or the base's subset (:meth:`_draw_subset`)."""
+        idx = None if all_draws else self._draw_subset(self._max_object_draws)
+        idx = slice(None) if idx is None else idx
         return {"log_w": self._log_w[idx], "mu": self._mu[idx], "sigma": self._sigma[idx]}
 
     def _prepare_object_draws(self, draws):
