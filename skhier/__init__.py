@@ -3,10 +3,11 @@
 from ._base import MissingErrorsWarning, PriorBoundWarning
 from ._cluster3d import HierarchicalDistanceEstimator3D
 from ._distance import HierarchicalDistanceEstimator
+from ._distributions import CustomPopulation
 from ._gmm import BayesianGMM
 from ._line import RobustLineMixture
 from ._popmodel import PopulationModel
-from ._samples_population import CustomPopulation, PosteriorSamplesPopulation, ReweightingWarning
+from ._samples_population import PosteriorSamplesPopulation, ReweightingWarning
 
 __version__ = "0.1.0"
 

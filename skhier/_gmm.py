@@ -566,7 +566,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     their R-hat says nothing about convergence.
 
     **Per-point outputs** (``predict_proba``, ``score_samples``, ...) average
-    over at most 200 posterior draws spread evenly over all chains, and are
+    over a fixed random subset of at most 200 posterior draws, and are
     evaluated in chunks of rows, so memory stays bounded for any number of
     rows.
 
@@ -841,7 +841,6 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         self.n_iter_ = self._n_iter_first() if n_iter is None else n_iter
         self.n_chains_ = C
         self._X_train, self._S_train, self._S_sqrt_train = training
-        self._set_prediction_draws()
         self._diagnose(C, n_keep, warn_if_not)
 
     def _diagnose(self, C, n_keep, warn_if_not=True):
@@ -877,47 +876,70 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         if not self.converged_ and warn_if_not:
             warn(msg, ConvergenceWarning)
 
-    def _set_prediction_draws(self):
-        """Evenly spaced draws for per-point averages, and their coefficients."""
-        T, K, d = self._mu.shape
-        s = min(T, _MAX_PREDICT_DRAWS)
-        idx = np.unique(np.linspace(0, T - 1, s).round().astype(int))
-        self._pred_log_w = self._log_w[idx]
-        self._pred_mu = self._mu[idx]
-        self._pred_sigma = self._sigma[idx]
-        # Quadratic-form coefficients (see _quad_coefs): the error-free path
-        # is then one matrix product per chunk of rows.
-        W = _quad_coefs(self._pred_log_w, self._pred_mu, self._pred_sigma)  # (S, K, p)
-        self._pred_coef = W.reshape(-1, W.shape[-1]).T.copy()  # (p, S*K)
-
     # -- per-point posterior quantities --------------------------------------
     def _check_X(self, X, X_err=None, X_cov=None, method="predict_membership_proba"):
         X, errors = self._new_data(X, method, X_err=X_err, X_cov=X_cov)
         return X, errors["X_cov"]
 
-    def _log_joint_chunks(self, X, X_cov):
-        """Yield (rows, log w_k N(x | mu_k, Sigma_k + S_i)) of shape (rows, S, K).
+    # -- the per-object hook (see PosteriorMixin._object_logliks): one table
+    # -- per component, log w_k N(x_i | mu_k, Sigma_k + S_i) --------------------
+    _max_object_draws = _MAX_PREDICT_DRAWS
 
-        Rows are standardised chunk by chunk, so the working memory does not
-        grow with the number of rows.
+    def _object_logliks(self, objects, draws, rows):
+        """log w_k N(x_i | mu_k, Sigma_k + S_i) of the rows ``rows`` at each
+        draw, in standardised units: shape (K, n_draws, n_rows).
+
+        ``objects`` is ``(X, X_cov, standardised)``; new rows are
+        standardised chunk by chunk, so the working memory does not grow
+        with the number of rows.
         """
-        n = X.shape[0]
-        Sd, K = self._pred_log_w.shape
-        step = max(1, _CHUNK_CELLS // (Sd * K))
-        with single_threaded_blas():
-            yield from self._chunks(X, X_cov, n, Sd, K, step)
+        X, X_cov, standardised = objects
+        x, S = X[rows], None if X_cov is None else X_cov[rows]
+        if not standardised:
+            x, S = self._standardise(x, S)
+        log_w, mu, sigma, W = draws
+        n_draws, K = log_w.shape
+        if S is None:  # one matrix product (see _quad_coefs)
+            lp = (W @ _quad_features(x)).reshape(n_draws, K, len(x))
+        else:
+            r = x[None, None] - mu[:, :, None]
+            lp = logpdf_stack(r, sigma[:, :, None] + S[None, None]) + log_w[:, :, None]
+        return np.moveaxis(lp, 1, 0)
 
-    def _chunks(self, X, X_cov, n, Sd, K, step):
-        for start in range(0, n, step):
-            rows = slice(start, min(start + step, n))
-            x, S = self._standardise(X[rows], None if X_cov is None else X_cov[rows])
-            if S is None:
-                lp = (_quad_features(x).T @ self._pred_coef).reshape(len(x), Sd, K)
-            else:
-                r = x[:, None, None, :] - self._pred_mu[None]
-                A = self._pred_sigma[None] + S[:, None, None]
-                lp = logpdf_stack(r, A) + self._pred_log_w[None]
-            yield rows, lp
+    def _object_table(self, objects, reduce, *, all_draws=False):
+        with single_threaded_blas():  # skinny products: threads only add contention
+            return super()._object_table(objects, reduce, all_draws=all_draws)
+
+    def _object_draws(self, *, all_draws=False):
+        """The standardised draws (log weights, means, covariances) per-point
+        outputs average over: all, or the base's subset (:meth:`_draw_subset`)."""
+        idx = None if all_draws else self._draw_subset(self._max_object_draws)
+        idx = slice(None) if idx is None else idx
+        return {"log_w": self._log_w[idx], "mu": self._mu[idx], "sigma": self._sigma[idx]}
+
+    def _prepare_object_draws(self, draws):
+        # Quadratic-form coefficients (see _quad_coefs): the error-free path
+        # is then one matrix product per chunk of rows.
+        W = _quad_coefs(draws["log_w"], draws["mu"], draws["sigma"])  # (S, K, p)
+        return draws["log_w"], draws["mu"], draws["sigma"], W.reshape(-1, W.shape[-1])
+
+    def _n_objects(self, objects):
+        return objects[0].shape[0]
+
+    def _training_objects(self):
+        _require_training_rows(self._X_train, "the training points' log-likelihood")
+        return self._X_train, self._S_train, True
+
+    def _n_groups(self):
+        return self.n_components
+
+    def _object_cost(self, objects):
+        # K components per (draw, row) cell; x16 keeps a chunk's tables
+        # small enough (~250 000 cells, ~2 MB) to stay in cache.
+        return 16 * self.n_components
+
+    def _object_log_jacobian(self, objects):
+        return np.sum(np.log(self._scale))  # of the standardisation
 
     def predict_membership_proba(self, X, X_err=None, X_cov=None):
         """Posterior-averaged probability that each point belongs to each component.
@@ -936,15 +958,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_components)
             Rows sum to 1; columns follow ``weights_``.
         """
-        Xs, S = self._check_X(X, X_err, X_cov)
-        out = np.empty((Xs.shape[0], self.n_components))
-        for rows, lp in self._log_joint_chunks(Xs, S):
-            # Responsibilities of every draw, in place, then their average.
-            lp -= lp.max(axis=2, keepdims=True)
-            np.exp(lp, out=lp)
-            inv = 1.0 / lp.sum(axis=2)
-            out[rows] = np.einsum("rsk,rs->rk", lp, inv) / lp.shape[1]
-        return out
+        return self._membership_proba((*self._check_X(X, X_err, X_cov), False))
 
     def predict_proba(self, X, X_err=None, X_cov=None):
         """Posterior-averaged responsibilities (same as :meth:`predict_membership_proba`)."""
@@ -970,15 +984,8 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         -------
         log_density : ndarray of shape (n_samples,)
         """
-        Xs, S = self._check_X(X, X_err, X_cov, method="score_samples")
-        out = np.empty(Xs.shape[0])
-        for rows, lp in self._log_joint_chunks(Xs, S):
-            top = lp.max(axis=(1, 2), keepdims=True)
-            lp -= top
-            np.exp(lp, out=lp)
-            out[rows] = np.log(lp.sum(axis=(1, 2))) + top[:, 0, 0] - np.log(lp.shape[1])
-        # Jacobian of the standardisation.
-        return out - np.sum(np.log(self._scale))
+        return self._log_predictive_density(
+            (*self._check_X(X, X_err, X_cov, method="score_samples"), False))
 
     def score(self, X, y=None, sample_weight=None, X_err=None, X_cov=None):
         """Mean log posterior predictive density of X (see :meth:`score_samples`).
@@ -1140,39 +1147,6 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             return {}
         names = list(names)
         return {"means": [None, names], "covariances": [None, names, names]}
-
-    def _draw_logliks(self):
-        """Log-likelihood of the training data at every stored draw (data units).
-
-        ``sum_i log sum_k w_k N(x_i | mu_k, Sigma_k + S_i)``.
-        """
-        return self._pointwise_log_likelihood().sum(axis=1)
-
-    def _pointwise_log_likelihood(self):
-        """``log sum_k w_k N(x_i | mu_k, Sigma_k + S_i)`` of each training point
-        at every stored draw (data units), shape (n_draws, n_points), in
-        chunks of draws so that the working memory stays bounded.
-        """
-        check_is_fitted(self, "posterior_")
-        T, K, _ = self._mu.shape
-        X, S = self._X_train, self._S_train
-        _require_training_rows(X, "the training points' log-likelihood")
-        n = X.shape[0]
-        out = np.empty((T, n))
-        step = max(1, _CHUNK_CELLS // max(n * K, 1))
-        with single_threaded_blas():
-            for s in range(0, T, step):
-                sl = slice(s, s + step)
-                if S is None:
-                    W = _quad_coefs(self._log_w[sl], self._mu[sl], self._sigma[sl])
-                    lp = W @ _quad_features(X)  # (chunk, K, n)
-                else:
-                    r = X[None, None, :, :] - self._mu[sl][:, :, None, :]
-                    A = self._sigma[sl][:, :, None] + S[None, None]
-                    lp = logpdf_stack(r, A) + self._log_w[sl][:, :, None]
-                out[sl] = logsumexp(lp, axis=1)
-        # Jacobian of the standardisation.
-        return out - np.sum(np.log(self._scale))
 
     # -- ArviZ export (the base's to_inference_data fills these groups) --------
     def _sample_stats(self, pointwise):
