@@ -591,9 +591,11 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
     neglected (milliarcseconds against a cluster's degrees). The per-star
     integral ``∫ N(parallax | 1000/r, err²) N(r | u·c, s²) r² dr`` uses the
     adaptive quadrature of :mod:`skhier._population` (checked against
-    ``scipy.integrate.quad`` in ``tests/test_cluster3d.py``). Correlated
-    parallax systematics and non-Gaussian profiles are offered by the 1-D
-    model only.
+    ``scipy.integrate.quad`` in ``tests/test_cluster3d.py``). The angular
+    covariance of the parallax systematics and non-Gaussian profiles are
+    offered by the 1-D model only; a systematic floor common to every star
+    is ``parallax_zero_point=(zp, sigma)`` (a shared offset
+    ``N(zp, sigma²)``).
 
     References
     ----------
