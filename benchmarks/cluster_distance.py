@@ -57,7 +57,7 @@ NAMES = ("mean_distance", "distance_dispersion")
 
 def fit_skhier(d, **params):
     from skhier import HierarchicalDistanceEstimator
-    from skhier._distance import FROZEN_TOL
+    from skhier._cluster_integral import FROZEN_TOL
 
     t0 = time.perf_counter()
     est = HierarchicalDistanceEstimator(random_state=0, **params).fit(d.X, X_err=d.X_err)

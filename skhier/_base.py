@@ -9,6 +9,7 @@ small *model object* (see :class:`PosteriorModel`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import time
@@ -19,13 +20,13 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._importance import _ess_per_param, run_importance
-from ._math import logmeanexp, row_chunks
+from ._math import logmeanexp, logsumexp, row_chunks
 from ._quadrature import DEFAULT_LEVELS, run_quadrature
 from ._sampling import SamplerResult, find_map, laplace_covariance, newton_map, run_emcee
-from .utils._checks import check_sample_weight
+from .utils._checks import check_errors, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = [
@@ -278,6 +279,28 @@ class PosteriorMixin:
             return draws.reshape((n_chains, -1) + draws.shape[1:])
         return np.swapaxes(draws.reshape((-1, n_chains) + draws.shape[1:]), 0, 1)
 
+    # -- measurement errors and new rows ------------------------------------------
+    def _check_errors(self, X, method, **errors) -> dict:
+        """The measurement errors of the rows ``X``, validated (``check_errors``).
+
+        ``method="fit"`` records which errors were given; another method's
+        name warns (:class:`MissingErrorsWarning`) when the model was fitted
+        with errors and that method got none; None only validates.
+        """
+        checked = check_errors(X.shape[0], X.shape[1], **errors)
+        if method == "fit":
+            self._fit_error_names = error_names(**errors)
+        elif method is not None:
+            warn_missing_errors(self, method, **errors)
+        return checked
+
+    def _new_data(self, X, method, **errors):
+        """``(X, errors)`` of new rows for a fitted model's ``method``: X checked
+        against the training data (``validate_data(reset=False)``)."""
+        check_is_fitted(self, "posterior_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X, self._check_errors(X, method, **errors)
+
     # -- sample_posterior ---------------------------------------------------
     def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
         """Draw from the posterior, per-object latents included.
@@ -427,18 +450,6 @@ class PosteriorMixin:
         return {"coef": [list(names)]}
 
     # -- ArviZ ----------------------------------------------------------------
-    def _pointwise_log_likelihood(self) -> np.ndarray:
-        """Log-likelihood of each training object at each stored draw.
-
-        Returns an array of shape (n_draws, n_objects), in the units of the
-        input data (standardisation Jacobians included), so that tables of
-        different models of the same data can be compared. Each estimator
-        builds it from the per-object tables its predictions use.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not provide a pointwise log-likelihood."
-        )
-
     def _sample_stats(self, pointwise) -> dict:
         """The ``sample_stats`` group: the log posterior ``lp`` of each draw.
 
@@ -541,6 +552,201 @@ class PosteriorMixin:
         groups.update(self._data_groups())
         return make_inference_data(groups, dims=self._inference_dims())
 
+
+    # -- posterior access ---------------------------------------------------
+    def _summary_draws(self, random_state=0, max_draws=MAX_SUMMARY_DRAWS) -> dict[str, np.ndarray]:
+        """At most ``max_draws`` posterior draws, for per-object averages.
+
+        The draw-subset policy of every per-object summary: a random subset
+        (without replacement, in storage order) from a fixed generator, which
+        makes every summary deterministic for a fitted model.
+        """
+        idx = self._draw_subset(max_draws, random_state)
+        if idx is None:
+            return self.posterior_
+        return {k: v[idx] for k, v in self.posterior_.items()}
+
+    def _draw_subset(self, max_draws, random_state=0):
+        """Indices (sorted) of the stored draws :meth:`_summary_draws` keeps; None for all."""
+        n = self.n_draws_
+        if n <= max_draws:
+            return None
+        rng = check_random_state(random_state)
+        return np.sort(rng.choice(n, max_draws, replace=False))
+
+    def _posterior_median(self, name: str):
+        med = np.median(self.posterior_[name], axis=0)
+        return float(med) if np.ndim(med) == 0 else med
+
+    # -- the per-object layer -------------------------------------------------
+    # Membership probabilities, log predictive densities and the pointwise
+    # log-likelihood of every estimator are averages over posterior draws of
+    # one per-object table per group: log[(1 - f) p_member(x_i | draw)] and
+    # log[f p_background(x_i | draw)] for a member/background mixture,
+    # log[w_k p_k(x_i | draw)] for BayesianGMM's components. A model supplies
+    # the tables through :meth:`_object_logliks`; which draws, in which
+    # chunks of rows, and how they are combined is written here once.
+
+    #: Most posterior draws a per-object summary averages over (the
+    #: draw-subset policy is :meth:`_summary_draws`).
+    _max_object_draws = MAX_SUMMARY_DRAWS
+
+    def _object_logliks(self, objects, draws, rows: slice):
+        """The per-object hook: one log-likelihood table per group.
+
+        Parameters
+        ----------
+        objects
+            The estimator's validated data for a set of objects (training or
+            new), as returned by :meth:`_training_objects` or built by the
+            public methods.
+        draws
+            Posterior draws as returned by :meth:`_prepare_object_draws`.
+        rows : slice
+            The chunk of objects to evaluate.
+
+        Returns
+        -------
+        tables : sequence of :meth:`_n_groups` ndarrays of shape (n_draws, n_rows)
+            For a member/background mixture ``(log_member, log_background)``:
+            ``log (1 - f) + log p_member(object | draw)`` and
+            ``log f + log p_background(object | draw)`` (``f`` the background
+            fraction), with the objects' latent true values integrated out;
+            ``log_background`` is None when the model has no background.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not provide per-object log-likelihoods."
+        )
+
+    def _n_objects(self, objects) -> int:
+        """Number of objects in ``objects`` (see :meth:`_object_logliks`)."""
+        raise NotImplementedError
+
+    def _training_objects(self):
+        """The training data in the form :meth:`_object_logliks` takes."""
+        raise NotImplementedError
+
+    def _has_background(self) -> bool:
+        """Whether the fitted model has a background (outlier, field) component."""
+        return True
+
+    def _n_groups(self) -> int:
+        """Number of groups (columns of the membership probabilities)."""
+        return 2
+
+    def _prepare_object_draws(self, draws: dict):
+        """Posterior draws (dict of named arrays) in the form the hook takes."""
+        return draws
+
+    def _object_cost(self, objects) -> int:
+        """Relative cost of one (draw, object) cell of the hook (sets the chunks)."""
+        return 1
+
+    def _object_log_jacobian(self, objects):
+        """What to subtract from the hook's log-likelihoods to express them in
+        the units of the input data (0, or one value per object)."""
+        return 0.0
+
+    def _object_draws(self, *, all_draws: bool = False) -> dict[str, np.ndarray]:
+        """The posterior draws per-object summaries average over.
+
+        Every stored draw with ``all_draws`` (the pointwise log-likelihood),
+        else at most :attr:`_max_object_draws` of them (:meth:`_summary_draws`).
+        """
+        if all_draws:
+            return self.posterior_
+        return self._summary_draws(max_draws=self._max_object_draws)
+
+    def _object_row_chunks(self, objects, n_draws: int):
+        """Chunks of rows whose (draws x rows x cost) tables stay below
+        ``OBJECT_CHUNK_CELLS`` cells, so memory is bounded for any number of rows."""
+        per_row = n_draws * self._object_cost(objects)
+        return row_chunks(self._n_objects(objects), per_row, OBJECT_CHUNK_CELLS)
+
+    def _object_table(self, objects, reduce, *, all_draws: bool = False) -> np.ndarray:
+        """Apply ``reduce(*tables)`` chunk by chunk of rows.
+
+        ``reduce`` maps the groups' (n_draws, n_rows) tables of a chunk to an
+        array whose last axis is the rows; the chunks are concatenated along
+        it.
+        """
+        raw = self._object_draws(all_draws=all_draws)
+        n_draws = len(next(iter(raw.values())))
+        draws = self._prepare_object_draws(raw)
+        n = self._n_objects(objects)
+        out = None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for rows in self._object_row_chunks(objects, n_draws):
+                value = reduce(*self._object_logliks(objects, draws, rows))
+                if out is None:
+                    out = np.empty(value.shape[:-1] + (n,))
+                out[..., rows] = value
+        if out is None:  # no rows
+            out = np.empty((n_draws, 0) if all_draws else (0,))
+        return out
+
+    def _membership_proba(self, objects) -> np.ndarray:
+        """Posterior-averaged group probabilities, shape (n, n_groups).
+
+        ``mean over draws of exp(log_group - log_total)`` for each group
+        (``log_total`` the mixture's, :meth:`_mixture_loglik`); a draw under
+        which an object has zero density in every group counts for the first
+        (membership).
+        """
+        n = self._n_objects(objects)
+        proba = np.zeros((n, self._n_groups()))
+        if not self._has_background():
+            proba[:, 0] = 1.0
+            return proba
+
+        def shares(*tables):
+            # Each column from its own table keeps tiny probabilities exact.
+            total = self._mixture_loglik(*tables)
+            return np.stack([np.nan_to_num(np.exp(t - total), nan=float(g == 0)).mean(axis=0)
+                             for g, t in enumerate(tables)])
+
+        if n:
+            table = self._object_table(objects, shares)
+            proba[:] = (table / table.sum(axis=0)).T
+        return proba
+
+    @staticmethod
+    def _mixture_loglik(*tables):
+        """log p(object | draw) of the mixture: the groups' tables (None: an
+        absent group) summed in probability."""
+        tables = [t for t in tables if t is not None]
+        if len(tables) <= 2:
+            return functools.reduce(np.logaddexp, tables)
+        return logsumexp(np.stack(tables), axis=0)
+
+    def _log_predictive_density(self, objects) -> np.ndarray:
+        """``log mean over draws of p(object | draw)`` for every object, shape (n,),
+        in the units of the input data."""
+        if not self._n_objects(objects):
+            return np.empty(0)
+        lpd = self._object_table(objects, lambda *t: logmeanexp(self._mixture_loglik(*t)))
+        return lpd - self._object_log_jacobian(objects)
+
+    def _pointwise_log_likelihood(self) -> np.ndarray:
+        """Log-likelihood of each training object at each stored draw.
+
+        Returns an array of shape (n_draws, n_objects), in the units of the
+        input data (standardisation Jacobians included), so that tables of
+        different models of the same data can be compared. Built from the
+        same per-object tables as the predictions (:meth:`_object_logliks`),
+        with the objects' latent values integrated out and the background
+        component included.
+        """
+        check_is_fitted(self, "posterior_")
+        objects = self._training_objects()
+        table = self._object_table(objects, self._mixture_loglik, all_draws=True)
+        return table - self._object_log_jacobian(objects)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.allow_nan = False
+        return tags
 
 class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     """Base class of the emcee-backed estimators.
@@ -844,192 +1050,6 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         self.prior_bound_messages_ = prior_bound_messages(self.posterior_, model.prior_bounds())
         for msg in self.prior_bound_messages_:
             warn(msg, PriorBoundWarning)
-
-    # -- posterior access ---------------------------------------------------
-    def _summary_draws(self, random_state=0, max_draws=MAX_SUMMARY_DRAWS) -> dict[str, np.ndarray]:
-        """At most ``max_draws`` posterior draws, for per-object averages.
-
-        The draw-subset policy of every per-object summary: a random subset
-        (without replacement, in storage order) from a fixed generator, which
-        makes every summary deterministic for a fitted model.
-        """
-        idx = self._draw_subset(max_draws, random_state)
-        if idx is None:
-            return self.posterior_
-        return {k: v[idx] for k, v in self.posterior_.items()}
-
-    def _draw_subset(self, max_draws, random_state=0):
-        """Indices (sorted) of the stored draws :meth:`_summary_draws` keeps; None for all."""
-        n = self.n_draws_
-        if n <= max_draws:
-            return None
-        rng = check_random_state(random_state)
-        return np.sort(rng.choice(n, max_draws, replace=False))
-
-    def _posterior_median(self, name: str):
-        med = np.median(self.posterior_[name], axis=0)
-        return float(med) if np.ndim(med) == 0 else med
-
-    # -- the per-object layer -------------------------------------------------
-    # Membership probabilities, log predictive densities and the pointwise
-    # log-likelihood of every estimator are averages over posterior draws of
-    # two per-object tables: log[(1 - f) p_member(x_i | draw)] and
-    # log[f p_background(x_i | draw)]. A model supplies the tables through
-    # :meth:`_object_logliks`; which draws, in which chunks of rows, and how
-    # they are combined is written here once.
-
-    #: Most posterior draws a per-object summary averages over (the
-    #: draw-subset policy is :meth:`_summary_draws`).
-    _max_object_draws = MAX_SUMMARY_DRAWS
-
-    def _object_logliks(self, objects, draws, rows: slice):
-        """The per-object hook: member and background log-likelihood tables.
-
-        Parameters
-        ----------
-        objects
-            The estimator's validated data for a set of objects (training or
-            new), as returned by :meth:`_training_objects` or built by the
-            public methods.
-        draws
-            Posterior draws as returned by :meth:`_prepare_object_draws`.
-        rows : slice
-            The chunk of objects to evaluate.
-
-        Returns
-        -------
-        (log_member, log_background) : ndarrays of shape (n_draws, n_rows)
-            ``log (1 - f) + log p_member(object | draw)`` and
-            ``log f + log p_background(object | draw)`` (``f`` the background
-            fraction), with the objects' latent true values integrated out;
-            ``log_background`` is None when the model has no background.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not provide per-object log-likelihoods."
-        )
-
-    def _n_objects(self, objects) -> int:
-        """Number of objects in ``objects`` (see :meth:`_object_logliks`)."""
-        raise NotImplementedError
-
-    def _training_objects(self):
-        """The training data in the form :meth:`_object_logliks` takes."""
-        raise NotImplementedError
-
-    def _has_background(self) -> bool:
-        """Whether the fitted model has a background (outlier, field) component."""
-        return True
-
-    def _prepare_object_draws(self, draws: dict):
-        """Posterior draws (dict of named arrays) in the form the hook takes."""
-        return draws
-
-    def _object_cost(self, objects) -> int:
-        """Relative cost of one (draw, object) cell of the hook (sets the chunks)."""
-        return 1
-
-    def _object_log_jacobian(self, objects):
-        """What to subtract from the hook's log-likelihoods to express them in
-        the units of the input data (0, or one value per object)."""
-        return 0.0
-
-    def _object_draws(self, *, all_draws: bool = False) -> dict[str, np.ndarray]:
-        """The posterior draws per-object summaries average over.
-
-        Every stored draw with ``all_draws`` (the pointwise log-likelihood),
-        else at most :attr:`_max_object_draws` of them (:meth:`_summary_draws`).
-        """
-        if all_draws:
-            return self.posterior_
-        return self._summary_draws(max_draws=self._max_object_draws)
-
-    def _object_row_chunks(self, objects, n_draws: int):
-        """Chunks of rows whose (draws x rows x cost) tables stay below
-        ``OBJECT_CHUNK_CELLS`` cells, so memory is bounded for any number of rows."""
-        per_row = n_draws * self._object_cost(objects)
-        return row_chunks(self._n_objects(objects), per_row, OBJECT_CHUNK_CELLS)
-
-    def _object_table(self, objects, reduce, *, all_draws: bool = False) -> np.ndarray:
-        """Apply ``reduce(log_member, log_background)`` chunk by chunk of rows.
-
-        ``reduce`` maps the two (n_draws, n_rows) tables of a chunk to an
-        array whose last axis is the rows; the chunks are concatenated along
-        it.
-        """
-        raw = self._object_draws(all_draws=all_draws)
-        n_draws = len(next(iter(raw.values())))
-        draws = self._prepare_object_draws(raw)
-        n = self._n_objects(objects)
-        out = None
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for rows in self._object_row_chunks(objects, n_draws):
-                value = reduce(*self._object_logliks(objects, draws, rows))
-                if out is None:
-                    out = np.empty(value.shape[:-1] + (n,))
-                out[..., rows] = value
-        if out is None:  # no rows
-            out = np.empty((n_draws, 0) if all_draws else (0,))
-        return out
-
-    def _membership_proba(self, objects) -> np.ndarray:
-        """Posterior-averaged (member, background) probabilities, shape (n, 2).
-
-        ``mean over draws of exp(log_component - logaddexp(log_member,
-        log_background))`` for each component; a draw under which an object
-        has zero density in both components counts as membership.
-        """
-        n = self._n_objects(objects)
-        proba = np.empty((n, 2))
-        if not self._has_background():
-            proba[:, 0], proba[:, 1] = 1.0, 0.0
-            return proba
-
-        def both(lm, lb):
-            # Each column from its own table keeps tiny probabilities exact.
-            total = np.logaddexp(lm, lb)
-            pm = np.nan_to_num(np.exp(lm - total), nan=1.0).mean(axis=0)
-            pb = np.nan_to_num(np.exp(lb - total), nan=0.0).mean(axis=0)
-            return np.stack([pm, pb])
-
-        if n:
-            table = self._object_table(objects, both)
-            proba[:] = (table / table.sum(axis=0)).T
-        return proba
-
-    @staticmethod
-    def _mixture_loglik(lm, lb):
-        """log p(object | draw) of the mixture, from the two tables."""
-        return lm if lb is None else np.logaddexp(lm, lb)
-
-    def _log_predictive_density(self, objects) -> np.ndarray:
-        """``log mean over draws of p(object | draw)`` for every object, shape (n,),
-        in the units of the input data."""
-        if not self._n_objects(objects):
-            return np.empty(0)
-        lpd = self._object_table(objects, lambda lm, lb: logmeanexp(self._mixture_loglik(lm, lb)))
-        return lpd - self._object_log_jacobian(objects)
-
-    def _pointwise_log_likelihood(self) -> np.ndarray:
-        """Log-likelihood of each training object at each stored draw.
-
-        Returns an array of shape (n_draws, n_objects), in the units of the
-        input data (standardisation Jacobians included), so that tables of
-        different models of the same data can be compared. Built from the
-        same per-object tables as the predictions (:meth:`_object_logliks`),
-        with the objects' latent values integrated out and the background
-        component included.
-        """
-        check_is_fitted(self, "posterior_")
-        objects = self._training_objects()
-        table = self._object_table(objects, self._mixture_loglik, all_draws=True)
-        return table - self._object_log_jacobian(objects)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        tags.input_tags.allow_nan = False
-        return tags
-
 
 # ---------------------------------------------------------------------------
 # Summaries shared by every estimator (BayesianGMM's Gibbs chains included)

@@ -413,7 +413,7 @@ def test_grid_median_distances_match_brute_force():
     # the estimated Monte Carlo error is below 2 % of each star's posterior
     # sd. Reference: the same mixture over *all* summary draws on a dense
     # uniform grid in r, written out here independently.
-    from skhier._distance import _MEDIAN_MC_TOL
+    from skhier._cluster_integral import _MEDIAN_MC_TOL
 
     d = make_cluster_parallaxes(30, mean_distance=500.0, distance_dispersion=20.0,
                                 parallax_error=0.4, random_state=3)

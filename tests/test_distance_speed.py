@@ -11,11 +11,8 @@ from scipy import integrate
 from scipy.special import digamma, polygamma
 
 from skhier import HierarchicalDistanceEstimator
-from skhier._distance import (
-    _DistanceModel,
-    cluster_log_marginal,
-    cluster_log_marginal_leading,
-)
+from skhier._cluster_integral import cluster_log_marginal, cluster_log_marginal_leading
+from skhier._distance import _DistanceModel
 from skhier._population import gaussian_latent_log_marginal
 from skhier._quadrature import run_quadrature, tensor_gauss_hermite
 from skhier._sampling import laplace_covariance, newton_map
@@ -230,7 +227,7 @@ def test_quadrature_sampler_only_where_implemented():
 
 
 def test_failed_quadrature_falls_back_to_importance(monkeypatch):
-    import skhier._distance as dist
+    import skhier._cluster_integral as dist
 
     real = dist.run_quadrature
 

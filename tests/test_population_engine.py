@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from scipy import integrate, optimize, special, stats
 
-from skhier._distance import cluster_log_marginal, field_log_marginal
+from skhier._cluster_integral import cluster_log_marginal, field_log_marginal
 from skhier._population import (
     gaussian_latent_log_marginal,
     gaussian_latent_sample,
@@ -226,7 +226,7 @@ def _apply_quadrature_rules(groups, make_log_f, n):
 
 
 def test_quadrature_rules_reproduce_adaptive_integral():
-    from skhier._distance import _cluster_rules
+    from skhier._cluster_integral import _cluster_rules
 
     cases = np.array(_cases(FAST_DEPTHS, FAST_FRACS) + _cases([0.1], [0.2]))
     plx, err, mu, sig = cases.T

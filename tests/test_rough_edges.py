@@ -42,6 +42,18 @@ def test_distance_contamination_check_is_quiet_on_clean_samples_and_with_a_field
     assert not [w for w in record if "contaminated" in str(w.message)]
 
 
+def test_distance_contamination_check_is_quiet_with_a_heavy_tailed_profile():
+    # The check assumes a normal cluster's tails; a Student-t or King profile
+    # is chosen for stars far from the bulk, so it does not run there.
+    dirty = make_cluster_parallaxes(60, cluster_fraction=0.8, random_state=0)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        HierarchicalDistanceEstimator(profile="student-t", sampler="importance",
+                                      n_importance=100, random_state=0).fit(
+            dirty.X, X_err=dirty.X_err)
+    assert not [w for w in record if "contaminated" in str(w.message)]
+
+
 def test_contamination_count_matches_normal_tails_on_large_clean_samples():
     # 20 000 members with errors 0.02-0.1 mas: beyond 5 sd a normal sample
     # has 20000 * 5.7e-7 = 0.01 stars expected; the robust centre and scale
