@@ -794,6 +794,19 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     __metadata_request__score = {name: True for name in (*ERROR_ARGS, "sample_weight")}
 
     def __init_subclass__(cls, **kwargs):
+        # An estimator's __init__ that ends in ``**sampler_settings`` (passed on
+        # to this class's __init__) takes the shared sampler settings as
+        # keyword-only parameters: its signature (what scikit-learn's
+        # get_params, clone and repr, and help(), read) lists them after the
+        # estimator's own parameters, with the defaults declared here.
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            sig = inspect.signature(init)
+            params = list(sig.parameters.values())
+            if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
+                shared = list(inspect.signature(BaseHierarchicalEstimator.__init__)
+                              .parameters.values())[1:]
+                init.__signature__ = sig.replace(parameters=params[:-1] + shared)
         # Every other routed method that takes metadata requested for fit (the
         # measurement errors, ...) requests it too, so that
         # ``Pipeline.predict(X, X_err=...)`` routes it; this must run before
@@ -817,6 +830,8 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     def __init__(
         self,
         *,
+        sampler="auto",
+        n_importance=2000,
         n_walkers=32,
         n_steps="auto",
         n_burn="auto",
@@ -824,9 +839,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         thin=1,
         random_state=None,
         progress=False,
-        sampler="auto",
-        n_importance=2000,
     ):
+        # The sampler settings of every MCMC estimator, declared once: an
+        # estimator's __init__ takes them as ``**sampler_settings``.
         self.sampler = sampler
         self.n_importance = n_importance
         self.n_walkers = n_walkers

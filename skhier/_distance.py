@@ -721,27 +721,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         profile="normal",
         parallax_covariance="lindegren2021",
         parallax_systematic=None,
-        sampler="auto",
-        n_importance=2000,
-        n_walkers=32,
-        n_steps="auto",
-        n_burn="auto",
-        max_steps=20000,
-        thin=1,
-        random_state=None,
-        progress=False,
+        **sampler_settings,
     ):
-        super().__init__(
-            n_walkers=n_walkers,
-            n_steps=n_steps,
-            n_burn=n_burn,
-            max_steps=max_steps,
-            thin=thin,
-            random_state=random_state,
-            progress=progress,
-            sampler=sampler,
-            n_importance=n_importance,
-        )
+        super().__init__(**sampler_settings)
         self.field = field
         self.field_length_scale = field_length_scale
         self.cluster_fraction_prior = cluster_fraction_prior
