@@ -182,21 +182,22 @@ def test_field_membership_and_fraction():
 def test_footprint_that_cuts_the_cluster_is_accounted_for():
     """A cone of 1 degree (2.4 pc at 135 pc) around a cluster with s = 5 pc
     keeps its core only. With that footprint the dispersion is recovered
-    within 3 posterior sd; declaring a wide footprint (30 degrees, no cut)
-    makes the model read the cut as a small cluster: s is then more than
-    3 sd below the truth (measured 4.91 +- 0.21 pc with the right footprint,
-    2.80 +- 0.07 pc with the wide one)."""
+    within 3 posterior sd; without it (the default: the sample holds the
+    whole cluster) the model reads the cut as a small cluster: s is then
+    more than 3 sd below the truth (measured 4.91 +- 0.21 pc with the
+    footprint, 2.80 +- 0.07 pc without)."""
     d = make_cluster_3d(300, center_icrs=(56.0, 24.0, 135.0), dispersion=5.0,
                         footprint_radius=1.0, parallax_error=0.05, random_state=4)
     kw = dict(X_err=d.X_err, ra=d.ra, dec=d.dec)
     right = HierarchicalDistanceEstimator3D(footprint=d.footprint, random_state=0).fit(d.X, **kw)
     s = right.posterior_["distance_dispersion"]
     assert abs(np.mean(s) - 5.0) < 3 * np.std(s)
-    wide = HierarchicalDistanceEstimator3D(footprint=(56.0, 24.0, 30.0), random_state=0).fit(
-        d.X, **kw)
-    s = wide.posterior_["distance_dispersion"]
+    default = HierarchicalDistanceEstimator3D(random_state=0).fit(d.X, **kw)
+    s = default.posterior_["distance_dispersion"]
     assert 5.0 - np.mean(s) > 3 * np.std(s)
     assert right.footprint_ == pytest.approx(d.footprint)
+    # The default's footprint_ is the data's cone (inside the declared one).
+    assert default.footprint_[2] <= 1.0
 
 
 def test_positions_are_required_and_checked():
@@ -285,3 +286,46 @@ class _no_warning:
 
     def __exit__(self, *exc):
         return False
+
+
+# -- slow: calibration ---------------------------------------------------------------
+SBC_STARS = 40
+SBC_MEAN = ("uniform", 100.0, 400.0)
+SBC_DISP = ("half-normal", 5.0)
+
+
+def _simulate_3d(rng):
+    """Parameters from the estimator's priors (isotropic direction, |c|
+    uniform, s half-normal), then 40 members with 5 % parallax errors; the
+    sample holds the whole cluster (the default footprint's assumption)."""
+    u = rng.standard_normal(3)
+    c = rng.uniform(*SBC_MEAN[1:]) * u / np.linalg.norm(u)
+    s = abs(rng.normal(0.0, SBC_DISP[1]))
+    x = c + s * rng.standard_normal((SBC_STARS, 3))
+    r = np.linalg.norm(x, axis=1)
+    ra, dec, _ = to_icrs(x)
+    e = np.full(SBC_STARS, 0.05 * 1000.0 / np.linalg.norm(c))
+    X = (1000.0 / r + e * rng.standard_normal(SBC_STARS))[:, None]
+    truth = {"center": c, "distance_dispersion": s}
+    return truth, X, None, {"X_err": e, "ra": ra, "dec": dec}
+
+
+def _sbc_statistic(draws):
+    c = np.asarray(draws["center"])
+    return {"center_x": c[:, 0], "center_y": c[:, 1], "center_z": c[:, 2],
+            "distance": np.linalg.norm(c, axis=1),
+            "distance_dispersion": np.asarray(draws["distance_dispersion"])}
+
+
+@pytest.mark.slow
+def test_cluster3d_sbc():
+    """Ranks of the centre's coordinates, its distance and the dispersion
+    among 39 posterior draws are uniform over 60 simulations (chi-square over
+    4 bins, level 0.001 per quantity)."""
+    from skhier.validation import simulation_based_calibration
+
+    est = HierarchicalDistanceEstimator3D(mean_distance_prior=SBC_MEAN,
+                                          distance_dispersion_prior=SBC_DISP)
+    res = simulation_based_calibration(est, _simulate_3d, 60, n_draws=39, n_bins=4,
+                                       random_state=7, statistic=_sbc_statistic)
+    assert res.is_uniform(alpha=0.001), res.p_values
