@@ -24,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._importance import _ess_per_param, run_importance
 from ._math import logmeanexp, logsumexp, row_chunks
-from ._sampling import SamplerResult, find_map, laplace_covariance, run_emcee
+from ._quadrature import DEFAULT_LEVELS, run_quadrature
+from ._sampling import SamplerResult, find_map, laplace_covariance, newton_map, run_emcee
 from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
@@ -875,12 +876,19 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         diagnostic says the draws are unreliable; raises when there is no
         Laplace approximation to build the proposal from). ``"auto"``:
         importance sampling when its diagnostics pass (Pareto-k < 0.7 and
-        enough effective draws), else emcee. Subclasses change how the
-        importance draws are made through :meth:`_importance_attempt`.
+        enough effective draws), else emcee. ``"quadrature"`` (estimators
+        with ``_supports_quadrature``): adaptive Gauss–Hermite quadrature
+        over the posterior (:meth:`_quadrature_attempt`), which ``"auto"``
+        also tries first where :meth:`_quadrature_by_default` says so, and
+        leaves for importance sampling when its rules do not converge.
+        Subclasses change how the importance draws are made through
+        :meth:`_importance_attempt`.
         """
         sampler = self.sampler
         x_map = cov = None
         self.__dict__.pop("_progress_t0", None)
+        if self._supports_quadrature:
+            self.quadrature_error_ = None
         if sampler == "quadrature" and not self._supports_quadrature:
             raise ValueError(
                 f"sampler='quadrature' is not available for {type(self).__name__}; "
@@ -929,6 +937,25 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         Laplace covariance found on the way (reused by emcee when importance
         sampling is not accepted; None to let emcee search again).
         """
+        if self._supports_quadrature and (
+            self.sampler == "quadrature"
+            or (self.sampler == "auto" and self._quadrature_by_default(model))
+        ):
+            result = self._quadrature_attempt(model, random_state)
+            if result is not None and (result.ok or self.sampler == "quadrature"):
+                return result, None, None
+            if self.sampler == "quadrature":
+                n_params = len(model.param_names)
+                if n_params not in DEFAULT_LEVELS:
+                    raise ValueError(
+                        f"sampler='quadrature' integrates posteriors of at most "
+                        f"{max(DEFAULT_LEVELS)} parameters; this model has {n_params} "
+                        f"({', '.join(model.param_names)}). Use sampler='auto', "
+                        "'importance' or 'emcee'."
+                    )
+                return None, None, None  # no Laplace approximation: _sample raises
+            self._report("quadrature not accepted: importance sampling")
+            self.quadrature_error_ = None
         # One MAP search serves both the importance attempt and emcee.
         self._report("searching the posterior maximum")
         x_map = find_map(model.log_prob, model.initial_point())
@@ -939,6 +966,34 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
             n_draws=self.n_importance, random_state=random_state,
         )
         return result, x_map, cov
+
+    def _quadrature_by_default(self, model: PosteriorModel) -> bool:
+        """Whether ``sampler="auto"`` tries quadrature first (estimators with
+        ``_supports_quadrature`` decide, e.g. from the number of objects)."""
+        return False
+
+    def _quadrature_attempt(self, model: PosteriorModel, random_state):
+        """Adaptive Gauss–Hermite quadrature of ``model``'s posterior.
+
+        MAP by Newton steps (:func:`~skhier._sampling.newton_map`), Laplace
+        covariance, then :func:`skhier._quadrature.run_quadrature`: posterior
+        moments with no Monte Carlo error, ``quadrature_error_`` the change
+        between the last two rules (in posterior sd), ``n_importance`` draws
+        from the quadrature posterior. Returns the
+        :class:`~skhier._quadrature.QuadratureResult`, or None when there is
+        no Laplace approximation or no rule for this many parameters.
+        """
+        self._report(f"quadrature over the {len(model.param_names)}-parameter posterior")
+        x_map = newton_map(model.log_prob, model.initial_point())
+        cov = laplace_covariance(model.log_prob, x_map)
+        if cov is None:
+            return None
+        result = run_quadrature(model.log_prob, x_map, cov, random_state=random_state,
+                                n_draws=self.n_importance)
+        if result is not None:
+            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
+                                              strict=True))
+        return result
 
     @staticmethod
     def _importance_summary_ess(model: PosteriorModel, result) -> dict[str, np.ndarray]:
