@@ -26,7 +26,7 @@ from ._importance import _ess_per_param, run_importance
 from ._math import logmeanexp, logsumexp, row_chunks
 from ._quadrature import DEFAULT_LEVELS, run_quadrature
 from ._sampling import SamplerResult, find_map, laplace_covariance, newton_map, run_emcee
-from .utils._checks import check_errors, check_sample_weight
+from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = [
@@ -280,19 +280,32 @@ class PosteriorMixin:
         return np.swapaxes(draws.reshape((-1, n_chains) + draws.shape[1:]), 0, 1)
 
     # -- measurement errors and new rows ------------------------------------------
-    def _check_errors(self, X, method, **errors) -> dict:
+    def _check_errors(self, X, method, *, allow_zero=True, **errors) -> dict:
         """The measurement errors of the rows ``X``, validated (``check_errors``).
 
         ``method="fit"`` records which errors were given; another method's
         name warns (:class:`MissingErrorsWarning`) when the model was fitted
         with errors and that method got none; None only validates.
         """
-        checked = check_errors(X.shape[0], X.shape[1], **errors)
+        checked = check_errors(X.shape[0], X.shape[1], allow_zero=allow_zero, **errors)
         if method == "fit":
             self._fit_error_names = error_names(**errors)
         elif method is not None:
             warn_missing_errors(self, method, **errors)
         return checked
+
+    def _one_column(self, X, X_err, *, reset, what, method=None, allow_zero=True):
+        """``(x, e)`` of a one-column X (one measured quantity per object):
+        values and standard deviations, shape (n,); ``e`` is None without
+        ``X_err``. ``what`` names the column in the error for several columns."""
+        X = validate_data(self, X, reset=reset, dtype=np.float64,
+                          ensure_min_samples=2 if reset else 1)
+        if X.shape[1] != 1:
+            raise ValueError(f"X must have a single column ({what}), got {X.shape[1]} columns.")
+        check_magnitude(X, "X")
+        cov = self._check_errors(X, "fit" if reset else method, X_err=X_err,
+                                 allow_zero=allow_zero)["X_cov"]
+        return X[:, 0].copy(), None if cov is None else np.sqrt(cov[:, 0, 0])
 
     def _new_data(self, X, method, **errors):
         """``(X, errors)`` of new rows for a fitted model's ``method``: X checked
@@ -795,6 +808,19 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     __metadata_request__score = {name: True for name in (*ERROR_ARGS, "sample_weight")}
 
     def __init_subclass__(cls, **kwargs):
+        # An estimator's __init__ that ends in ``**sampler_settings`` (passed on
+        # to this class's __init__) takes the shared sampler settings as
+        # keyword-only parameters: its signature (what scikit-learn's
+        # get_params, clone and repr, and help(), read) lists them after the
+        # estimator's own parameters, with the defaults declared here.
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            sig = inspect.signature(init)
+            params = list(sig.parameters.values())
+            if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
+                shared = list(inspect.signature(BaseHierarchicalEstimator.__init__)
+                              .parameters.values())[1:]
+                init.__signature__ = sig.replace(parameters=params[:-1] + shared)
         # Every other routed method that takes metadata requested for fit (the
         # measurement errors, ...) requests it too, so that
         # ``Pipeline.predict(X, X_err=...)`` routes it; this must run before
@@ -818,6 +844,8 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     def __init__(
         self,
         *,
+        sampler="auto",
+        n_importance=2000,
         n_walkers=32,
         n_steps="auto",
         n_burn="auto",
@@ -825,9 +853,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         thin=1,
         random_state=None,
         progress=False,
-        sampler="auto",
-        n_importance=2000,
     ):
+        # The sampler settings of every MCMC estimator, declared once: an
+        # estimator's __init__ takes them as ``**sampler_settings``.
         self.sampler = sampler
         self.n_importance = n_importance
         self.n_walkers = n_walkers

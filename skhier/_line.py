@@ -874,27 +874,9 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         x_model="auto",
         x_components=1,
         standardize=True,
-        sampler="auto",
-        n_importance=2000,
-        n_walkers=32,
-        n_steps="auto",
-        n_burn="auto",
-        max_steps=20000,
-        thin=1,
-        random_state=None,
-        progress=False,
+        **sampler_settings,
     ):
-        super().__init__(
-            n_walkers=n_walkers,
-            n_steps=n_steps,
-            n_burn=n_burn,
-            max_steps=max_steps,
-            thin=thin,
-            random_state=random_state,
-            progress=progress,
-            sampler=sampler,
-            n_importance=n_importance,
-        )
+        super().__init__(**sampler_settings)
         self.scatter = scatter
         self.outliers = outliers
         self.outlier_fraction_prior = outlier_fraction_prior

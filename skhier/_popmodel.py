@@ -38,15 +38,13 @@ from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metadata_routing import UNUSED
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import (
     OBJECT_CHUNK_CELLS,
     BaseHierarchicalEstimator,
     PosteriorModel,
-    error_names,
     hard_prior_bounds,
-    warn_missing_errors,
 )
 from ._distributions import (
     _TRANSFORM_DOMAIN,
@@ -63,7 +61,7 @@ from ._distributions import (
 )
 from ._math import categorical, log_normal_pdf
 from .selection import SelectionTerm
-from .utils._checks import check_errors, check_magnitude, check_sample_weight
+from .utils._checks import check_sample_weight
 
 __all__ = ["PopulationModel"]
 
@@ -1037,27 +1035,9 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         outliers=False,
         priors=None,
         selection=None,
-        sampler="auto",
-        n_importance=2000,
-        n_walkers=32,
-        n_steps="auto",
-        n_burn="auto",
-        max_steps=20000,
-        thin=1,
-        random_state=None,
-        progress=False,
+        **sampler_settings,
     ):
-        super().__init__(
-            n_walkers=n_walkers,
-            n_steps=n_steps,
-            n_burn=n_burn,
-            max_steps=max_steps,
-            thin=thin,
-            random_state=random_state,
-            progress=progress,
-            sampler=sampler,
-            n_importance=n_importance,
-        )
+        super().__init__(**sampler_settings)
         self.distribution = distribution
         self.outliers = outliers
         self.priors = priors
@@ -1065,22 +1045,9 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
 
     # -- validation ---------------------------------------------------------
     def _validate_x(self, X, X_err, *, reset, method="fit"):
-        X = validate_data(
-            self, X, reset=reset, dtype=np.float64, ensure_min_samples=2 if reset else 1
-        )
-        if X.shape[1] != 1:
-            raise ValueError(
-                f"X must have a single column (one measured quantity per object), "
-                f"got {X.shape[1]} columns."
-            )
-        check_magnitude(X, "X")
-        errors = check_errors(X.shape[0], 1, X_err=X_err)
-        if reset:
-            self._fit_error_names = error_names(X_err=X_err)
-        else:
-            warn_missing_errors(self, method, X_err=X_err)
-        e = np.zeros(X.shape[0]) if errors["X_cov"] is None else np.sqrt(errors["X_cov"][:, 0, 0])
-        return X[:, 0].copy(), e
+        x, e = self._one_column(X, X_err, reset=reset, method=method,
+                                what="one measured quantity per object")
+        return x, np.zeros(x.size) if e is None else e
 
     def _check_support(self, family, x, e):
         lo, hi = family.support

@@ -771,21 +771,9 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         outlier_fraction_prior=(1.0, 4.0),
         interim_prior=None,
         selection=None,
-        sampler="auto",
-        n_importance=2000,
-        n_walkers=32,
-        n_steps="auto",
-        n_burn="auto",
-        max_steps=20000,
-        thin=1,
-        random_state=None,
-        progress=False,
+        **sampler_settings,
     ):
-        super().__init__(
-            n_walkers=n_walkers, n_steps=n_steps, n_burn=n_burn, max_steps=max_steps,
-            thin=thin, random_state=random_state, progress=progress, sampler=sampler,
-            n_importance=n_importance,
-        )
+        super().__init__(**sampler_settings)
         self.distribution = distribution
         self.n_dims = n_dims
         self.bounds = bounds
