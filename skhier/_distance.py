@@ -609,7 +609,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Draws of ``"mean_distance"``, ``"distance_dispersion"`` and, as
         applicable, ``"cluster_fraction"``, ``"field_length_scale"``,
         ``"zero_point"``, the profile's shape parameter and
-        ``"systematic_modes"`` (n_draws, n_modes).
+        ``"systematic_modes"`` (n_draws, n_modes). :meth:`sample_posterior`
+        adds the latents ``"r"`` (n_samples, n_stars): the training stars'
+        true distances in pc, and ``"is_member"`` (bool, same shape).
     sampler_ : str
         ``"quadrature"``, ``"importance"`` or ``"emcee"``: the sampler that
         produced the draws.
@@ -1138,15 +1140,6 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """Training parallaxes and their errors (mas) for :meth:`to_inference_data`."""
         return {"observed_data": {"parallax": self.model_.parallax},
                 "constant_data": {"parallax_error": self.model_.parallax_error}}
-
-    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
-        """Draw from the joint posterior, per-star distances included.
-
-        Returns a dict with the population parameters (see ``posterior_``),
-        ``"r"`` of shape (n_samples, n_stars): the training stars' true
-        distances in pc, and ``"is_member"`` (bool, same shape).
-        """
-        return super().sample_posterior(n_samples=n_samples, random_state=random_state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
