@@ -55,6 +55,7 @@ from ._distributions import (
     UniformPrior,
     parse_prior,
 )
+from ._docstrings import fill_doc
 from ._math import row_chunks
 from ._population import gaussian_latent_sample
 from ._profiles import PROFILES, get_profile, profile_log_marginal, profile_sample
@@ -803,6 +804,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None,
             sample_weight=None):
         """Sample the posterior of the cluster's distance distribution.
@@ -824,10 +826,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Per-star parallax zero-points in mas (observed = true +
             zero_point + ``parallax_zero_point``), e.g. from
             :func:`skhier.gaia.gaia_zero_point`.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row: its log-likelihood is multiplied
-            by its weight, so an integer weight m counts the row m times and
-            0 drops it. None: every weight is 1.
+        %(sample_weight)s
 
         Returns
         -------

@@ -59,6 +59,7 @@ from ._distributions import (
     density_band,
     parse_prior,
 )
+from ._docstrings import fill_doc
 from ._math import categorical, log_normal_pdf
 from .selection import SelectionTerm
 from .utils._checks import check_sample_weight
@@ -832,6 +833,7 @@ class _PopulationPosterior(PosteriorModel):
 _DISTRIBUTIONS = {"normal": NormalFamily, "lognormal": LogNormalFamily, "beta": BetaFamily}
 
 
+@fill_doc
 class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
     """Population distribution of a quantity measured with noise, per object.
 
@@ -913,22 +915,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
     n_importance : int, default=2000
         Proposal draws of the importance sampler; draws kept after
         quadrature.
-    n_walkers : int, default=32
-        emcee walkers (raised to ``2 * n_params + 2`` if smaller).
-    n_steps : int or "auto", default="auto"
-        Steps per walker, burn-in included. ``"auto"`` runs until the kept
-        chain is longer than 50 autocorrelation times (or ``max_steps``).
-    n_burn : int or "auto", default="auto"
-        Steps discarded as burn-in; ``"auto"`` uses ``max(100, 5 tau)``.
-    max_steps : int, default=20000
-        Upper limit on steps per walker in ``"auto"`` mode.
-    thin : int, default=1
-        Keep every ``thin``-th step.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the sampler and the latent draws; a fixed value makes ``fit``
-        reproducible.
-    progress : bool, default=False
-        Show a progress bar during sampling (needs ``tqdm``).
+    %(emcee_settings)s
 
     Attributes
     ----------
@@ -1082,6 +1069,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting ------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y=None, X_err=None, sample_weight=None):
         """Sample the posterior of the population parameters.
 
@@ -1093,10 +1081,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
             Ignored.
         X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
             Standard deviations of the measurements (0: exact).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row: its log-likelihood is multiplied
-            by its weight, so an integer weight m counts the row m times and
-            0 drops it. None: every weight is 1.
+        %(sample_weight)s
             Default priors derived from the data (see ``priors``) use the
             rows with positive weight, unweighted; give the priors
             explicitly for the posterior to equal that of repeated rows
