@@ -38,6 +38,15 @@ sample_weight : array-like of shape (n_samples,), default=None
     Non-negative weight of each row: its log-likelihood is multiplied
     by its weight, so an integer weight m counts the row m times and
     0 drops it. None: every weight is 1.""",
+    # population_density of the population estimators (_distributions.population_density).
+    "density_band": """\
+level : float, default=0.9
+    Probability content of the pointwise band.
+n_grid : int, default=200""",
+    "density_bunch": """\
+result : sklearn.utils.Bunch
+    ``grid``, ``median``, ``lower``, ``upper`` (pointwise posterior
+    median and band of p(theta | alpha)), ``level``.""",
 }
 
 _PLACEHOLDER = re.compile(r"( *)%\((\w+)\)s")

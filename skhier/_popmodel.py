@@ -35,7 +35,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 from scipy.special import expit, log_expit
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted
@@ -56,8 +56,8 @@ from ._distributions import (
     NormalPrior,
     PopulationFamily,
     clip_into_priors,
-    density_band,
     parse_prior,
+    population_density,
 )
 from ._docstrings import fill_doc
 from ._math import categorical, log_normal_pdf
@@ -1288,6 +1288,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         return {"observed_data": {"X": self.model_.x[:, None]},
                 "constant_data": {"X_err": self.model_.e[:, None]}}
 
+    @fill_doc
     def population_density(self, grid=None, *, level=0.9, n_grid=200):
         """Posterior density of the population on a grid, with a credible band.
 
@@ -1297,25 +1298,16 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
             Values of the true quantity. Default: ``n_grid`` points over the
             range of the training data, widened by 10 % and cut to the
             support.
-        level : float, default=0.9
-            Probability content of the pointwise band.
-        n_grid : int, default=200
+        %(density_band)s
 
         Returns
         -------
-        result : sklearn.utils.Bunch
-            ``grid``, ``median``, ``lower``, ``upper`` (pointwise posterior
-            median and band of p(theta | alpha)), ``level``.
+        %(density_bunch)s
         """
         check_is_fitted(self, "posterior_")
-        fam = self.family_
-        if grid is None:
-            grid = fam.default_grid(self.model_.x, n_grid)
-        grid = np.asarray(grid, dtype=float).ravel()
-        draws = self._summary_draws()
-        params = self.model_.population_array(draws)
-        median, lower, upper = density_band(fam, grid, params, level=level)
-        return Bunch(grid=grid, median=median, lower=lower, upper=upper, level=level)
+        params = self.model_.population_array(self._summary_draws())
+        return population_density(self.family_, params, grid, self.model_.x, level=level,
+                                  n_grid=n_grid)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
