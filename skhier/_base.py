@@ -887,6 +887,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         sampler = self.sampler
         x_map = cov = None
         self.__dict__.pop("_progress_t0", None)
+        # The last quadrature rule (nodes, posterior weights) behind a
+        # quadrature fit, for deterministic posterior averages; None otherwise.
+        self._quadrature_rule = None
         if self._supports_quadrature:
             self.quadrature_error_ = None
         if sampler == "quadrature" and not self._supports_quadrature:
@@ -903,6 +906,8 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
                             sampler=getattr(result, "method", "importance"),
                             pareto_k=float(result.pareto_k),
                             summary_ess=self._importance_summary_ess(model, result))
+                if getattr(result, "method", None) == "quadrature":
+                    self._quadrature_rule = (result.nodes, result.node_weights)
                 if not result.ok:
                     warn(result.messages[-1], ConvergenceWarning)
                 return

@@ -940,7 +940,9 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
     theta_mean_ : ndarray of shape (n_samples,)
         Posterior mean true value of each training object, given that it
         belongs to the population (:meth:`predict` on the training data);
-        computed on first access.
+        computed on first access. After quadrature the average over the
+        posterior uses the last rule's nodes and weights (deterministic),
+        otherwise at most 1 000 of the stored draws.
     priors_ : dict
         The priors used (defaults completed), as ``Prior`` objects.
     posterior_ : dict of ndarray
@@ -1183,25 +1185,43 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         x = theta + m.e[None, :] * rng.standard_normal(theta.shape)
         return {"X": x[:, :, None]}
 
-    def _posterior_mean_theta(self, x, e, marginal=None):
-        """Posterior mean of each object's true value (over at most
-        ``MAX_SUMMARY_DRAWS`` draws); ``marginal``: the collapsed likelihood
-        already set up for exactly these objects (the training data), used
-        in chunks of draws instead of being rebuilt per chunk of objects."""
+    def _posterior_average_points(self):
+        """Population parameters (k, p) and weights (k,) of the posterior
+        average behind :meth:`_posterior_mean_theta`.
+
+        After quadrature: the last rule's nodes and posterior weights (a
+        deterministic average, as accurate as the quadrature's moments, over
+        tens of nodes instead of a thousand draws); otherwise at most
+        ``MAX_SUMMARY_DRAWS`` stored draws, equally weighted.
+        """
+        p = self.family_.n_params
+        rule = getattr(self, "_quadrature_rule", None)
+        if rule is not None:
+            nodes, weights = rule
+            keep = weights > 0
+            return self.family_.constrain(nodes[keep][:, :p]), weights[keep] / weights[keep].sum()
         u = self._draws_u()
-        params = self.family_.constrain(u[:, : self.family_.n_params])
+        return self.family_.constrain(u[:, :p]), np.full(len(u), 1.0 / len(u))
+
+    def _posterior_mean_theta(self, x, e, marginal=None):
+        """Posterior mean of each object's true value; ``marginal``: the
+        collapsed likelihood already set up for exactly these objects (the
+        training data), used in chunks of draws instead of being rebuilt per
+        chunk of objects."""
+        params, weights = self._posterior_average_points()
         if marginal is not None:
             total = np.zeros(x.size)
             step = max(1, OBJECT_CHUNK_CELLS // max(x.size, 1))
             for start in range(0, len(params), step):
+                chunk = slice(start, start + step)
                 with np.errstate(all="ignore"):
-                    total += marginal.posterior_mean(params[start:start + step]).sum(axis=0)
-            return total / len(params)
+                    total += weights[chunk] @ marginal.posterior_mean(params[chunk])
+            return total
         out = np.empty(x.size)
-        for rows in self._object_row_chunks((x, e), len(u)):
+        for rows in self._object_row_chunks((x, e), len(params)):
             marginal = make_marginal(self.family_, x[rows], e[rows])
             with np.errstate(all="ignore"):
-                out[rows] = marginal.posterior_mean(params).mean(axis=0)
+                out[rows] = weights @ marginal.posterior_mean(params)
         return out
 
     def predict(self, X, X_err=None):
