@@ -35,7 +35,7 @@ from functools import cached_property, lru_cache
 import numpy as np
 from scipy.special import expit, log_expit
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted
@@ -56,9 +56,10 @@ from ._distributions import (
     NormalPrior,
     PopulationFamily,
     clip_into_priors,
-    density_band,
     parse_prior,
+    population_density,
 )
+from ._docstrings import fill_doc
 from ._math import categorical, log_normal_pdf
 from .selection import SelectionTerm
 from .utils._checks import check_sample_weight
@@ -851,6 +852,7 @@ class _PopulationPosterior(PosteriorModel):
 _DISTRIBUTIONS = {"normal": NormalFamily, "lognormal": LogNormalFamily, "beta": BetaFamily}
 
 
+@fill_doc
 class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
     """Population distribution of a quantity measured with noise, per object.
 
@@ -932,22 +934,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
     n_importance : int, default=2000
         Proposal draws of the importance sampler; draws kept after
         quadrature.
-    n_walkers : int, default=32
-        emcee walkers (raised to ``2 * n_params + 2`` if smaller).
-    n_steps : int or "auto", default="auto"
-        Steps per walker, burn-in included. ``"auto"`` runs until the kept
-        chain is longer than 50 autocorrelation times (or ``max_steps``).
-    n_burn : int or "auto", default="auto"
-        Steps discarded as burn-in; ``"auto"`` uses ``max(100, 5 tau)``.
-    max_steps : int, default=20000
-        Upper limit on steps per walker in ``"auto"`` mode.
-    thin : int, default=1
-        Keep every ``thin``-th step.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the sampler and the latent draws; a fixed value makes ``fit``
-        reproducible.
-    progress : bool, default=False
-        Show a progress bar during sampling (needs ``tqdm``).
+    %(emcee_settings)s
 
     Attributes
     ----------
@@ -1103,6 +1090,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting ------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y=None, X_err=None, sample_weight=None):
         """Sample the posterior of the population parameters.
 
@@ -1114,10 +1102,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
             Ignored.
         X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
             Standard deviations of the measurements (0: exact).
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row: its log-likelihood is multiplied
-            by its weight, so an integer weight m counts the row m times and
-            0 drops it. None: every weight is 1.
+        %(sample_weight)s
             Default priors derived from the data (see ``priors``) use the
             rows with positive weight, unweighted; give the priors
             explicitly for the posterior to equal that of repeated rows
@@ -1342,6 +1327,7 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         return {"observed_data": {"X": self.model_.x[:, None]},
                 "constant_data": {"X_err": self.model_.e[:, None]}}
 
+    @fill_doc
     def population_density(self, grid=None, *, level=0.9, n_grid=200):
         """Posterior density of the population on a grid, with a credible band.
 
@@ -1351,25 +1337,16 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
             Values of the true quantity. Default: ``n_grid`` points over the
             range of the training data, widened by 10 % and cut to the
             support.
-        level : float, default=0.9
-            Probability content of the pointwise band.
-        n_grid : int, default=200
+        %(density_band)s
 
         Returns
         -------
-        result : sklearn.utils.Bunch
-            ``grid``, ``median``, ``lower``, ``upper`` (pointwise posterior
-            median and band of p(theta | alpha)), ``level``.
+        %(density_bunch)s
         """
         check_is_fitted(self, "posterior_")
-        fam = self.family_
-        if grid is None:
-            grid = fam.default_grid(self.model_.x, n_grid)
-        grid = np.asarray(grid, dtype=float).ravel()
-        draws = self._summary_draws()
-        params = self.model_.population_array(draws)
-        median, lower, upper = density_band(fam, grid, params, level=level)
-        return Bunch(grid=grid, median=median, lower=lower, upper=upper, level=level)
+        params = self.model_.population_array(self._summary_draws())
+        return population_density(self.family_, params, grid, self.model_.x, level=level,
+                                  n_grid=n_grid)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
