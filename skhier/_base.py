@@ -24,8 +24,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._importance import _ess_per_param, run_importance
 from ._math import logmeanexp, logsumexp, row_chunks
-from ._sampling import SamplerResult, find_map, laplace_covariance, run_emcee
-from .utils._checks import check_errors, check_sample_weight
+from ._quadrature import DEFAULT_LEVELS, run_quadrature
+from ._sampling import SamplerResult, find_map, laplace_covariance, newton_map, run_emcee
+from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = [
@@ -279,19 +280,32 @@ class PosteriorMixin:
         return np.swapaxes(draws.reshape((-1, n_chains) + draws.shape[1:]), 0, 1)
 
     # -- measurement errors and new rows ------------------------------------------
-    def _check_errors(self, X, method, **errors) -> dict:
+    def _check_errors(self, X, method, *, allow_zero=True, **errors) -> dict:
         """The measurement errors of the rows ``X``, validated (``check_errors``).
 
         ``method="fit"`` records which errors were given; another method's
         name warns (:class:`MissingErrorsWarning`) when the model was fitted
         with errors and that method got none; None only validates.
         """
-        checked = check_errors(X.shape[0], X.shape[1], **errors)
+        checked = check_errors(X.shape[0], X.shape[1], allow_zero=allow_zero, **errors)
         if method == "fit":
             self._fit_error_names = error_names(**errors)
         elif method is not None:
             warn_missing_errors(self, method, **errors)
         return checked
+
+    def _one_column(self, X, X_err, *, reset, what, method=None, allow_zero=True):
+        """``(x, e)`` of a one-column X (one measured quantity per object):
+        values and standard deviations, shape (n,); ``e`` is None without
+        ``X_err``. ``what`` names the column in the error for several columns."""
+        X = validate_data(self, X, reset=reset, dtype=np.float64,
+                          ensure_min_samples=2 if reset else 1)
+        if X.shape[1] != 1:
+            raise ValueError(f"X must have a single column ({what}), got {X.shape[1]} columns.")
+        check_magnitude(X, "X")
+        cov = self._check_errors(X, "fit" if reset else method, X_err=X_err,
+                                 allow_zero=allow_zero)["X_cov"]
+        return X[:, 0].copy(), None if cov is None else np.sqrt(cov[:, 0, 0])
 
     def _new_data(self, X, method, **errors):
         """``(X, errors)`` of new rows for a fitted model's ``method``: X checked
@@ -794,6 +808,19 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     __metadata_request__score = {name: True for name in (*ERROR_ARGS, "sample_weight")}
 
     def __init_subclass__(cls, **kwargs):
+        # An estimator's __init__ that ends in ``**sampler_settings`` (passed on
+        # to this class's __init__) takes the shared sampler settings as
+        # keyword-only parameters: its signature (what scikit-learn's
+        # get_params, clone and repr, and help(), read) lists them after the
+        # estimator's own parameters, with the defaults declared here.
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            sig = inspect.signature(init)
+            params = list(sig.parameters.values())
+            if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
+                shared = list(inspect.signature(BaseHierarchicalEstimator.__init__)
+                              .parameters.values())[1:]
+                init.__signature__ = sig.replace(parameters=params[:-1] + shared)
         # Every other routed method that takes metadata requested for fit (the
         # measurement errors, ...) requests it too, so that
         # ``Pipeline.predict(X, X_err=...)`` routes it; this must run before
@@ -817,6 +844,8 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     def __init__(
         self,
         *,
+        sampler="auto",
+        n_importance=2000,
         n_walkers=32,
         n_steps="auto",
         n_burn="auto",
@@ -824,9 +853,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         thin=1,
         random_state=None,
         progress=False,
-        sampler="auto",
-        n_importance=2000,
     ):
+        # The sampler settings of every MCMC estimator, declared once: an
+        # estimator's __init__ takes them as ``**sampler_settings``.
         self.sampler = sampler
         self.n_importance = n_importance
         self.n_walkers = n_walkers
@@ -847,12 +876,22 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         diagnostic says the draws are unreliable; raises when there is no
         Laplace approximation to build the proposal from). ``"auto"``:
         importance sampling when its diagnostics pass (Pareto-k < 0.7 and
-        enough effective draws), else emcee. Subclasses change how the
-        importance draws are made through :meth:`_importance_attempt`.
+        enough effective draws), else emcee. ``"quadrature"`` (estimators
+        with ``_supports_quadrature``): adaptive Gauss–Hermite quadrature
+        over the posterior (:meth:`_quadrature_attempt`), which ``"auto"``
+        also tries first where :meth:`_quadrature_by_default` says so, and
+        leaves for importance sampling when its rules do not converge.
+        Subclasses change how the importance draws are made through
+        :meth:`_importance_attempt`.
         """
         sampler = self.sampler
         x_map = cov = None
         self.__dict__.pop("_progress_t0", None)
+        # The last quadrature rule (nodes, posterior weights) behind a
+        # quadrature fit, for deterministic posterior averages; None otherwise.
+        self._quadrature_rule = None
+        if self._supports_quadrature:
+            self.quadrature_error_ = None
         if sampler == "quadrature" and not self._supports_quadrature:
             raise ValueError(
                 f"sampler='quadrature' is not available for {type(self).__name__}; "
@@ -867,6 +906,8 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
                             sampler=getattr(result, "method", "importance"),
                             pareto_k=float(result.pareto_k),
                             summary_ess=self._importance_summary_ess(model, result))
+                if getattr(result, "method", None) == "quadrature":
+                    self._quadrature_rule = (result.nodes, result.node_weights)
                 if not result.ok:
                     warn(result.messages[-1], ConvergenceWarning)
                 return
@@ -901,6 +942,25 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         Laplace covariance found on the way (reused by emcee when importance
         sampling is not accepted; None to let emcee search again).
         """
+        if self._supports_quadrature and (
+            self.sampler == "quadrature"
+            or (self.sampler == "auto" and self._quadrature_by_default(model))
+        ):
+            result = self._quadrature_attempt(model, random_state)
+            if result is not None and (result.ok or self.sampler == "quadrature"):
+                return result, None, None
+            if self.sampler == "quadrature":
+                n_params = len(model.param_names)
+                if n_params not in DEFAULT_LEVELS:
+                    raise ValueError(
+                        f"sampler='quadrature' integrates posteriors of at most "
+                        f"{max(DEFAULT_LEVELS)} parameters; this model has {n_params} "
+                        f"({', '.join(model.param_names)}). Use sampler='auto', "
+                        "'importance' or 'emcee'."
+                    )
+                return None, None, None  # no Laplace approximation: _sample raises
+            self._report("quadrature not accepted: importance sampling")
+            self.quadrature_error_ = None
         # One MAP search serves both the importance attempt and emcee.
         self._report("searching the posterior maximum")
         x_map = find_map(model.log_prob, model.initial_point())
@@ -911,6 +971,34 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
             n_draws=self.n_importance, random_state=random_state,
         )
         return result, x_map, cov
+
+    def _quadrature_by_default(self, model: PosteriorModel) -> bool:
+        """Whether ``sampler="auto"`` tries quadrature first (estimators with
+        ``_supports_quadrature`` decide, e.g. from the number of objects)."""
+        return False
+
+    def _quadrature_attempt(self, model: PosteriorModel, random_state):
+        """Adaptive Gauss–Hermite quadrature of ``model``'s posterior.
+
+        MAP by Newton steps (:func:`~skhier._sampling.newton_map`), Laplace
+        covariance, then :func:`skhier._quadrature.run_quadrature`: posterior
+        moments with no Monte Carlo error, ``quadrature_error_`` the change
+        between the last two rules (in posterior sd), ``n_importance`` draws
+        from the quadrature posterior. Returns the
+        :class:`~skhier._quadrature.QuadratureResult`, or None when there is
+        no Laplace approximation or no rule for this many parameters.
+        """
+        self._report(f"quadrature over the {len(model.param_names)}-parameter posterior")
+        x_map = newton_map(model.log_prob, model.initial_point())
+        cov = laplace_covariance(model.log_prob, x_map)
+        if cov is None:
+            return None
+        result = run_quadrature(model.log_prob, x_map, cov, random_state=random_state,
+                                n_draws=self.n_importance)
+        if result is not None:
+            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
+                                              strict=True))
+        return result
 
     @staticmethod
     def _importance_summary_ess(model: PosteriorModel, result) -> dict[str, np.ndarray]:

@@ -30,7 +30,7 @@ from scipy.stats import truncnorm
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
 from ._cluster_integral import (
@@ -55,6 +55,7 @@ from ._distributions import (
     UniformPrior,
     parse_prior,
 )
+from ._docstrings import fill_doc
 from ._math import row_chunks
 from ._population import gaussian_latent_sample
 from ._profiles import PROFILES, get_profile, profile_log_marginal, profile_sample
@@ -66,7 +67,7 @@ from ._systematics import (
     check_positions,
     lindegren2021_covariance,
 )
-from .utils._checks import check_beta_prior, check_errors, check_magnitude, check_sample_weight
+from .utils._checks import check_beta_prior, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
@@ -609,7 +610,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Draws of ``"mean_distance"``, ``"distance_dispersion"`` and, as
         applicable, ``"cluster_fraction"``, ``"field_length_scale"``,
         ``"zero_point"``, the profile's shape parameter and
-        ``"systematic_modes"`` (n_draws, n_modes).
+        ``"systematic_modes"`` (n_draws, n_modes). :meth:`sample_posterior`
+        adds the latents ``"r"`` (n_samples, n_stars): the training stars'
+        true distances in pc, and ``"is_member"`` (bool, same shape).
     sampler_ : str
         ``"quadrature"``, ``"importance"`` or ``"emcee"``: the sampler that
         produced the draws.
@@ -721,27 +724,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         profile="normal",
         parallax_covariance="lindegren2021",
         parallax_systematic=None,
-        sampler="auto",
-        n_importance=2000,
-        n_walkers=32,
-        n_steps="auto",
-        n_burn="auto",
-        max_steps=20000,
-        thin=1,
-        random_state=None,
-        progress=False,
+        **sampler_settings,
     ):
-        super().__init__(
-            n_walkers=n_walkers,
-            n_steps=n_steps,
-            n_burn=n_burn,
-            max_steps=max_steps,
-            thin=thin,
-            random_state=random_state,
-            progress=progress,
-            sampler=sampler,
-            n_importance=n_importance,
-        )
+        super().__init__(**sampler_settings)
         self.field = field
         self.field_length_scale = field_length_scale
         self.cluster_fraction_prior = cluster_fraction_prior
@@ -755,30 +740,17 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     # -- input handling -----------------------------------------------------------
     def _parallaxes(self, X, X_err, *, reset):
-        X = validate_data(self, X, reset=reset, dtype=np.float64,
-                          ensure_min_samples=2 if reset else 1)
-        if X.shape[1] != 1:
-            raise ValueError(
-                "X must have a single column (parallax, mas), got "
-                f"{X.shape[1]} columns; select the parallax column, e.g. df[['parallax']]."
-            )
-        check_magnitude(X, "X")
-        if X_err is None:
+        plx, err = self._one_column(
+            X, X_err, reset=reset, allow_zero=False,
+            what="parallax, mas; select the parallax column, e.g. df[['parallax']]")
+        if err is None:
             if self.parallax_error is None:
                 raise ValueError(
                     "X_err (parallax standard errors, mas) is required; pass X_err "
                     "or set parallax_error to use one error for every star."
                 )
-            err = np.full(X.shape[0], float(self.parallax_error))
-        else:
-            x_err = np.asarray(X_err) if not hasattr(X_err, "to_numpy") else X_err.to_numpy()
-            if x_err.ndim == 1:
-                x_err = x_err.reshape(-1, 1)
-            if x_err.ndim == 2 and x_err.shape[1] != X.shape[1] and x_err.shape[1] == 1:
-                x_err = np.broadcast_to(x_err, (x_err.shape[0], X.shape[1]))
-            errors = check_errors(X.shape[0], X.shape[1], X_err=x_err, allow_zero=False)
-            err = np.sqrt(errors["X_cov"][:, 0, 0])
-        return X[:, 0].copy(), err
+            err = np.full(plx.size, float(self.parallax_error))
+        return plx, err
 
     def _stars(self, X, X_err, ra, dec, zero_point, *, reset):
         """Parallaxes corrected for per-star zero-points, errors including the
@@ -832,6 +804,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None,
             sample_weight=None):
         """Sample the posterior of the cluster's distance distribution.
@@ -853,10 +826,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Per-star parallax zero-points in mas (observed = true +
             zero_point + ``parallax_zero_point``), e.g. from
             :func:`skhier.gaia.gaia_zero_point`.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row: its log-likelihood is multiplied
-            by its weight, so an integer weight m counts the row m times and
-            0 drops it. None: every weight is 1.
+        %(sample_weight)s
 
         Returns
         -------
@@ -1169,15 +1139,6 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """Training parallaxes and their errors (mas) for :meth:`to_inference_data`."""
         return {"observed_data": {"parallax": self.model_.parallax},
                 "constant_data": {"parallax_error": self.model_.parallax_error}}
-
-    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
-        """Draw from the joint posterior, per-star distances included.
-
-        Returns a dict with the population parameters (see ``posterior_``),
-        ``"r"`` of shape (n_samples, n_stars): the training stars' true
-        distances in pc, and ``"is_member"`` (bool, same shape).
-        """
-        return super().sample_posterior(n_samples=n_samples, random_state=random_state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
