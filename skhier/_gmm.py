@@ -53,6 +53,7 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import PosteriorMixin
@@ -616,12 +617,10 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         "n_jobs": [Integral, None],
     }
 
-    # Measurement errors are requested metadata by default (see _base.py).
-    __metadata_request__fit = {"X_err": True, "X_cov": True, "sample_weight": True}
-    __metadata_request__score = {"X_err": True, "X_cov": True, "sample_weight": True}
-    __metadata_request__predict = {"X_err": True, "X_cov": True}
-    __metadata_request__predict_proba = {"X_err": True, "X_cov": True}
-    __metadata_request__score_samples = {"X_err": True, "X_cov": True}
+    # Measurement errors are requested metadata by default (PosteriorMixin);
+    # a mixture has no target, so no y errors.
+    __metadata_request__fit = {"y_err": UNUSED, "Xy_cov": UNUSED}
+    __metadata_request__score = {"y_err": UNUSED, "Xy_cov": UNUSED}
 
     def __init__(
         self,
