@@ -704,14 +704,14 @@ class PosteriorMixin:
         per_row = n_draws * self._object_cost(objects)
         return row_chunks(self._n_objects(objects), per_row, OBJECT_CHUNK_CELLS)
 
-    def _object_table(self, objects, reduce, *, all_draws: bool = False) -> np.ndarray:
+    def _object_table(self, objects, reduce, *, all_draws: bool = False, draws=None) -> np.ndarray:
         """Apply ``reduce(*tables)`` chunk by chunk of rows.
 
         ``reduce`` maps the groups' (n_draws, n_rows) tables of a chunk to an
         array whose last axis is the rows; the chunks are concatenated along
-        it.
+        it. ``draws``: other draws than :meth:`_object_draws`' (same form).
         """
-        raw = self._object_draws(all_draws=all_draws)
+        raw = self._object_draws(all_draws=all_draws) if draws is None else draws
         n_draws = len(next(iter(raw.values())))
         draws = self._prepare_object_draws(raw)
         n = self._n_objects(objects)

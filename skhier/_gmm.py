@@ -57,7 +57,15 @@ from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import PosteriorMixin
-from ._math import LOG2PI, categorical, logpdf_stack, psd_sqrt, single_threaded_blas, solve_stack
+from ._math import (
+    LOG2PI,
+    categorical,
+    logpdf_stack,
+    psd_sqrt,
+    single_threaded_blas,
+    solve_stack,
+    standardisation,
+)
 from .diagnostics import effective_sample_size, rank_normalized_rhat
 from .utils._checks import check_magnitude, check_sample_weight
 from .utils._warnings import warn
@@ -737,12 +745,8 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         K = self.n_components
         seeds = self._chain_seeds()
 
-        if self.standardize:
-            self._loc = X.mean(axis=0)
-            spread = X.std(axis=0)
-            self._scale = np.where(spread > 0, spread, 1.0)
-        else:
-            self._loc, self._scale = np.zeros(d), np.ones(d)
+        self._loc, self._scale = (standardisation(X) if self.standardize
+                                  else (np.zeros(d), np.ones(d)))
         Xs, S = self._standardise(X, errors["X_cov"])
         S_sqrt = None if S is None else psd_sqrt(S)
         phi = _quad_features(Xs) if S is None else None
@@ -908,9 +912,9 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             lp = logpdf_stack(r, sigma[:, :, None] + S[None, None]) + log_w[:, :, None]
         return np.moveaxis(lp, 1, 0)
 
-    def _object_table(self, objects, reduce, *, all_draws=False):
+    def _object_table(self, objects, reduce, **kwargs):
         with single_threaded_blas():  # skinny products: threads only add contention
-            return super()._object_table(objects, reduce, all_draws=all_draws)
+            return super()._object_table(objects, reduce, **kwargs)
 
     def _object_draws(self, *, all_draws=False):
         """The standardised draws (log weights, means, covariances) per-point
@@ -1015,19 +1019,16 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         return k * (d + d * (d + 1) // 2) + k - 1
 
     def _plugin_loglik(self, X):
+        """Log-likelihood of X at the posterior-mean parameters (one "draw" of
+        the per-object layer, data units), and the number of rows."""
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        # Evaluated in standardised units (well conditioned), plus the Jacobian.
-        Xs = (X - self._loc) / self._scale
-        mu = (self.means_ - self._loc) / self._scale
-        sigma = self.covariances_ / (self._scale[:, None] * self._scale[None, :])
+        D = self._scale
         with np.errstate(divide="ignore"):
-            logw = np.log(self.weights_)
-        total = -X.shape[0] * np.sum(np.log(self._scale))
-        step = max(1, _CHUNK_CELLS // self.n_components)
-        for s in range(0, X.shape[0], step):
-            ll = _component_loglik(Xs[s : s + step], logw, mu, sigma)
-            total += logsumexp(ll, axis=0).sum()
-        return total, X.shape[0]
+            plugin = {"log_w": np.log(self.weights_)[None],
+                      "mu": ((self.means_ - self._loc) / D)[None],
+                      "sigma": (self.covariances_ / (D[:, None] * D[None, :]))[None]}
+        ll = self._object_table((X, None, False), self._mixture_loglik, draws=plugin)
+        return float(ll.sum()) - X.shape[0] * np.sum(np.log(D)), X.shape[0]
 
     def bic(self, X):
         """Bayesian information criterion at the posterior-mean parameters.

@@ -38,7 +38,16 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._base import BaseHierarchicalEstimator, PosteriorModel
 from ._distributions import Prior
 from ._docstrings import fill_doc
-from ._math import LOG2PI, categorical, diag_stack, log_normal_pdf, psd_sqrt, row_chunks, solve_spd
+from ._math import (
+    LOG2PI,
+    categorical,
+    diag_stack,
+    log_normal_pdf,
+    psd_sqrt,
+    row_chunks,
+    solve_spd,
+    standardisation,
+)
 from .utils._checks import (
     check_beta_prior,
     check_finite_array,
@@ -234,13 +243,16 @@ class _LineModel(PosteriorModel):
         A = np.column_stack([self.X, np.ones(n)])
         w = 1.0 if self.y_var is None else 1.0 / np.sqrt(self.y_var + 0.1)
         sol, *_ = np.linalg.lstsq(A * np.reshape(w, (-1, 1)), self.y * w, rcond=None)
-        resid = self.y - A @ sol
-        theta = list(sol)
+        return np.asarray(list(sol) + self._nuisance_start(self.y - A @ sol), dtype=np.float64)
+
+    def _nuisance_start(self, resid):
+        """Starting log scatter (from the residuals) and outlier coordinates."""
+        theta = []
         if self.scatter is not None:
             theta.append(np.log(max(0.5 * np.std(resid), 0.05)))
         if self.outliers:
             theta += [np.log(0.1 / 0.9), 0.0, 0.0]
-        return np.asarray(theta, dtype=np.float64)
+        return theta
 
     def constrain(self, theta):
         theta = np.atleast_2d(theta)
@@ -478,12 +490,7 @@ class _LinePopulationModel(_LineModel):
             Sxy = Sxy - self.Xy_cov.mean(axis=0)
         coef = np.linalg.solve(Tx, Sxy)                            # de-attenuated slope
         b = self.y.mean() - self.X.mean(axis=0) @ coef
-        theta = list(coef) + [b]
-        if self.scatter is not None:
-            resid = self.y - self.X @ coef - b
-            theta.append(np.log(max(0.5 * np.std(resid), 0.05)))
-        if self.outliers:
-            theta += [np.log(0.1 / 0.9), 0.0, 0.0]
+        theta = list(coef) + [b] + self._nuisance_start(self.y - self.X @ coef - b)
         K = self.K
         means = np.tile(self.X.mean(axis=0), (K, 1))
         if K > 1:
@@ -1001,16 +1008,8 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     def _standardisation(self, X, y, weights=None):
         if not self.standardize:
             return {"loc": (np.zeros(X.shape[1]), 0.0), "scale": (np.ones(X.shape[1]), 1.0)}
-        # Weighted moments: integer weights standardise as the repeated rows do.
-        x_loc = np.average(X, axis=0, weights=weights)
-        y_loc = float(np.average(y, weights=weights))
-
-        def spread(v, loc):
-            s = np.sqrt(np.average((v - loc) ** 2, axis=0, weights=weights))
-            return np.where(s > 0, s, 1.0)
-
-        y_scale = float(spread(y, y_loc))
-        x_scale = spread(X, x_loc)
+        x_loc, x_scale = standardisation(X, weights)
+        y_loc, y_scale = (float(v) for v in standardisation(y, weights))
         if self.scatter == "orthogonal":
             # Perpendicular distances survive only a common scale on all axes.
             x_scale = np.full(X.shape[1], y_scale)
