@@ -70,12 +70,13 @@ def dask_data(n, chunk):
 def in_memory_sweep(X, n_sweeps, warm_up=True):
     """Seconds per sweep of the in-memory sampler (one chain, sampling only)."""
     from skhier import BayesianGMM
-    from skhier._gmm import _GibbsChain, _quad_features, _single_threaded_blas
+    from skhier._gmm import _GibbsChain, _quad_features
+    from skhier._math import single_threaded_blas
 
     est = BayesianGMM(n_components=K)
     prior = est._prior(2)
     Xs = (X - X.mean(0)) / X.std(0)
-    with _single_threaded_blas():
+    with single_threaded_blas():
         phi = _quad_features(Xs)
         chain = _GibbsChain(Xs, None, None, phi, K, prior, est.weight_concentration,
                             np.random.default_rng(0))
@@ -92,12 +93,13 @@ def chunked_sweep(X, n_sweeps, warm_up=True):
     """Seconds per sweep of the chunked sampler on Dask array X (one chain),
     with whatever scheduler is active; the set-up pass is timed separately."""
     from skhier import BayesianGMM
-    from skhier._gmm import _GibbsChain, _single_threaded_blas
+    from skhier._gmm import _GibbsChain
     from skhier._gmm_dask import DaskChunks, run_chunked_chains
+    from skhier._math import single_threaded_blas
 
     est = BayesianGMM(n_components=K)
     prior = est._prior(2)
-    with _single_threaded_blas():
+    with single_threaded_blas():
         t0 = time.perf_counter()
         data = DaskChunks(X)
         loc, var = data.standardisation(True)

@@ -9,6 +9,7 @@ small *model object* (see :class:`PosteriorModel`).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 import time
@@ -19,12 +20,13 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._importance import _ess_per_param, run_importance
-from ._math import logmeanexp, row_chunks
-from ._sampling import SamplerResult, find_map, laplace_covariance, run_emcee
-from .utils._checks import check_sample_weight
+from ._math import logmeanexp, logsumexp, row_chunks
+from ._quadrature import DEFAULT_LEVELS, run_quadrature
+from ._sampling import SamplerResult, find_map, laplace_covariance, newton_map, run_emcee
+from .utils._checks import check_errors, check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = [
@@ -277,6 +279,41 @@ class PosteriorMixin:
             return draws.reshape((n_chains, -1) + draws.shape[1:])
         return np.swapaxes(draws.reshape((-1, n_chains) + draws.shape[1:]), 0, 1)
 
+    # -- measurement errors and new rows ------------------------------------------
+    def _check_errors(self, X, method, *, allow_zero=True, **errors) -> dict:
+        """The measurement errors of the rows ``X``, validated (``check_errors``).
+
+        ``method="fit"`` records which errors were given; another method's
+        name warns (:class:`MissingErrorsWarning`) when the model was fitted
+        with errors and that method got none; None only validates.
+        """
+        checked = check_errors(X.shape[0], X.shape[1], allow_zero=allow_zero, **errors)
+        if method == "fit":
+            self._fit_error_names = error_names(**errors)
+        elif method is not None:
+            warn_missing_errors(self, method, **errors)
+        return checked
+
+    def _one_column(self, X, X_err, *, reset, what, method=None, allow_zero=True):
+        """``(x, e)`` of a one-column X (one measured quantity per object):
+        values and standard deviations, shape (n,); ``e`` is None without
+        ``X_err``. ``what`` names the column in the error for several columns."""
+        X = validate_data(self, X, reset=reset, dtype=np.float64,
+                          ensure_min_samples=2 if reset else 1)
+        if X.shape[1] != 1:
+            raise ValueError(f"X must have a single column ({what}), got {X.shape[1]} columns.")
+        check_magnitude(X, "X")
+        cov = self._check_errors(X, "fit" if reset else method, X_err=X_err,
+                                 allow_zero=allow_zero)["X_cov"]
+        return X[:, 0].copy(), None if cov is None else np.sqrt(cov[:, 0, 0])
+
+    def _new_data(self, X, method, **errors):
+        """``(X, errors)`` of new rows for a fitted model's ``method``: X checked
+        against the training data (``validate_data(reset=False)``)."""
+        check_is_fitted(self, "posterior_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X, self._check_errors(X, method, **errors)
+
     # -- sample_posterior ---------------------------------------------------
     def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
         """Draw from the posterior, per-object latents included.
@@ -426,18 +463,6 @@ class PosteriorMixin:
         return {"coef": [list(names)]}
 
     # -- ArviZ ----------------------------------------------------------------
-    def _pointwise_log_likelihood(self) -> np.ndarray:
-        """Log-likelihood of each training object at each stored draw.
-
-        Returns an array of shape (n_draws, n_objects), in the units of the
-        input data (standardisation Jacobians included), so that tables of
-        different models of the same data can be compared. Each estimator
-        builds it from the per-object tables its predictions use.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not provide a pointwise log-likelihood."
-        )
-
     def _sample_stats(self, pointwise) -> dict:
         """The ``sample_stats`` group: the log posterior ``lp`` of each draw.
 
@@ -541,6 +566,201 @@ class PosteriorMixin:
         return make_inference_data(groups, dims=self._inference_dims())
 
 
+    # -- posterior access ---------------------------------------------------
+    def _summary_draws(self, random_state=0, max_draws=MAX_SUMMARY_DRAWS) -> dict[str, np.ndarray]:
+        """At most ``max_draws`` posterior draws, for per-object averages.
+
+        The draw-subset policy of every per-object summary: a random subset
+        (without replacement, in storage order) from a fixed generator, which
+        makes every summary deterministic for a fitted model.
+        """
+        idx = self._draw_subset(max_draws, random_state)
+        if idx is None:
+            return self.posterior_
+        return {k: v[idx] for k, v in self.posterior_.items()}
+
+    def _draw_subset(self, max_draws, random_state=0):
+        """Indices (sorted) of the stored draws :meth:`_summary_draws` keeps; None for all."""
+        n = self.n_draws_
+        if n <= max_draws:
+            return None
+        rng = check_random_state(random_state)
+        return np.sort(rng.choice(n, max_draws, replace=False))
+
+    def _posterior_median(self, name: str):
+        med = np.median(self.posterior_[name], axis=0)
+        return float(med) if np.ndim(med) == 0 else med
+
+    # -- the per-object layer -------------------------------------------------
+    # Membership probabilities, log predictive densities and the pointwise
+    # log-likelihood of every estimator are averages over posterior draws of
+    # one per-object table per group: log[(1 - f) p_member(x_i | draw)] and
+    # log[f p_background(x_i | draw)] for a member/background mixture,
+    # log[w_k p_k(x_i | draw)] for BayesianGMM's components. A model supplies
+    # the tables through :meth:`_object_logliks`; which draws, in which
+    # chunks of rows, and how they are combined is written here once.
+
+    #: Most posterior draws a per-object summary averages over (the
+    #: draw-subset policy is :meth:`_summary_draws`).
+    _max_object_draws = MAX_SUMMARY_DRAWS
+
+    def _object_logliks(self, objects, draws, rows: slice):
+        """The per-object hook: one log-likelihood table per group.
+
+        Parameters
+        ----------
+        objects
+            The estimator's validated data for a set of objects (training or
+            new), as returned by :meth:`_training_objects` or built by the
+            public methods.
+        draws
+            Posterior draws as returned by :meth:`_prepare_object_draws`.
+        rows : slice
+            The chunk of objects to evaluate.
+
+        Returns
+        -------
+        tables : sequence of :meth:`_n_groups` ndarrays of shape (n_draws, n_rows)
+            For a member/background mixture ``(log_member, log_background)``:
+            ``log (1 - f) + log p_member(object | draw)`` and
+            ``log f + log p_background(object | draw)`` (``f`` the background
+            fraction), with the objects' latent true values integrated out;
+            ``log_background`` is None when the model has no background.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not provide per-object log-likelihoods."
+        )
+
+    def _n_objects(self, objects) -> int:
+        """Number of objects in ``objects`` (see :meth:`_object_logliks`)."""
+        raise NotImplementedError
+
+    def _training_objects(self):
+        """The training data in the form :meth:`_object_logliks` takes."""
+        raise NotImplementedError
+
+    def _has_background(self) -> bool:
+        """Whether the fitted model has a background (outlier, field) component."""
+        return True
+
+    def _n_groups(self) -> int:
+        """Number of groups (columns of the membership probabilities)."""
+        return 2
+
+    def _prepare_object_draws(self, draws: dict):
+        """Posterior draws (dict of named arrays) in the form the hook takes."""
+        return draws
+
+    def _object_cost(self, objects) -> int:
+        """Relative cost of one (draw, object) cell of the hook (sets the chunks)."""
+        return 1
+
+    def _object_log_jacobian(self, objects):
+        """What to subtract from the hook's log-likelihoods to express them in
+        the units of the input data (0, or one value per object)."""
+        return 0.0
+
+    def _object_draws(self, *, all_draws: bool = False) -> dict[str, np.ndarray]:
+        """The posterior draws per-object summaries average over.
+
+        Every stored draw with ``all_draws`` (the pointwise log-likelihood),
+        else at most :attr:`_max_object_draws` of them (:meth:`_summary_draws`).
+        """
+        if all_draws:
+            return self.posterior_
+        return self._summary_draws(max_draws=self._max_object_draws)
+
+    def _object_row_chunks(self, objects, n_draws: int):
+        """Chunks of rows whose (draws x rows x cost) tables stay below
+        ``OBJECT_CHUNK_CELLS`` cells, so memory is bounded for any number of rows."""
+        per_row = n_draws * self._object_cost(objects)
+        return row_chunks(self._n_objects(objects), per_row, OBJECT_CHUNK_CELLS)
+
+    def _object_table(self, objects, reduce, *, all_draws: bool = False) -> np.ndarray:
+        """Apply ``reduce(*tables)`` chunk by chunk of rows.
+
+        ``reduce`` maps the groups' (n_draws, n_rows) tables of a chunk to an
+        array whose last axis is the rows; the chunks are concatenated along
+        it.
+        """
+        raw = self._object_draws(all_draws=all_draws)
+        n_draws = len(next(iter(raw.values())))
+        draws = self._prepare_object_draws(raw)
+        n = self._n_objects(objects)
+        out = None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for rows in self._object_row_chunks(objects, n_draws):
+                value = reduce(*self._object_logliks(objects, draws, rows))
+                if out is None:
+                    out = np.empty(value.shape[:-1] + (n,))
+                out[..., rows] = value
+        if out is None:  # no rows
+            out = np.empty((n_draws, 0) if all_draws else (0,))
+        return out
+
+    def _membership_proba(self, objects) -> np.ndarray:
+        """Posterior-averaged group probabilities, shape (n, n_groups).
+
+        ``mean over draws of exp(log_group - log_total)`` for each group
+        (``log_total`` the mixture's, :meth:`_mixture_loglik`); a draw under
+        which an object has zero density in every group counts for the first
+        (membership).
+        """
+        n = self._n_objects(objects)
+        proba = np.zeros((n, self._n_groups()))
+        if not self._has_background():
+            proba[:, 0] = 1.0
+            return proba
+
+        def shares(*tables):
+            # Each column from its own table keeps tiny probabilities exact.
+            total = self._mixture_loglik(*tables)
+            return np.stack([np.nan_to_num(np.exp(t - total), nan=float(g == 0)).mean(axis=0)
+                             for g, t in enumerate(tables)])
+
+        if n:
+            table = self._object_table(objects, shares)
+            proba[:] = (table / table.sum(axis=0)).T
+        return proba
+
+    @staticmethod
+    def _mixture_loglik(*tables):
+        """log p(object | draw) of the mixture: the groups' tables (None: an
+        absent group) summed in probability."""
+        tables = [t for t in tables if t is not None]
+        if len(tables) <= 2:
+            return functools.reduce(np.logaddexp, tables)
+        return logsumexp(np.stack(tables), axis=0)
+
+    def _log_predictive_density(self, objects) -> np.ndarray:
+        """``log mean over draws of p(object | draw)`` for every object, shape (n,),
+        in the units of the input data."""
+        if not self._n_objects(objects):
+            return np.empty(0)
+        lpd = self._object_table(objects, lambda *t: logmeanexp(self._mixture_loglik(*t)))
+        return lpd - self._object_log_jacobian(objects)
+
+    def _pointwise_log_likelihood(self) -> np.ndarray:
+        """Log-likelihood of each training object at each stored draw.
+
+        Returns an array of shape (n_draws, n_objects), in the units of the
+        input data (standardisation Jacobians included), so that tables of
+        different models of the same data can be compared. Built from the
+        same per-object tables as the predictions (:meth:`_object_logliks`),
+        with the objects' latent values integrated out and the background
+        component included.
+        """
+        check_is_fitted(self, "posterior_")
+        objects = self._training_objects()
+        table = self._object_table(objects, self._mixture_loglik, all_draws=True)
+        return table - self._object_log_jacobian(objects)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.allow_nan = False
+        return tags
+
 class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     """Base class of the emcee-backed estimators.
 
@@ -588,6 +808,19 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     __metadata_request__score = {name: True for name in (*ERROR_ARGS, "sample_weight")}
 
     def __init_subclass__(cls, **kwargs):
+        # An estimator's __init__ that ends in ``**sampler_settings`` (passed on
+        # to this class's __init__) takes the shared sampler settings as
+        # keyword-only parameters: its signature (what scikit-learn's
+        # get_params, clone and repr, and help(), read) lists them after the
+        # estimator's own parameters, with the defaults declared here.
+        init = cls.__dict__.get("__init__")
+        if init is not None:
+            sig = inspect.signature(init)
+            params = list(sig.parameters.values())
+            if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
+                shared = list(inspect.signature(BaseHierarchicalEstimator.__init__)
+                              .parameters.values())[1:]
+                init.__signature__ = sig.replace(parameters=params[:-1] + shared)
         # Every other routed method that takes metadata requested for fit (the
         # measurement errors, ...) requests it too, so that
         # ``Pipeline.predict(X, X_err=...)`` routes it; this must run before
@@ -611,6 +844,8 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     def __init__(
         self,
         *,
+        sampler="auto",
+        n_importance=2000,
         n_walkers=32,
         n_steps="auto",
         n_burn="auto",
@@ -618,9 +853,9 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         thin=1,
         random_state=None,
         progress=False,
-        sampler="auto",
-        n_importance=2000,
     ):
+        # The sampler settings of every MCMC estimator, declared once: an
+        # estimator's __init__ takes them as ``**sampler_settings``.
         self.sampler = sampler
         self.n_importance = n_importance
         self.n_walkers = n_walkers
@@ -641,12 +876,22 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         diagnostic says the draws are unreliable; raises when there is no
         Laplace approximation to build the proposal from). ``"auto"``:
         importance sampling when its diagnostics pass (Pareto-k < 0.7 and
-        enough effective draws), else emcee. Subclasses change how the
-        importance draws are made through :meth:`_importance_attempt`.
+        enough effective draws), else emcee. ``"quadrature"`` (estimators
+        with ``_supports_quadrature``): adaptive Gauss–Hermite quadrature
+        over the posterior (:meth:`_quadrature_attempt`), which ``"auto"``
+        also tries first where :meth:`_quadrature_by_default` says so, and
+        leaves for importance sampling when its rules do not converge.
+        Subclasses change how the importance draws are made through
+        :meth:`_importance_attempt`.
         """
         sampler = self.sampler
         x_map = cov = None
         self.__dict__.pop("_progress_t0", None)
+        # The last quadrature rule (nodes, posterior weights) behind a
+        # quadrature fit, for deterministic posterior averages; None otherwise.
+        self._quadrature_rule = None
+        if self._supports_quadrature:
+            self.quadrature_error_ = None
         if sampler == "quadrature" and not self._supports_quadrature:
             raise ValueError(
                 f"sampler='quadrature' is not available for {type(self).__name__}; "
@@ -661,6 +906,8 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
                             sampler=getattr(result, "method", "importance"),
                             pareto_k=float(result.pareto_k),
                             summary_ess=self._importance_summary_ess(model, result))
+                if getattr(result, "method", None) == "quadrature":
+                    self._quadrature_rule = (result.nodes, result.node_weights)
                 if not result.ok:
                     warn(result.messages[-1], ConvergenceWarning)
                 return
@@ -695,6 +942,25 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         Laplace covariance found on the way (reused by emcee when importance
         sampling is not accepted; None to let emcee search again).
         """
+        if self._supports_quadrature and (
+            self.sampler == "quadrature"
+            or (self.sampler == "auto" and self._quadrature_by_default(model))
+        ):
+            result = self._quadrature_attempt(model, random_state)
+            if result is not None and (result.ok or self.sampler == "quadrature"):
+                return result, None, None
+            if self.sampler == "quadrature":
+                n_params = len(model.param_names)
+                if n_params not in DEFAULT_LEVELS:
+                    raise ValueError(
+                        f"sampler='quadrature' integrates posteriors of at most "
+                        f"{max(DEFAULT_LEVELS)} parameters; this model has {n_params} "
+                        f"({', '.join(model.param_names)}). Use sampler='auto', "
+                        "'importance' or 'emcee'."
+                    )
+                return None, None, None  # no Laplace approximation: _sample raises
+            self._report("quadrature not accepted: importance sampling")
+            self.quadrature_error_ = None
         # One MAP search serves both the importance attempt and emcee.
         self._report("searching the posterior maximum")
         x_map = find_map(model.log_prob, model.initial_point())
@@ -705,6 +971,34 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
             n_draws=self.n_importance, random_state=random_state,
         )
         return result, x_map, cov
+
+    def _quadrature_by_default(self, model: PosteriorModel) -> bool:
+        """Whether ``sampler="auto"`` tries quadrature first (estimators with
+        ``_supports_quadrature`` decide, e.g. from the number of objects)."""
+        return False
+
+    def _quadrature_attempt(self, model: PosteriorModel, random_state):
+        """Adaptive Gauss–Hermite quadrature of ``model``'s posterior.
+
+        MAP by Newton steps (:func:`~skhier._sampling.newton_map`), Laplace
+        covariance, then :func:`skhier._quadrature.run_quadrature`: posterior
+        moments with no Monte Carlo error, ``quadrature_error_`` the change
+        between the last two rules (in posterior sd), ``n_importance`` draws
+        from the quadrature posterior. Returns the
+        :class:`~skhier._quadrature.QuadratureResult`, or None when there is
+        no Laplace approximation or no rule for this many parameters.
+        """
+        self._report(f"quadrature over the {len(model.param_names)}-parameter posterior")
+        x_map = newton_map(model.log_prob, model.initial_point())
+        cov = laplace_covariance(model.log_prob, x_map)
+        if cov is None:
+            return None
+        result = run_quadrature(model.log_prob, x_map, cov, random_state=random_state,
+                                n_draws=self.n_importance)
+        if result is not None:
+            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
+                                              strict=True))
+        return result
 
     @staticmethod
     def _importance_summary_ess(model: PosteriorModel, result) -> dict[str, np.ndarray]:
@@ -789,192 +1083,6 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         self.prior_bound_messages_ = prior_bound_messages(self.posterior_, model.prior_bounds())
         for msg in self.prior_bound_messages_:
             warn(msg, PriorBoundWarning)
-
-    # -- posterior access ---------------------------------------------------
-    def _summary_draws(self, random_state=0, max_draws=MAX_SUMMARY_DRAWS) -> dict[str, np.ndarray]:
-        """At most ``max_draws`` posterior draws, for per-object averages.
-
-        The draw-subset policy of every per-object summary: a random subset
-        (without replacement, in storage order) from a fixed generator, which
-        makes every summary deterministic for a fitted model.
-        """
-        idx = self._draw_subset(max_draws, random_state)
-        if idx is None:
-            return self.posterior_
-        return {k: v[idx] for k, v in self.posterior_.items()}
-
-    def _draw_subset(self, max_draws, random_state=0):
-        """Indices (sorted) of the stored draws :meth:`_summary_draws` keeps; None for all."""
-        n = self.n_draws_
-        if n <= max_draws:
-            return None
-        rng = check_random_state(random_state)
-        return np.sort(rng.choice(n, max_draws, replace=False))
-
-    def _posterior_median(self, name: str):
-        med = np.median(self.posterior_[name], axis=0)
-        return float(med) if np.ndim(med) == 0 else med
-
-    # -- the per-object layer -------------------------------------------------
-    # Membership probabilities, log predictive densities and the pointwise
-    # log-likelihood of every estimator are averages over posterior draws of
-    # two per-object tables: log[(1 - f) p_member(x_i | draw)] and
-    # log[f p_background(x_i | draw)]. A model supplies the tables through
-    # :meth:`_object_logliks`; which draws, in which chunks of rows, and how
-    # they are combined is written here once.
-
-    #: Most posterior draws a per-object summary averages over (the
-    #: draw-subset policy is :meth:`_summary_draws`).
-    _max_object_draws = MAX_SUMMARY_DRAWS
-
-    def _object_logliks(self, objects, draws, rows: slice):
-        """The per-object hook: member and background log-likelihood tables.
-
-        Parameters
-        ----------
-        objects
-            The estimator's validated data for a set of objects (training or
-            new), as returned by :meth:`_training_objects` or built by the
-            public methods.
-        draws
-            Posterior draws as returned by :meth:`_prepare_object_draws`.
-        rows : slice
-            The chunk of objects to evaluate.
-
-        Returns
-        -------
-        (log_member, log_background) : ndarrays of shape (n_draws, n_rows)
-            ``log (1 - f) + log p_member(object | draw)`` and
-            ``log f + log p_background(object | draw)`` (``f`` the background
-            fraction), with the objects' latent true values integrated out;
-            ``log_background`` is None when the model has no background.
-        """
-        raise NotImplementedError(
-            f"{type(self).__name__} does not provide per-object log-likelihoods."
-        )
-
-    def _n_objects(self, objects) -> int:
-        """Number of objects in ``objects`` (see :meth:`_object_logliks`)."""
-        raise NotImplementedError
-
-    def _training_objects(self):
-        """The training data in the form :meth:`_object_logliks` takes."""
-        raise NotImplementedError
-
-    def _has_background(self) -> bool:
-        """Whether the fitted model has a background (outlier, field) component."""
-        return True
-
-    def _prepare_object_draws(self, draws: dict):
-        """Posterior draws (dict of named arrays) in the form the hook takes."""
-        return draws
-
-    def _object_cost(self, objects) -> int:
-        """Relative cost of one (draw, object) cell of the hook (sets the chunks)."""
-        return 1
-
-    def _object_log_jacobian(self, objects):
-        """What to subtract from the hook's log-likelihoods to express them in
-        the units of the input data (0, or one value per object)."""
-        return 0.0
-
-    def _object_draws(self, *, all_draws: bool = False) -> dict[str, np.ndarray]:
-        """The posterior draws per-object summaries average over.
-
-        Every stored draw with ``all_draws`` (the pointwise log-likelihood),
-        else at most :attr:`_max_object_draws` of them (:meth:`_summary_draws`).
-        """
-        if all_draws:
-            return self.posterior_
-        return self._summary_draws(max_draws=self._max_object_draws)
-
-    def _object_row_chunks(self, objects, n_draws: int):
-        """Chunks of rows whose (draws x rows x cost) tables stay below
-        ``OBJECT_CHUNK_CELLS`` cells, so memory is bounded for any number of rows."""
-        per_row = n_draws * self._object_cost(objects)
-        return row_chunks(self._n_objects(objects), per_row, OBJECT_CHUNK_CELLS)
-
-    def _object_table(self, objects, reduce, *, all_draws: bool = False) -> np.ndarray:
-        """Apply ``reduce(log_member, log_background)`` chunk by chunk of rows.
-
-        ``reduce`` maps the two (n_draws, n_rows) tables of a chunk to an
-        array whose last axis is the rows; the chunks are concatenated along
-        it.
-        """
-        raw = self._object_draws(all_draws=all_draws)
-        n_draws = len(next(iter(raw.values())))
-        draws = self._prepare_object_draws(raw)
-        n = self._n_objects(objects)
-        out = None
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for rows in self._object_row_chunks(objects, n_draws):
-                value = reduce(*self._object_logliks(objects, draws, rows))
-                if out is None:
-                    out = np.empty(value.shape[:-1] + (n,))
-                out[..., rows] = value
-        if out is None:  # no rows
-            out = np.empty((n_draws, 0) if all_draws else (0,))
-        return out
-
-    def _membership_proba(self, objects) -> np.ndarray:
-        """Posterior-averaged (member, background) probabilities, shape (n, 2).
-
-        ``mean over draws of exp(log_component - logaddexp(log_member,
-        log_background))`` for each component; a draw under which an object
-        has zero density in both components counts as membership.
-        """
-        n = self._n_objects(objects)
-        proba = np.empty((n, 2))
-        if not self._has_background():
-            proba[:, 0], proba[:, 1] = 1.0, 0.0
-            return proba
-
-        def both(lm, lb):
-            # Each column from its own table keeps tiny probabilities exact.
-            total = np.logaddexp(lm, lb)
-            pm = np.nan_to_num(np.exp(lm - total), nan=1.0).mean(axis=0)
-            pb = np.nan_to_num(np.exp(lb - total), nan=0.0).mean(axis=0)
-            return np.stack([pm, pb])
-
-        if n:
-            table = self._object_table(objects, both)
-            proba[:] = (table / table.sum(axis=0)).T
-        return proba
-
-    @staticmethod
-    def _mixture_loglik(lm, lb):
-        """log p(object | draw) of the mixture, from the two tables."""
-        return lm if lb is None else np.logaddexp(lm, lb)
-
-    def _log_predictive_density(self, objects) -> np.ndarray:
-        """``log mean over draws of p(object | draw)`` for every object, shape (n,),
-        in the units of the input data."""
-        if not self._n_objects(objects):
-            return np.empty(0)
-        lpd = self._object_table(objects, lambda lm, lb: logmeanexp(self._mixture_loglik(lm, lb)))
-        return lpd - self._object_log_jacobian(objects)
-
-    def _pointwise_log_likelihood(self) -> np.ndarray:
-        """Log-likelihood of each training object at each stored draw.
-
-        Returns an array of shape (n_draws, n_objects), in the units of the
-        input data (standardisation Jacobians included), so that tables of
-        different models of the same data can be compared. Built from the
-        same per-object tables as the predictions (:meth:`_object_logliks`),
-        with the objects' latent values integrated out and the background
-        component included.
-        """
-        check_is_fitted(self, "posterior_")
-        objects = self._training_objects()
-        table = self._object_table(objects, self._mixture_loglik, all_draws=True)
-        return table - self._object_log_jacobian(objects)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        tags.input_tags.allow_nan = False
-        return tags
-
 
 # ---------------------------------------------------------------------------
 # Summaries shared by every estimator (BayesianGMM's Gibbs chains included)

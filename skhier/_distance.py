@@ -30,7 +30,7 @@ from scipy.stats import truncnorm
 from sklearn.base import DensityMixin, _fit_context
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
 from ._cluster_integral import (
@@ -66,7 +66,7 @@ from ._systematics import (
     check_positions,
     lindegren2021_covariance,
 )
-from .utils._checks import check_beta_prior, check_errors, check_magnitude, check_sample_weight
+from .utils._checks import check_beta_prior, check_sample_weight
 from .utils._warnings import warn
 
 __all__ = ["HierarchicalDistanceEstimator"]
@@ -721,27 +721,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         profile="normal",
         parallax_covariance="lindegren2021",
         parallax_systematic=None,
-        sampler="auto",
-        n_importance=2000,
-        n_walkers=32,
-        n_steps="auto",
-        n_burn="auto",
-        max_steps=20000,
-        thin=1,
-        random_state=None,
-        progress=False,
+        **sampler_settings,
     ):
-        super().__init__(
-            n_walkers=n_walkers,
-            n_steps=n_steps,
-            n_burn=n_burn,
-            max_steps=max_steps,
-            thin=thin,
-            random_state=random_state,
-            progress=progress,
-            sampler=sampler,
-            n_importance=n_importance,
-        )
+        super().__init__(**sampler_settings)
         self.field = field
         self.field_length_scale = field_length_scale
         self.cluster_fraction_prior = cluster_fraction_prior
@@ -755,30 +737,17 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     # -- input handling -----------------------------------------------------------
     def _parallaxes(self, X, X_err, *, reset):
-        X = validate_data(self, X, reset=reset, dtype=np.float64,
-                          ensure_min_samples=2 if reset else 1)
-        if X.shape[1] != 1:
-            raise ValueError(
-                "X must have a single column (parallax, mas), got "
-                f"{X.shape[1]} columns; select the parallax column, e.g. df[['parallax']]."
-            )
-        check_magnitude(X, "X")
-        if X_err is None:
+        plx, err = self._one_column(
+            X, X_err, reset=reset, allow_zero=False,
+            what="parallax, mas; select the parallax column, e.g. df[['parallax']]")
+        if err is None:
             if self.parallax_error is None:
                 raise ValueError(
                     "X_err (parallax standard errors, mas) is required; pass X_err "
                     "or set parallax_error to use one error for every star."
                 )
-            err = np.full(X.shape[0], float(self.parallax_error))
-        else:
-            x_err = np.asarray(X_err) if not hasattr(X_err, "to_numpy") else X_err.to_numpy()
-            if x_err.ndim == 1:
-                x_err = x_err.reshape(-1, 1)
-            if x_err.ndim == 2 and x_err.shape[1] != X.shape[1] and x_err.shape[1] == 1:
-                x_err = np.broadcast_to(x_err, (x_err.shape[0], X.shape[1]))
-            errors = check_errors(X.shape[0], X.shape[1], X_err=x_err, allow_zero=False)
-            err = np.sqrt(errors["X_cov"][:, 0, 0])
-        return X[:, 0].copy(), err
+            err = np.full(plx.size, float(self.parallax_error))
+        return plx, err
 
     def _stars(self, X, X_err, ra, dec, zero_point, *, reset):
         """Parallaxes corrected for per-star zero-points, errors including the

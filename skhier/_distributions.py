@@ -49,12 +49,14 @@ posterior draws and returns the median and a credible band.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
-from scipy import special, stats
+from scipy import integrate, special, stats
 from sklearn.utils import check_random_state
 
 from ._math import HALF_LOG2PI
+from .utils._warnings import warn
 
 __all__ = [
     "Prior",
@@ -73,6 +75,9 @@ __all__ = [
     "TruncatedNormalFamily",
     "PowerLawFamily",
     "BrokenPowerLawFamily",
+    "CustomPopulation",
+    "HistogramFamily",
+    "feature_map",
     "get_family",
     "FAMILIES",
     "density_band",
@@ -1215,3 +1220,281 @@ def density_band(family, grid, params, *, level=0.9):
     q = 0.5 * (1.0 - level)
     lower, median, upper = np.quantile(dens, [q, 0.5, 1.0 - q], axis=0)
     return median, lower, upper
+
+
+# ---------------------------------------------------------------------------
+# User-defined and histogram populations (PosteriorSamplesPopulation)
+# ---------------------------------------------------------------------------
+class CustomPopulation(PopulationFamily):
+    """A population given by a user-supplied log-density.
+
+    Parameters
+    ----------
+    logpdf : callable
+        ``logpdf(theta, *params) -> log p(theta | params)``, vectorised:
+        ``theta`` is an array and each parameter an array that broadcasts
+        against it. Must be **normalised** over ``bounds`` for every
+        parameter value (a check by quadrature at the starting point warns
+        otherwise). Must be picklable (a module-level function) for the
+        estimator to pickle.
+    param_names : sequence of str
+        Names of the population parameters.
+    priors : dict
+        Proper prior for every parameter: name -> :class:`Prior` or tuple
+        ``(kind, *args)`` (see :func:`skhier._distributions.parse_prior`).
+    init : sequence of float
+        Starting values of the parameters for the MAP search.
+    transforms : sequence of {"identity", "log", "logit"}, default=None
+        Map from each parameter to the sampler's unconstrained coordinate:
+        ``"log"`` for positive, ``"logit"`` for (0, 1) parameters. ``None``
+        means ``"identity"`` for all.
+    bounds : (float, float), default=(-inf, inf)
+        Support of theta; samples outside it get zero population density.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skhier import CustomPopulation
+    >>> def power_law(theta, gamma):  # p(theta) = gamma theta^(gamma - 1) on (0, 1)
+    ...     return np.log(gamma) + (gamma - 1) * np.log(theta)
+    >>> fam = CustomPopulation(power_law, ["gamma"], priors={"gamma": ("lognormal", 0, 1)},
+    ...                        init=[1.0], transforms=["log"], bounds=(0, 1))
+    >>> float(np.exp(fam.logpdf(np.array([0.5]), np.array([2.0])))[0])
+    1.0
+    """
+
+    name = "custom"
+
+    def __init__(self, logpdf, param_names, *, priors, init, transforms=None, bounds=(-np.inf, np.inf)):
+        if not callable(logpdf):
+            raise TypeError(f"logpdf must be callable, got {type(logpdf).__name__}.")
+        names = tuple(str(n) for n in param_names)
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"param_names must be distinct and non-empty, got {param_names!r}.")
+        transforms = ("identity",) * len(names) if transforms is None else tuple(transforms)
+        if len(transforms) != len(names) or any(
+            t not in ("identity", "log", "logit") for t in transforms
+        ):
+            raise ValueError(
+                "transforms must give one of 'identity', 'log', 'logit' per parameter, "
+                f"got {transforms!r}."
+            )
+        lo, hi = (float(b) for b in bounds)
+        if not hi > lo:
+            raise ValueError(f"bounds must satisfy low < high, got {bounds!r}.")
+        init = np.asarray(init, dtype=float)
+        if init.shape != (len(names),) or not np.all(np.isfinite(init)):
+            raise ValueError(f"init must hold one finite value per parameter, got {init!r}.")
+        self.logpdf_fn = logpdf
+        self.param_names = names
+        self.transforms = transforms
+        self.support = (lo, hi)
+        self.init = tuple(init.tolist())
+        if not isinstance(priors, dict) or set(priors) != set(names):
+            raise ValueError(
+                f"priors must be a dict with a prior for each of {list(names)}, got {priors!r}."
+            )
+        self.priors = self.check_priors(priors)
+
+    def __repr__(self):
+        return f"CustomPopulation({getattr(self.logpdf_fn, '__name__', 'logpdf')}, {list(self.param_names)})"
+
+    def __hash__(self):
+        return id(self)
+
+    def moment_start(self, values, errors=None):
+        return np.asarray(self.init, dtype=float)
+
+    def default_priors(self, x):
+        return dict(self.priors)
+
+    def logpdf(self, theta, params):
+        theta = np.asarray(theta, dtype=float)
+        parts = _split(params, theta.ndim)
+        lo, hi = self.support
+        inside = (theta >= lo) & (theta <= hi)
+        with np.errstate(all="ignore"):
+            lp = np.asarray(self.logpdf_fn(np.where(inside, theta, 0.5 * (lo + hi) if
+                                                    np.isfinite(lo + hi) else 0.0), *parts), dtype=float)
+        return np.where(inside, lp, -np.inf)
+
+    def check_normalised(self, params):
+        """Warn when the density does not integrate to 1 at ``params``."""
+        lo, hi = self.support
+        params = np.asarray(params, dtype=float)
+
+        def f(t):
+            return float(np.exp(self.logpdf(np.array([t]), params)[0]))
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            total, err = integrate.quad(f, lo, hi, limit=200)
+        if np.isfinite(total) and err < 1e-3 and abs(total - 1.0) > 1e-2:
+            warn(
+                f"The custom population density integrates to {total:.4g}, not 1, over "
+                f"{self.support} at the starting parameters {params.tolist()}; the "
+                "population log-density must be normalised for every parameter value.",
+                UserWarning,
+            )
+
+
+class HistogramFamily(PopulationFamily):
+    """Piecewise-constant population on equal-width bins.
+
+    The parameters are the bin probabilities ``w`` (on the simplex); the
+    density is ``w_b / width`` inside bin ``b`` and 0 outside ``[low, high]``.
+    Only the density methods are used by the estimator (the sampler works
+    in the additive log-ratio coordinates of ``w``).
+    """
+
+    name = "histogram"
+
+    def __init__(self, low, high, n_bins):
+        self.low, self.high, self.n_bins = float(low), float(high), int(n_bins)
+        self.support = (self.low, self.high)
+        self.param_names = tuple(f"w[{b}]" for b in range(self.n_bins))
+        self.transforms = ()
+
+    def __repr__(self):
+        return f"HistogramFamily({self.low}, {self.high}, {self.n_bins})"
+
+    @property
+    def edges(self):
+        return np.linspace(self.low, self.high, self.n_bins + 1)
+
+    @property
+    def width(self):
+        return (self.high - self.low) / self.n_bins
+
+    def bin_index(self, theta):
+        """Bin of each theta (the last bin is closed), -1 outside the bounds."""
+        theta = np.asarray(theta, dtype=float)
+        idx = np.floor((theta - self.low) / self.width).astype(np.intp)
+        idx = np.where(theta == self.high, self.n_bins - 1, idx)
+        return np.where((theta >= self.low) & (theta <= self.high), idx, -1)
+
+    def logpdf(self, theta, params):
+        theta = np.asarray(theta, dtype=float)
+        params = np.asarray(params, dtype=float)
+        batch = params.shape[:-1]
+        with np.errstate(divide="ignore"):
+            table = np.log(params) - np.log(self.width)
+        table = table.reshape(batch + (1,) * (theta.ndim - len(batch)) + (self.n_bins,))
+        idx = self.bin_index(theta)
+        shape = np.broadcast_shapes(theta.shape, table.shape[:-1])
+        gathered = np.take_along_axis(
+            np.broadcast_to(table, shape + (self.n_bins,)),
+            np.broadcast_to(np.maximum(idx, 0), shape)[..., None],
+            axis=-1,
+        )[..., 0]
+        return np.where(np.broadcast_to(idx, shape) >= 0, gathered, -np.inf)
+
+    def mean(self, params):
+        centres = 0.5 * (self.edges[1:] + self.edges[:-1])
+        return np.asarray(params, dtype=float) @ centres
+
+    def rvs(self, params, size=(), random_state=None):
+        rng = check_random_state(random_state)
+        params = np.asarray(params, dtype=float)
+        size = (size,) if np.ndim(size) == 0 else tuple(size)
+        shape = params.shape[:-1] + size
+        cum = np.cumsum(params, axis=-1)
+        cum = cum.reshape(params.shape[:-1] + (1,) * len(size) + (self.n_bins,))
+        u = rng.uniform(size=shape)[..., None] * cum[..., -1:]
+        b = np.minimum((cum < u).sum(-1), self.n_bins - 1)
+        return self.low + self.width * (b + rng.uniform(size=shape))
+
+
+# ---------------------------------------------------------------------------
+# Exponential-family features of the parametric populations
+#   log p(theta | alpha) = eta(alpha) . T(theta) - A(alpha) + log h(theta):
+# PosteriorSamplesPopulation computes T once per fit (its fast path).
+# ---------------------------------------------------------------------------
+#: Clip samples this close to a Beta population's bounds (log 0 is -inf).
+_BETA_EPS = 1e-12
+
+
+class GaussianFeatures:
+    """Normal (optionally truncated) population in ``z = (T(theta) - loc) / scale``.
+
+    ``T`` is the identity (normal, truncated normal) or log (log-normal).
+    ``log p = eta1 z + eta2 z^2 - A + log h(theta)``, with
+    ``eta = (mu_z / tau_z^2, -1 / (2 tau_z^2))``,
+    ``A = mu_z^2 / (2 tau_z^2) + log tau_z + log(2 pi) / 2 + log scale (+ log Z)``
+    and ``log h = -log theta`` for the log-normal (Jacobian), ``-inf`` outside
+    the support.
+    """
+
+    n_features = 2
+
+    def __init__(self, family, loc, scale):
+        self.family = family
+        self.log = isinstance(family, LogNormalFamily)
+        self.trunc = isinstance(family, TruncatedNormalFamily)
+        self.loc, self.scale = float(loc), float(scale)
+
+    def _t(self, theta):
+        if not self.log:
+            return theta
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(np.where(theta > 0, theta, 1.0))
+
+    def features(self, theta):
+        z = (self._t(theta) - self.loc) / self.scale
+        return np.stack([z, z * z], axis=-1)
+
+    def base(self, theta):
+        lo, hi = self.family.support
+        inside = (theta >= lo) & (theta <= hi)
+        if self.log:
+            inside &= theta > 0
+            val = -self._t(theta)
+        else:
+            val = np.zeros_like(theta)
+        return np.where(inside, val, -np.inf)
+
+    def natural(self, params):
+        """(eta (S, 2), A (S,)) from constrained parameters (S, 2)."""
+        mu_z = (params[:, 0] - self.loc) / self.scale
+        tau_z = params[:, 1] / self.scale
+        prec = 1.0 / tau_z**2
+        eta = np.stack([mu_z * prec, -0.5 * prec], axis=-1)
+        a = 0.5 * mu_z**2 * prec + np.log(tau_z) + HALF_LOG2PI + np.log(self.scale)
+        if self.trunc:
+            a = a + self.family._log_norm(params[:, 0], params[:, 1])
+        return eta, a
+
+
+class BetaFeatures:
+    """Beta(a, b): ``log p = (a - 1) log theta + (b - 1) log(1 - theta) - log B(a, b)``."""
+
+    n_features = 2
+
+    def __init__(self, family):
+        self.family = family
+
+    def features(self, theta):
+        t = np.clip(theta, _BETA_EPS, 1.0 - _BETA_EPS)
+        return np.stack([np.log(t), np.log1p(-t)], axis=-1)
+
+    def base(self, theta):
+        return np.where((theta >= 0) & (theta <= 1), 0.0, -np.inf)
+
+    def natural(self, params):
+        a, b = self.family.shape_params(params)
+        return np.stack([a - 1.0, b - 1.0], axis=-1), special.betaln(a, b)
+
+
+def feature_map(family, values):
+    """The exponential-family features of ``family`` (None: generic path)."""
+    t = type(family)
+    if t in (NormalFamily, TruncatedNormalFamily):
+        loc, scale = _location_spread(values)
+        return GaussianFeatures(family, loc, scale)
+    if t is LogNormalFamily:
+        pos = values[values > 0]
+        loc, scale = _location_spread(np.log(pos)) if pos.size else (0.0, 1.0)
+        return GaussianFeatures(family, loc, scale)
+    if t is BetaFamily:
+        return BetaFeatures(family)
+    return None

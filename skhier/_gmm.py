@@ -39,7 +39,6 @@ posterior mean weight.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
 import warnings
@@ -56,16 +55,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import PosteriorMixin, error_names, warn_missing_errors
-from ._math import LOG2PI as _LOG2PI
+from ._base import PosteriorMixin
+from ._math import LOG2PI, logpdf_stack, psd_sqrt, single_threaded_blas, solve_stack
 from .diagnostics import effective_sample_size, rank_normalized_rhat
-from .utils._checks import check_errors, check_magnitude, check_sample_weight
+from .utils._checks import check_magnitude, check_sample_weight
 from .utils._warnings import warn
-
-try:  # a dependency of scikit-learn
-    from threadpoolctl import threadpool_limits
-except ImportError:  # pragma: no cover
-    threadpool_limits = None
 
 __all__ = ["BayesianGMM"]
 
@@ -89,58 +83,9 @@ _AUTO_MAX = 8500
 _AUTO_KEEP = 1000
 
 
-def _single_threaded_blas():
-    """Limit BLAS to one thread (as scikit-learn's KMeans does).
-
-    The products here are skinny (inner dimension 1 + d + d(d+1)/2): threads
-    gain nothing and, on a busy machine, oversubscription slows them ~6x.
-    """
-    if threadpool_limits is None:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 # ---------------------------------------------------------------------------
-# Small vectorised linear algebra for (..., d, d) stacks; closed forms for
-# d = 1 and d = 2 (the common cases), LAPACK for larger d.
+# The conditionals (linear algebra on stacks of small matrices: skhier._math)
 # ---------------------------------------------------------------------------
-def _logpdf_stack(r, A):
-    """log N(r | 0, A) for r (..., d) and A (..., d, d), broadcast together."""
-    d = r.shape[-1]
-    if d == 1:
-        a = A[..., 0, 0]
-        return -0.5 * (r[..., 0] ** 2 / a + np.log(a) + _LOG2PI)
-    if d == 2:
-        a, b, c = A[..., 0, 0], A[..., 0, 1], A[..., 1, 1]
-        det = a * c - b * b
-        r0, r1 = r[..., 0], r[..., 1]
-        quad = (c * r0 * r0 - 2.0 * b * r0 * r1 + a * r1 * r1) / det
-        return -0.5 * (quad + np.log(det) + 2.0 * _LOG2PI)
-    A, r = np.broadcast_arrays(A, r[..., None])
-    L = np.linalg.cholesky(A)
-    y = np.linalg.solve(L, r)[..., 0]
-    logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
-    return -0.5 * (np.sum(y * y, axis=-1) + logdet + d * _LOG2PI)
-
-
-def _solve_stack(A, b):
-    """A^-1 b for A (n, d, d), b (n, d)."""
-    d = b.shape[-1]
-    if d == 1:
-        return b / A[:, 0, :]
-    if d == 2:
-        a, c, e = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
-        det = a * e - c * c
-        return np.stack([(e * b[:, 0] - c * b[:, 1]) / det, (a * b[:, 1] - c * b[:, 0]) / det], 1)
-    return np.linalg.solve(A, b[..., None])[..., 0]
-
-
-def _psd_sqrt(S):
-    """A square root R with R R^T = S for PSD (n, d, d) stacks (zeros allowed)."""
-    evals, evecs = np.linalg.eigh(S)
-    return evecs * np.sqrt(np.clip(evals, 0.0, None))[:, None, :]
-
-
 def _log_dirichlet(alpha, rng):
     """log of a Dirichlet(alpha) draw, accurate for tiny alpha.
 
@@ -234,7 +179,7 @@ def _quad_coefs(log_w, mu, sigma):
     P = 0.5 * (P + np.swapaxes(P, -1, -2))
     _, logdet = np.linalg.slogdet(sigma)
     Pmu = np.einsum("...ij,...j->...i", P, mu)
-    const = log_w - 0.5 * np.einsum("...i,...i->...", Pmu, mu) - 0.5 * logdet - 0.5 * d * _LOG2PI
+    const = log_w - 0.5 * np.einsum("...i,...i->...", Pmu, mu) - 0.5 * logdet - 0.5 * d * LOG2PI
     a, b = np.triu_indices(d)
     quad = -0.5 * P[..., a, b] * np.where(a == b, 1.0, 2.0)
     return np.concatenate([const[..., None], Pmu, quad], axis=-1)
@@ -249,7 +194,7 @@ def _component_loglik(X, log_w, mu, sigma, S=None, phi=None):
     K = mu.shape[0]
     out = np.empty((K, X.shape[0]))
     for k in range(K):
-        out[k] = log_w[k] + _logpdf_stack(X - mu[k], sigma[k] + S)
+        out[k] = log_w[k] + logpdf_stack(X - mu[k], sigma[k] + S)
     return out
 
 
@@ -347,7 +292,7 @@ def _em_start_labels(Xs, K, seeds, max_rows=20_000):
 
 def _start_chain(Xs, S, S_sqrt, phi, K, prior, e0, seed, init_labels):
     """A Gibbs chain initialised from ``init_labels`` (or k-means++ centres)."""
-    with _single_threaded_blas():
+    with single_threaded_blas():
         chain = _GibbsChain(Xs, S, S_sqrt, phi, K, prior, e0, np.random.default_rng(seed))
         chain.initialise(init_labels)
     return chain
@@ -366,7 +311,7 @@ def _run_chain(chain, n_sweeps, n_skip, thin, *, progress=None, done=0):
     mu = np.empty((n_keep, K, d))
     sigma = np.empty((n_keep, K, d, d))
     occupied = np.empty(n_keep, dtype=np.intp)
-    with _single_threaded_blas():
+    with single_threaded_blas():
         j = 0
         for it in range(n_sweeps):
             counts = chain.sweep()
@@ -392,7 +337,7 @@ def _draw_true_positions(X, S, S_sqrt, z, mu, sigma, chol, rng):
     v_star = mu[z] + np.einsum("nij,nj->ni", chol[z], eps)
     e_star = np.einsum("nij,nj->ni", S_sqrt, rng.standard_normal((n, d)))
     sig = sigma[z]
-    gain_rhs = _solve_stack(sig + S, X - v_star - e_star)
+    gain_rhs = solve_stack(sig + S, X - v_star - e_star)
     return v_star + np.einsum("nij,nj->ni", sig, gain_rhs)
 
 
@@ -406,7 +351,7 @@ def _classification_probs(X, S, log_w, mu, sigma):
     A = sigma[:, None, :, :, :]
     if S is not None:
         A = A + S[None, :, None, :, :]
-    lp = _logpdf_stack(r, A) + log_w[:, None, :]
+    lp = logpdf_stack(r, A) + log_w[:, None, :]
     lse = logsumexp(lp, axis=2, keepdims=True)
     return np.exp(lp - lse).astype(np.float32), lse[..., 0].sum(1)
 
@@ -621,7 +566,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     their R-hat says nothing about convergence.
 
     **Per-point outputs** (``predict_proba``, ``score_samples``, ...) average
-    over at most 200 posterior draws spread evenly over all chains, and are
+    over a fixed random subset of at most 200 posterior draws, and are
     evaluated in chunks of rows, so memory stays bounded for any number of
     rows.
 
@@ -780,8 +725,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         X = validate_data(self, X, ensure_min_samples=2, dtype=np.float64, order="C")
         check_magnitude(X, "X")
         n, d = X.shape
-        errors = check_errors(n, d, X_err=X_err, X_cov=X_cov)
-        self._fit_error_names = error_names(X_err=X_err, X_cov=X_cov)
+        errors = self._check_errors(X, "fit", X_err=X_err, X_cov=X_cov)
         sample_weight = check_sample_weight(sample_weight, n)
         if sample_weight is not None and np.any(sample_weight != 1):
             from ._gmm_dask import fit_in_memory
@@ -798,7 +742,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         else:
             self._loc, self._scale = np.zeros(d), np.ones(d)
         Xs, S = self._standardise(X, errors["X_cov"])
-        S_sqrt = None if S is None else _psd_sqrt(S)
+        S_sqrt = None if S is None else psd_sqrt(S)
         phi = _quad_features(Xs) if S is None else None
 
         C = self.n_chains
@@ -808,7 +752,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         # e0 >= 1 every component stays occupied: start from K centres.
         starts = [None] * C
         if self.weight_concentration < 1:
-            with _single_threaded_blas():
+            with single_threaded_blas():
                 starts = _em_start_labels(Xs, K, seeds)
         chains = [_start_chain(Xs, S, S_sqrt, phi, K, prior, self.weight_concentration,
                                seeds[c], starts[c]) for c in range(C)]
@@ -828,7 +772,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             if auto and parts[0].shape[1] > _AUTO_KEEP:
                 parts = [p[:, ::2] for p in parts]  # keep every other draw
                 thin *= 2
-            with _single_threaded_blas():
+            with single_threaded_blas():
                 ref_labels = chains[0].draw_labels()
             last = not auto or done >= _AUTO_MAX  # no further extension possible
             self._store_chains(*parts, relabel_data=(Xs, S), ref_labels=ref_labels,
@@ -863,7 +807,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         warning if it is False and ``warn_if_not``.
         """
         C, n_keep, K, d = mu.shape
-        with _single_threaded_blas():
+        with single_threaded_blas():
             # -- relabel, pooled over chains ----------------------------------
             T = C * n_keep
             log_w, mu, sigma = log_w.reshape(T, K), mu.reshape(T, K, d), sigma.reshape(T, K, d, d)
@@ -897,7 +841,6 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         self.n_iter_ = self._n_iter_first() if n_iter is None else n_iter
         self.n_chains_ = C
         self._X_train, self._S_train, self._S_sqrt_train = training
-        self._set_prediction_draws()
         self._diagnose(C, n_keep, warn_if_not)
 
     def _diagnose(self, C, n_keep, warn_if_not=True):
@@ -933,50 +876,70 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         if not self.converged_ and warn_if_not:
             warn(msg, ConvergenceWarning)
 
-    def _set_prediction_draws(self):
-        """Evenly spaced draws for per-point averages, and their coefficients."""
-        T, K, d = self._mu.shape
-        s = min(T, _MAX_PREDICT_DRAWS)
-        idx = np.unique(np.linspace(0, T - 1, s).round().astype(int))
-        self._pred_log_w = self._log_w[idx]
-        self._pred_mu = self._mu[idx]
-        self._pred_sigma = self._sigma[idx]
-        # Quadratic-form coefficients (see _quad_coefs): the error-free path
-        # is then one matrix product per chunk of rows.
-        W = _quad_coefs(self._pred_log_w, self._pred_mu, self._pred_sigma)  # (S, K, p)
-        self._pred_coef = W.reshape(-1, W.shape[-1]).T.copy()  # (p, S*K)
-
     # -- per-point posterior quantities --------------------------------------
     def _check_X(self, X, X_err=None, X_cov=None, method="predict_membership_proba"):
-        check_is_fitted(self, "posterior_")
-        warn_missing_errors(self, method, X_err=X_err, X_cov=X_cov)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        errors = check_errors(X.shape[0], X.shape[1], X_err=X_err, X_cov=X_cov)
+        X, errors = self._new_data(X, method, X_err=X_err, X_cov=X_cov)
         return X, errors["X_cov"]
 
-    def _log_joint_chunks(self, X, X_cov):
-        """Yield (rows, log w_k N(x | mu_k, Sigma_k + S_i)) of shape (rows, S, K).
+    # -- the per-object hook (see PosteriorMixin._object_logliks): one table
+    # -- per component, log w_k N(x_i | mu_k, Sigma_k + S_i) --------------------
+    _max_object_draws = _MAX_PREDICT_DRAWS
 
-        Rows are standardised chunk by chunk, so the working memory does not
-        grow with the number of rows.
+    def _object_logliks(self, objects, draws, rows):
+        """log w_k N(x_i | mu_k, Sigma_k + S_i) of the rows ``rows`` at each
+        draw, in standardised units: shape (K, n_draws, n_rows).
+
+        ``objects`` is ``(X, X_cov, standardised)``; new rows are
+        standardised chunk by chunk, so the working memory does not grow
+        with the number of rows.
         """
-        n = X.shape[0]
-        Sd, K = self._pred_log_w.shape
-        step = max(1, _CHUNK_CELLS // (Sd * K))
-        with _single_threaded_blas():
-            yield from self._chunks(X, X_cov, n, Sd, K, step)
+        X, X_cov, standardised = objects
+        x, S = X[rows], None if X_cov is None else X_cov[rows]
+        if not standardised:
+            x, S = self._standardise(x, S)
+        log_w, mu, sigma, W = draws
+        n_draws, K = log_w.shape
+        if S is None:  # one matrix product (see _quad_coefs)
+            lp = (W @ _quad_features(x)).reshape(n_draws, K, len(x))
+        else:
+            r = x[None, None] - mu[:, :, None]
+            lp = logpdf_stack(r, sigma[:, :, None] + S[None, None]) + log_w[:, :, None]
+        return np.moveaxis(lp, 1, 0)
 
-    def _chunks(self, X, X_cov, n, Sd, K, step):
-        for start in range(0, n, step):
-            rows = slice(start, min(start + step, n))
-            x, S = self._standardise(X[rows], None if X_cov is None else X_cov[rows])
-            if S is None:
-                lp = (_quad_features(x).T @ self._pred_coef).reshape(len(x), Sd, K)
-            else:
-                r = x[:, None, None, :] - self._pred_mu[None]
-                A = self._pred_sigma[None] + S[:, None, None]
-                lp = _logpdf_stack(r, A) + self._pred_log_w[None]
-            yield rows, lp
+    def _object_table(self, objects, reduce, *, all_draws=False):
+        with single_threaded_blas():  # skinny products: threads only add contention
+            return super()._object_table(objects, reduce, all_draws=all_draws)
+
+    def _object_draws(self, *, all_draws=False):
+        """The standardised draws (log weights, means, covariances) per-point
+        outputs average over: all, or the base's subset (:meth:`_draw_subset`)."""
+        idx = None if all_draws else self._draw_subset(self._max_object_draws)
+        idx = slice(None) if idx is None else idx
+        return {"log_w": self._log_w[idx], "mu": self._mu[idx], "sigma": self._sigma[idx]}
+
+    def _prepare_object_draws(self, draws):
+        # Quadratic-form coefficients (see _quad_coefs): the error-free path
+        # is then one matrix product per chunk of rows.
+        W = _quad_coefs(draws["log_w"], draws["mu"], draws["sigma"])  # (S, K, p)
+        return draws["log_w"], draws["mu"], draws["sigma"], W.reshape(-1, W.shape[-1])
+
+    def _n_objects(self, objects):
+        return objects[0].shape[0]
+
+    def _training_objects(self):
+        _require_training_rows(self._X_train, "the training points' log-likelihood")
+        return self._X_train, self._S_train, True
+
+    def _n_groups(self):
+        return self.n_components
+
+    def _object_cost(self, objects):
+        # K components per (draw, row) cell; x16 keeps a chunk's tables
+        # small enough (~250 000 cells, ~2 MB) to stay in cache.
+        return 16 * self.n_components
+
+    def _object_log_jacobian(self, objects):
+        return np.sum(np.log(self._scale))  # of the standardisation
 
     def predict_membership_proba(self, X, X_err=None, X_cov=None):
         """Posterior-averaged probability that each point belongs to each component.
@@ -995,15 +958,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         proba : ndarray of shape (n_samples, n_components)
             Rows sum to 1; columns follow ``weights_``.
         """
-        Xs, S = self._check_X(X, X_err, X_cov)
-        out = np.empty((Xs.shape[0], self.n_components))
-        for rows, lp in self._log_joint_chunks(Xs, S):
-            # Responsibilities of every draw, in place, then their average.
-            lp -= lp.max(axis=2, keepdims=True)
-            np.exp(lp, out=lp)
-            inv = 1.0 / lp.sum(axis=2)
-            out[rows] = np.einsum("rsk,rs->rk", lp, inv) / lp.shape[1]
-        return out
+        return self._membership_proba((*self._check_X(X, X_err, X_cov), False))
 
     def predict_proba(self, X, X_err=None, X_cov=None):
         """Posterior-averaged responsibilities (same as :meth:`predict_membership_proba`)."""
@@ -1029,15 +984,8 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         -------
         log_density : ndarray of shape (n_samples,)
         """
-        Xs, S = self._check_X(X, X_err, X_cov, method="score_samples")
-        out = np.empty(Xs.shape[0])
-        for rows, lp in self._log_joint_chunks(Xs, S):
-            top = lp.max(axis=(1, 2), keepdims=True)
-            lp -= top
-            np.exp(lp, out=lp)
-            out[rows] = np.log(lp.sum(axis=(1, 2))) + top[:, 0, 0] - np.log(lp.shape[1])
-        # Jacobian of the standardisation.
-        return out - np.sum(np.log(self._scale))
+        return self._log_predictive_density(
+            (*self._check_X(X, X_err, X_cov, method="score_samples"), False))
 
     def score(self, X, y=None, sample_weight=None, X_err=None, X_cov=None):
         """Mean log posterior predictive density of X (see :meth:`score_samples`).
@@ -1200,39 +1148,6 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         names = list(names)
         return {"means": [None, names], "covariances": [None, names, names]}
 
-    def _draw_logliks(self):
-        """Log-likelihood of the training data at every stored draw (data units).
-
-        ``sum_i log sum_k w_k N(x_i | mu_k, Sigma_k + S_i)``.
-        """
-        return self._pointwise_log_likelihood().sum(axis=1)
-
-    def _pointwise_log_likelihood(self):
-        """``log sum_k w_k N(x_i | mu_k, Sigma_k + S_i)`` of each training point
-        at every stored draw (data units), shape (n_draws, n_points), in
-        chunks of draws so that the working memory stays bounded.
-        """
-        check_is_fitted(self, "posterior_")
-        T, K, _ = self._mu.shape
-        X, S = self._X_train, self._S_train
-        _require_training_rows(X, "the training points' log-likelihood")
-        n = X.shape[0]
-        out = np.empty((T, n))
-        step = max(1, _CHUNK_CELLS // max(n * K, 1))
-        with _single_threaded_blas():
-            for s in range(0, T, step):
-                sl = slice(s, s + step)
-                if S is None:
-                    W = _quad_coefs(self._log_w[sl], self._mu[sl], self._sigma[sl])
-                    lp = W @ _quad_features(X)  # (chunk, K, n)
-                else:
-                    r = X[None, None, :, :] - self._mu[sl][:, :, None, :]
-                    A = self._sigma[sl][:, :, None] + S[None, None]
-                    lp = _logpdf_stack(r, A) + self._log_w[sl][:, :, None]
-                out[sl] = logsumexp(lp, axis=1)
-        # Jacobian of the standardisation.
-        return out - np.sum(np.log(self._scale))
-
     # -- ArviZ export (the base's to_inference_data fills these groups) --------
     def _sample_stats(self, pointwise):
         """``loglik``: the training data's log-likelihood at each draw."""
@@ -1260,9 +1175,3 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             "X": ["point", "feature"],
             "X_cov": ["point", "feature", "feature_bis"],
         }
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False
-        tags.input_tags.allow_nan = False
-        return tags

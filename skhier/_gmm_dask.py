@@ -49,11 +49,10 @@ from ._gmm import (
     _draw_true_positions,
     _log_dirichlet,
     _moments,
-    _psd_sqrt,
     _quad_features,
     _sample_categorical,
-    _single_threaded_blas,
 )
+from ._math import psd_sqrt, single_threaded_blas
 from .utils._checks import check_errors, check_magnitude, check_sample_weight
 
 __all__ = ["NumpyChunks", "DaskChunks", "chunk_sweep", "fit_dask", "fit_in_memory",
@@ -112,7 +111,7 @@ def prepare_chunk(X, X_err, X_cov, w, loc, scale):
     if X_err is not None or X_cov is not None:
         cov = check_errors(n, d, X_err=X_err, X_cov=X_cov)["X_cov"]
         S = cov / (scale[:, None] * scale[None, :])
-        S_sqrt = _psd_sqrt(S)
+        S_sqrt = psd_sqrt(S)
     if w is not None:
         w = check_sample_weight(w, n)
     return (X - loc) / scale, S, S_sqrt, w
@@ -179,7 +178,7 @@ def _weighted_stats(X, S, S_sqrt, phi, w, log_w, mu, sigma, chol, K, rng):
             gain = np.linalg.solve(A, sig)  # A^-1 Sigma_k (symmetric product below)
             mean = mu[k] + np.einsum("pij,pj->pi", sig, np.linalg.solve(A, (X[i] - mu[k])[..., None])[..., 0])
             C = sig - sig @ gain
-            R = _psd_sqrt(0.5 * (C + np.swapaxes(C, 1, 2)))
+            R = psd_sqrt(0.5 * (C + np.swapaxes(C, 1, 2)))
             s1 = c[:, None] * mean + np.sqrt(c)[:, None] * np.einsum(
                 "pij,pj->pi", R, rng.standard_normal((len(c), d)))
             W0 = _wishart_identity(c.astype(np.int64) - 1, d, rng)
@@ -466,11 +465,11 @@ def fit_chunks(est, data, *, keep_training):
     """Run ``est``'s Gibbs chains over ``data`` chunk by chunk and store them.
 
     BLAS is limited to one thread for the whole run (the products are
-    skinny; see :func:`skhier._gmm._single_threaded_blas`); this covers the
+    skinny; see :func:`skhier._math.single_threaded_blas`); this covers the
     in-memory chunks and Dask's threaded scheduler. Worker processes of a
     distributed cluster should set ``OMP_NUM_THREADS=1`` themselves.
     """
-    with _single_threaded_blas():
+    with single_threaded_blas():
         return _fit_chunks(est, data, keep_training)
 
 
@@ -508,7 +507,7 @@ def _fit_chunks(est, data, keep_training):
     training = (None, None, None)
     if keep_training:
         Xs, S = data.training_data()
-        training = (Xs, S, None if S is None else _psd_sqrt(S))
+        training = (Xs, S, None if S is None else psd_sqrt(S))
     est._store_chains(log_w, mu, sigma, occupied, relabel_data=(sub, S_sub), ref_labels=ref,
                       relabel_seed=seeds[-1], training=training)
     return est

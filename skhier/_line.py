@@ -35,13 +35,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseHierarchicalEstimator, PosteriorModel, error_names, warn_missing_errors
+from ._base import BaseHierarchicalEstimator, PosteriorModel
 from ._distributions import Prior
-from ._math import LOG2PI, categorical, log_normal_pdf, row_chunks
+from ._math import LOG2PI, categorical, diag_stack, log_normal_pdf, psd_sqrt, row_chunks, solve_spd
 from .utils._checks import (
     check_beta_prior,
-    check_errors,
     check_finite_array,
+    check_limit,
+    check_limit_length,
     check_magnitude,
     check_sample_weight,
 )
@@ -59,50 +60,6 @@ INLIER_THRESHOLD = 0.5
 #: Posterior draws averaged for ``x_true_`` (conditional means: the Monte Carlo
 #: error is that of the parameters' effect on a point's true X, not its spread).
 X_TRUE_DRAWS = 250
-
-
-def _check_limit(y_limit, y):
-    """Validate censoring marks (before y itself is validated) -> int8 array or None."""
-    y_arr = np.asarray(y) if y is not None else None
-    if y_limit is None:
-        if y_arr is not None and y_arr.dtype.kind in "fc" and not np.all(np.isfinite(y_arr)):
-            raise ValueError(
-                "y contains NaN or infinity. A limit is given by its value in y "
-                "and marked in y_limit (1 upper, -1 lower); drop missing values."
-            )
-        return None
-    lim = np.asarray(y_limit)
-    if lim.dtype.kind == "b":
-        lim = lim.astype(np.int8)
-    elif lim.dtype.kind in "iuf":
-        if not np.all(np.isin(lim, (-1, 0, 1))):
-            raise ValueError(
-                "y_limit must contain only 1 (upper limit), -1 (lower limit) or "
-                "0 (detection)."
-            )
-        lim = lim.astype(np.int8)
-    else:
-        raise TypeError(
-            f"y_limit must be an array of -1/0/1 or of booleans, got dtype {lim.dtype}."
-        )
-    if lim.ndim != 1:
-        raise ValueError(f"y_limit must be one-dimensional (n_samples,), got shape {lim.shape}.")
-    if y_arr is not None and y_arr.ndim == 1 and len(y_arr) == len(lim):
-        bad = np.flatnonzero((lim != 0) & ~np.isfinite(np.asarray(y_arr, dtype=float)))
-        if bad.size:
-            raise ValueError(
-                f"y_limit marks y[{bad[0]}] as a limit but its value is {y_arr[bad[0]]}: "
-                "a limit needs its finite value in y."
-            )
-    return lim
-
-
-def _limit_length(limit, n):
-    if limit is None:
-        return None
-    if len(limit) != n:
-        raise ValueError(f"y_limit must have length n_samples={n}, got {len(limit)}.")
-    return limit if np.any(limit) else None
 
 
 def _error_variance(coef, X_cov, Xy_cov, X_var_diag):
@@ -350,25 +307,6 @@ class _LineModel(PosteriorModel):
         return np.hstack(cols)
 
 
-def _solve_spd(S, B):
-    """Solve S @ sol = B for stacks of small SPD matrices; also log det S.
-
-    S: (..., d, d), B: (..., d, m). Closed forms for d = 1 and 2 (the common
-    cases, where a batched LAPACK call per 2x2 matrix would dominate).
-    """
-    d = S.shape[-1]
-    if d == 1:
-        s = S[..., 0, :]
-        return B / s[..., None], np.log(s[..., 0])
-    if d == 2:
-        a, b, c = S[..., 0, 0], S[..., 0, 1], S[..., 1, 1]
-        det = a * c - b * b
-        inv = np.stack([np.stack([c, -b], -1), np.stack([-b, a], -1)], -2) / det[..., None, None]
-        return inv @ B, np.log(det)
-    L = np.linalg.cholesky(S)
-    return np.linalg.solve(S, B), 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), -1)
-
-
 class _LinePopulationModel(_LineModel):
     """The line mixture with a Gaussian-mixture population for the true X.
 
@@ -461,7 +399,7 @@ class _LinePopulationModel(_LineModel):
             return lx, mean_y, var_y
         Smat = np.broadcast_to(Tk[:, None], (len(mk), n, d, d))
         if self.X_var_diag is not None:
-            Smat = Smat + _diag_stack(self.X_var_diag[rows])[None]
+            Smat = Smat + diag_stack(self.X_var_diag[rows])[None]
         elif self.X_cov is not None:
             Smat = Smat + self.X_cov[rows][None]
         Tc = np.einsum("sij,sj->si", Tk, coef)                     # (S,d)
@@ -472,7 +410,7 @@ class _LinePopulationModel(_LineModel):
         B = [r[..., None], g[..., None]]
         if extra:
             B.append(np.broadcast_to(Tk[:, None], Smat.shape))
-        sol, logdet = _solve_spd(Smat, np.concatenate(B, axis=-1))
+        sol, logdet = solve_spd(Smat, np.concatenate(B, axis=-1))
         u, h = sol[..., 0], sol[..., 1]
         lx = -0.5 * (np.sum(r * u, -1) + logdet + d * LOG2PI)
         mean_y = (b + np.sum(coef * mk, 1))[:, None] + np.sum(g * u, -1)
@@ -650,9 +588,7 @@ class _LinePopulationModel(_LineModel):
             cov_in = cov_x - gain[..., :, None] * gain[..., None, :] / var_y[..., None, None]
             mu = np.where(is_out[..., None], mean_x, x_in)
             cov = np.where(is_out[..., None, None], cov_x, cov_in)
-            w, V = np.linalg.eigh(cov)
-            root = V * np.sqrt(np.maximum(w, 0.0))[..., None, :]
-            draw = mu + np.einsum("snij,snj->sni", root, rng.standard_normal((S, n, d)))
+            draw = mu + np.einsum("snij,snj->sni", psd_sqrt(cov), rng.standard_normal((S, n, d)))
             xs[sel] = draw[sel]
         return xs, is_out
 
@@ -684,14 +620,12 @@ class _LinePopulationModel(_LineModel):
         if self.X_cov is not None:
             C[:, :d, :d] = self.X_cov
         elif self.X_var_diag is not None:
-            C[:, :d, :d] = _diag_stack(self.X_var_diag)
+            C[:, :d, :d] = diag_stack(self.X_var_diag)
         if self.Xy_cov is not None:
             C[:, :d, d] = C[:, d, :d] = self.Xy_cov
         if self.y_var is not None:
             C[:, d, d] = self.y_var
-        w, V = np.linalg.eigh(C)
-        root = V * np.sqrt(np.maximum(w, 0.0))[:, None, :]
-        noise = np.einsum("nij,snj->sni", root, rng.standard_normal((S, n, d + 1)))
+        noise = np.einsum("nij,snj->sni", psd_sqrt(C), rng.standard_normal((S, n, d + 1)))
         return {"y": y + noise[..., d], "X": x + noise[..., :d]}
 
     def draw_latents(self, params, rng):
@@ -703,14 +637,6 @@ class _LinePopulationModel(_LineModel):
             xs[:, rows], is_out = self.latent_x(theta, rows, rng)
             outl[:, rows] = is_out
         return {"outlier": outl, "x_true": self.x_loc + self.x_scale * xs}
-
-
-def _diag_stack(v):
-    """(n, d) variances -> (n, d, d) diagonal matrices."""
-    out = np.zeros(v.shape + (v.shape[-1],))
-    idx = np.arange(v.shape[-1])
-    out[:, idx, idx] = v
-    return out
 
 
 def _standardise_errors(errors, x_scale, y_scale):
@@ -948,27 +874,9 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         x_model="auto",
         x_components=1,
         standardize=True,
-        sampler="auto",
-        n_importance=2000,
-        n_walkers=32,
-        n_steps="auto",
-        n_burn="auto",
-        max_steps=20000,
-        thin=1,
-        random_state=None,
-        progress=False,
+        **sampler_settings,
     ):
-        super().__init__(
-            n_walkers=n_walkers,
-            n_steps=n_steps,
-            n_burn=n_burn,
-            max_steps=max_steps,
-            thin=thin,
-            random_state=random_state,
-            progress=progress,
-            sampler=sampler,
-            n_importance=n_importance,
-        )
+        super().__init__(**sampler_settings)
         self.scatter = scatter
         self.outliers = outliers
         self.outlier_fraction_prior = outlier_fraction_prior
@@ -1016,16 +924,13 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         self : RobustLineMixture
         """
         prior = check_beta_prior(self.outlier_fraction_prior, "outlier_fraction_prior")
-        limit = _check_limit(y_limit, y)
+        limit = check_limit(y_limit, y)
         X, y = validate_data(self, X, y, y_numeric=True, ensure_min_samples=3, dtype=np.float64,
                               order="C")
         check_magnitude(X, "X")
         check_magnitude(y, "y")
-        errors = check_errors(
-            X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
-        )
-        self._fit_error_names = error_names(y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
-        limit = _limit_length(limit, X.shape[0])
+        errors = self._check_errors(X, "fit", y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
+        limit = check_limit_length(limit, X.shape[0])
         if self.scatter is None and errors["y_err"] is None and errors["X_cov"] is None:
             raise ValueError(
                 "With scatter=None the residuals must be explained by measurement "
@@ -1233,17 +1138,9 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             Under the population model the probabilities are conditional on
             the observed X (the X population is shared by both components).
         """
-        check_is_fitted(self, "posterior_")
-        limit = _check_limit(y_limit, y)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        y = check_finite_array(y, "y", (X.shape[0],))
-        errors = check_errors(
-            X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
-        )
-        warn_missing_errors(self, "predict_membership_proba",
-                            y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
-        limit = _limit_length(limit, X.shape[0])
-        return self._membership_proba(self.model_.with_data(X, y, errors, limit))
+        return self._membership_proba(self._new_points(
+            X, y, "predict_membership_proba", y_limit, y_err=y_err, X_err=X_err, X_cov=X_cov,
+            Xy_cov=Xy_cov))
 
     def predict_inliers(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None,
                         y_limit=None):
@@ -1272,15 +1169,18 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         -------
         log_density : ndarray of shape (n_samples,)
         """
+        return self._log_predictive_density(self._new_points(
+            X, y, "log_predictive_density", y_err=y_err, X_err=X_err, X_cov=X_cov,
+            Xy_cov=Xy_cov))
+
+    def _new_points(self, X, y, method, y_limit=False, **errors):
+        """The model holding new points (X, y) and their errors, for ``method``;
+        ``y_limit``: their censoring marks (False: ``method`` takes none)."""
         check_is_fitted(self, "posterior_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        limit = None if y_limit is False else check_limit(y_limit, y)
+        X, errors = self._new_data(X, method, **errors)
         y = check_finite_array(y, "y", (X.shape[0],))
-        errors = check_errors(
-            X.shape[0], X.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
-        )
-        warn_missing_errors(self, "log_predictive_density",
-                            y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
-        return self._log_predictive_density(self.model_.with_data(X, y, errors))
+        return self.model_.with_data(X, y, errors, check_limit_length(limit, X.shape[0]))
 
     def score(self, X, y, sample_weight=None, y_err=None, X_err=None, X_cov=None, Xy_cov=None):
         """Coefficient of determination R² of :meth:`predict` on (X, y).
@@ -1290,9 +1190,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         point predictions and does not use them.
         """
         Xv = validate_data(self, X, reset=False, dtype=np.float64)
-        check_errors(
-            Xv.shape[0], Xv.shape[1], y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov
-        )
+        self._check_errors(Xv, None, y_err=y_err, X_err=X_err, X_cov=X_cov, Xy_cov=Xy_cov)
         # predict gets X as given, so that a DataFrame's feature names are checked once
         # and not reported missing.
         return r2_score(y, self.predict(X), sample_weight=sample_weight)

@@ -2,16 +2,26 @@
 
 One home for the pieces every model needs: the Gaussian normalising
 constant and log-density, log-sum-exp and log-mean-exp, categorical draws by
-inverse CDF, and the row chunks that keep (draws x rows) tables bounded for
-any number of objects. Imports nothing else of skhier.
+inverse CDF, the row chunks that keep (draws x rows) tables bounded for
+any number of objects, linear algebra on stacks of small matrices, and a
+single-threaded BLAS context for skinny products. Imports nothing else of
+skhier.
 """
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
-__all__ = ["HALF_LOG2PI", "LOG2PI", "categorical", "log_normal_pdf", "logmeanexp", "logsumexp",
-           "row_chunks"]
+try:  # a dependency of scikit-learn
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+__all__ = ["HALF_LOG2PI", "LOG2PI", "categorical", "diag_stack", "log_normal_pdf",
+           "logmeanexp", "logpdf_stack", "logsumexp", "psd_sqrt", "row_chunks",
+           "single_threaded_blas", "solve_spd", "solve_stack"]
 
 #: log(2 pi), the normalising constant of a Gaussian in log form.
 LOG2PI = float(np.log(2.0 * np.pi))
@@ -109,3 +119,92 @@ def row_chunks(n_rows: int, per_row: int, cells: int):
     step = max(1, int(cells) // max(int(per_row), 1))
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
+
+
+def single_threaded_blas():
+    """A context limiting BLAS to one thread (as scikit-learn's KMeans does).
+
+    For skinny products (an inner dimension of a few features) threads gain
+    nothing and, on a busy machine, oversubscription slows them several times.
+    """
+    if threadpool_limits is None:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+# ---------------------------------------------------------------------------
+# Stacks of small matrices (..., d, d): closed forms for d = 1 and d = 2 (the
+# common cases, where a batched LAPACK call per 2x2 matrix would dominate),
+# LAPACK for larger d.
+# ---------------------------------------------------------------------------
+def logpdf_stack(r, A):
+    """``log N(r | 0, A)`` for residuals r (..., d) and covariances A (..., d, d), broadcast.
+
+    Examples
+    --------
+    >>> float(logpdf_stack(np.zeros((1, 1)), np.ones((1, 1, 1)))[0]) == -HALF_LOG2PI
+    True
+    """
+    d = r.shape[-1]
+    if d == 1:
+        a = A[..., 0, 0]
+        return -0.5 * (r[..., 0] ** 2 / a + np.log(a) + LOG2PI)
+    if d == 2:
+        a, b, c = A[..., 0, 0], A[..., 0, 1], A[..., 1, 1]
+        det = a * c - b * b
+        r0, r1 = r[..., 0], r[..., 1]
+        quad = (c * r0 * r0 - 2.0 * b * r0 * r1 + a * r1 * r1) / det
+        return -0.5 * (quad + np.log(det) + 2.0 * LOG2PI)
+    A, r = np.broadcast_arrays(A, r[..., None])
+    L = np.linalg.cholesky(A)
+    y = np.linalg.solve(L, r)[..., 0]
+    logdet = 2.0 * np.log(np.diagonal(L, axis1=-2, axis2=-1)).sum(-1)
+    return -0.5 * (np.sum(y * y, axis=-1) + logdet + d * LOG2PI)
+
+
+def solve_stack(A, b):
+    """``A^-1 b`` for A (n, d, d) and vectors b (n, d)."""
+    d = b.shape[-1]
+    if d == 1:
+        return b / A[:, 0, :]
+    if d == 2:
+        a, c, e = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+        det = a * e - c * c
+        return np.stack([(e * b[:, 0] - c * b[:, 1]) / det, (a * b[:, 1] - c * b[:, 0]) / det], 1)
+    return np.linalg.solve(A, b[..., None])[..., 0]
+
+
+def solve_spd(S, B):
+    """``S^-1 B`` for SPD S (..., d, d) and B (..., d, m); also ``log det S``."""
+    d = S.shape[-1]
+    if d == 1:
+        s = S[..., 0, :]
+        return B / s[..., None], np.log(s[..., 0])
+    if d == 2:
+        a, b, c = S[..., 0, 0], S[..., 0, 1], S[..., 1, 1]
+        det = a * c - b * b
+        inv = np.stack([np.stack([c, -b], -1), np.stack([-b, a], -1)], -2) / det[..., None, None]
+        return inv @ B, np.log(det)
+    L = np.linalg.cholesky(S)
+    return np.linalg.solve(S, B), 2.0 * np.sum(np.log(np.diagonal(L, axis1=-2, axis2=-1)), -1)
+
+
+def psd_sqrt(S):
+    """A square root R with ``R R^T = S`` of PSD matrices S (..., d, d) (singular allowed).
+
+    Examples
+    --------
+    >>> R = psd_sqrt(np.array([[[4.0, 0.0], [0.0, 0.0]]]))
+    >>> np.allclose(R @ np.swapaxes(R, -1, -2), [[[4.0, 0.0], [0.0, 0.0]]])
+    True
+    """
+    evals, evecs = np.linalg.eigh(S)
+    return evecs * np.sqrt(np.clip(evals, 0.0, None))[..., None, :]
+
+
+def diag_stack(v):
+    """Variances (n, d) -> diagonal covariance matrices (n, d, d)."""
+    out = np.zeros(v.shape + (v.shape[-1],))
+    idx = np.arange(v.shape[-1])
+    out[:, idx, idx] = v
+    return out

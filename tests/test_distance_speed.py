@@ -303,12 +303,13 @@ def test_estimator_uses_quadrature_for_large_samples():
 
 
 def test_quadrature_sampler_only_where_implemented():
-    from skhier import PopulationModel
-    from skhier.datasets import make_population
+    from skhier import RobustLineMixture
 
-    d = make_population(30, random_state=0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, size=(30, 1))
+    y = 2 * x[:, 0] + 0.1 * rng.standard_normal(30)
     with pytest.raises(ValueError, match="sampler='quadrature' is not available"):
-        PopulationModel(sampler="quadrature").fit(d.X, X_err=d.X_err)
+        RobustLineMixture(sampler="quadrature").fit(x, y, y_err=np.full(30, 0.1))
 
 
 def test_failed_quadrature_falls_back_to_importance(monkeypatch):

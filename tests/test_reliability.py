@@ -21,6 +21,7 @@ from sklearn.base import clone
 from skhier import (
     BayesianGMM,
     HierarchicalDistanceEstimator,
+    HierarchicalDistanceEstimator3D,
     PopulationModel,
     PosteriorSamplesPopulation,
     RobustLineMixture,
@@ -51,6 +52,13 @@ def _parallax_data(rng, n=25):
     return {"X": plx[:, None], "y": None, "errors": {"X_err": err[:, None]}}
 
 
+def _parallax_3d_data(rng, n=25):
+    data = _parallax_data(rng, n)
+    # ra, dec of a cluster about 1 degree across: routed with X_err.
+    data["errors"].update(ra=56.0 + rng.normal(0.0, 0.5, n), dec=24.0 + rng.normal(0.0, 0.5, n))
+    return data
+
+
 def _population_data(rng, n=25):
     err = np.full(n, 0.5)
     x = rng.normal(3.0, 1.0, n) + err * rng.standard_normal(n)
@@ -75,6 +83,11 @@ SPECS = [
          ("y_err", "X_err")),
     Spec("distance", lambda: HierarchicalDistanceEstimator(**FAST, random_state=0),
          _parallax_data,
+         {"predict": (False, True), "predict_membership_proba": (False, True),
+          "score_samples": (False, True), "score": (False, True)},
+         ("X_err",)),
+    Spec("distance3d", lambda: HierarchicalDistanceEstimator3D(**FAST, random_state=0),
+         _parallax_3d_data,
          {"predict": (False, True), "predict_membership_proba": (False, True),
           "score_samples": (False, True), "score": (False, True)},
          ("X_err",)),
@@ -128,6 +141,7 @@ def _call(est, method, data, X, *, y=None, errors=None):
 
 def _spec_of(est):
     return {RobustLineMixture: "line", HierarchicalDistanceEstimator: "distance",
+            HierarchicalDistanceEstimator3D: "distance3d",
             PopulationModel: "population", BayesianGMM: "gmm",
             PosteriorSamplesPopulation: "samples"}[type(est)]
 
@@ -315,7 +329,7 @@ def test_extreme_magnitudes_give_finite_equivariant_results(spec, scale):
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_integer_data_are_accepted(spec):
     data = spec.data(np.random.default_rng(2))
-    if spec.name == "distance":
+    if spec.name in ("distance", "distance3d"):
         pytest.skip("parallaxes of a 200 pc cluster (~5 mas) cannot be meaningfully rounded")
     as_int = {"X": np.rint(data["X"] * 10).astype(int),
               "y": None if data["y"] is None else np.rint(data["y"] * 10).astype(int),

@@ -18,12 +18,9 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from skhier._distributions import CustomPopulation
 from skhier._math import logmeanexp
-from skhier._samples_population import (
-    CustomPopulation,
-    PosteriorSamplesPopulation,
-    ReweightingWarning,
-)
+from skhier._samples_population import PosteriorSamplesPopulation, ReweightingWarning
 from skhier.datasets._samples_sim import make_eccentricity_samples, make_stellar_age_samples
 
 from .helpers import FAST, ID_BASE, ID_STEP, ignore_convergence

@@ -142,7 +142,7 @@ CHUNK_KNOBS = {
     "distance_nofield": [(distance_module, "_CELLS_MEDIAN")],
     "population": [(base_module, "OBJECT_CHUNK_CELLS"), (popmodel_module, "_CHUNK_CELLS")],
     "samples": [(base_module, "OBJECT_CHUNK_CELLS"), (samples_module, "_CHUNK_CELLS")],
-    "gmm": [(gmm_module, "_CHUNK_CELLS")],
+    "gmm": [(base_module, "OBJECT_CHUNK_CELLS"), (gmm_module, "_CHUNK_CELLS")],
 }
 ESTIMATORS = list(CHUNK_KNOBS)
 

@@ -24,6 +24,8 @@ __all__ = [
     "check_errors",
     "check_magnitude",
     "check_finite_array",
+    "check_limit",
+    "check_limit_length",
     "check_sample_weight",
     "as_float_array",
 ]
@@ -317,3 +319,58 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     if not np.any(w > 0):
         raise ValueError("sample_weight must have at least one positive weight; all are zero.")
     return w
+
+
+def check_limit(y_limit, y):
+    """Validate censoring marks ``y_limit`` -> int8 array or None.
+
+    Called before y itself is validated, so that a NaN in y gets a message
+    about limits. 1 marks an upper limit (the measured value lies below y),
+    -1 a lower limit, 0 a detection; booleans mean upper limits.
+
+    Examples
+    --------
+    >>> check_limit([True, False], [1.0, 2.0]).tolist()
+    [1, 0]
+    """
+    y_arr = np.asarray(y) if y is not None else None
+    if y_limit is None:
+        if y_arr is not None and y_arr.dtype.kind in "fc" and not np.all(np.isfinite(y_arr)):
+            raise ValueError(
+                "y contains NaN or infinity. A limit is given by its value in y "
+                "and marked in y_limit (1 upper, -1 lower); drop missing values."
+            )
+        return None
+    lim = np.asarray(y_limit)
+    if lim.dtype.kind == "b":
+        lim = lim.astype(np.int8)
+    elif lim.dtype.kind in "iuf":
+        if not np.all(np.isin(lim, (-1, 0, 1))):
+            raise ValueError(
+                "y_limit must contain only 1 (upper limit), -1 (lower limit) or "
+                "0 (detection)."
+            )
+        lim = lim.astype(np.int8)
+    else:
+        raise TypeError(
+            f"y_limit must be an array of -1/0/1 or of booleans, got dtype {lim.dtype}."
+        )
+    if lim.ndim != 1:
+        raise ValueError(f"y_limit must be one-dimensional (n_samples,), got shape {lim.shape}.")
+    if y_arr is not None and y_arr.ndim == 1 and len(y_arr) == len(lim):
+        bad = np.flatnonzero((lim != 0) & ~np.isfinite(np.asarray(y_arr, dtype=float)))
+        if bad.size:
+            raise ValueError(
+                f"y_limit marks y[{bad[0]}] as a limit but its value is {y_arr[bad[0]]}: "
+                "a limit needs its finite value in y."
+            )
+    return lim
+
+
+def check_limit_length(limit, n: int):
+    """Censoring marks checked against n rows; None when nothing is censored."""
+    if limit is None:
+        return None
+    if len(limit) != n:
+        raise ValueError(f"y_limit must have length n_samples={n}, got {len(limit)}.")
+    return limit if np.any(limit) else None
