@@ -235,14 +235,10 @@ def run_grid(
 
     Parameters
     ----------
-    log_prob : callable
-        ``log_prob(theta)`` with ``theta`` of shape ``(k, n_params)``.
-    x_map : array, shape (n_params,)
-        Posterior maximum.
-    cov : array, shape (n_params, n_params)
-        Laplace covariance at ``x_map``.
-    random_state : numpy RandomState
-        For the draws only; the moments are deterministic.
+    log_prob, x_map, cov, random_state
+        As in :func:`skhier._quadrature.run_quadrature` (the vectorised
+        log-density, its maximum, the Laplace covariance there, and the
+        random state of the draws; the moments are deterministic).
     scale_coords : sequence of int
         Coordinates ``theta_j = log s_j`` of dispersions ``s_j`` whose
         posterior density in ``s_j`` is smooth up to ``s_j = 0`` (the model

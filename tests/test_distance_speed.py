@@ -208,6 +208,25 @@ def _grid_moments(plx, err, mu_grid, sig_grid, integral=None):
     return np.array(out)
 
 
+def _benchmark_model(plx, err):
+    """The distance model with the peers' priors (uniform mu, half-normal(50) sigma)."""
+    return _DistanceModel(plx, err, mean_prior=("uniform", 1.0, 10000.0),
+                          dispersion_prior=("half-normal", 50.0), field=False,
+                          length_scale=None, fraction_prior=(1.0, 1.0), zero_point=0.0,
+                          zero_point_prior=None)
+
+
+def _node_moments(model, res):
+    """[[mean, sd] of mu_r, [mean, sd] of sigma_r] from a rule's nodes and weights."""
+    p = model.constrain(res.nodes)
+    W = res.node_weights
+    out = []
+    for name in ("mean_distance", "distance_dispersion"):
+        m = W @ p[name]
+        out.append((m, np.sqrt(W @ (p[name] - m) ** 2)))
+    return np.array(out)
+
+
 @pytest.mark.parametrize("case", [
     "near", pytest.param("far-negative-parallax", marks=pytest.mark.slow)])
 def test_quadrature_fit_matches_grid_posterior(case):
@@ -217,21 +236,12 @@ def test_quadrature_fit_matches_grid_posterior(case):
         # skewed posterior of the depth
         plx, err = _cluster(2000, 800.0, 80.0, 0.3, 4)
         assert np.any(plx < 0)
-    model = _DistanceModel(plx, err, mean_prior=("uniform", 1.0, 10000.0),
-                           dispersion_prior=("half-normal", 50.0), field=False,
-                           length_scale=None, fraction_prior=(1.0, 1.0), zero_point=0.0,
-                           zero_point_prior=None)
+    model = _benchmark_model(plx, err)
     x = newton_map(model.log_prob, model.initial_point())
     cov = laplace_covariance(model.log_prob, x)
     res = run_quadrature(model.log_prob, x, cov, random_state=np.random.RandomState(0))
     assert res.ok, res.messages
-    p = model.constrain(res.nodes)
-    W = res.node_weights
-    quad = []
-    for name in ("mean_distance", "distance_dispersion"):
-        m = W @ p[name]
-        quad.append((m, np.sqrt(W @ (p[name] - m) ** 2)))
-    quad = np.array(quad)
+    quad = _node_moments(model, res)
     # Grid over +-6 sd of each parameter, checked by halving the step.
     c, s = quad[:, 0], quad[:, 1]
 
@@ -258,20 +268,11 @@ def test_unresolved_depth_lattice_matches_grid_posterior(reference):
     quadrature."""
     plx, err = _cluster(1000, 2000.0, 30.0, 0.4, 7)
     assert np.any(plx < 0)
-    model = _DistanceModel(plx, err, mean_prior=("uniform", 1.0, 10000.0),
-                           dispersion_prior=("half-normal", 50.0), field=False,
-                           length_scale=None, fraction_prior=(1.0, 1.0), zero_point=0.0,
-                           zero_point_prior=None)
+    model = _benchmark_model(plx, err)
     res = population_quadrature(model, np.random.RandomState(0), 2000)
     assert isinstance(res, GridResult) and res.ok, res
     assert np.all(res.error < 0.02)
-    p = model.constrain(res.nodes)
-    W = res.node_weights
-    quad = []
-    for name in ("mean_distance", "distance_dispersion"):
-        m = W @ p[name]
-        quad.append((m, np.sqrt(W @ (p[name] - m) ** 2)))
-    quad = np.array(quad)
+    quad = _node_moments(model, res)
     c, s = quad[:, 0], quad[:, 1]
     top = c[1] + 7 * s[1]
     integral = cluster_log_marginal if reference == "leading-term" else None
