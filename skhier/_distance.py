@@ -55,6 +55,7 @@ from ._distributions import (
     UniformPrior,
     parse_prior,
 )
+from ._docstrings import fill_doc
 from ._math import row_chunks
 from ._population import gaussian_latent_sample
 from ._profiles import PROFILES, get_profile, profile_log_marginal, profile_sample
@@ -613,7 +614,9 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         Draws of ``"mean_distance"``, ``"distance_dispersion"`` and, as
         applicable, ``"cluster_fraction"``, ``"field_length_scale"``,
         ``"zero_point"``, the profile's shape parameter and
-        ``"systematic_modes"`` (n_draws, n_modes).
+        ``"systematic_modes"`` (n_draws, n_modes). :meth:`sample_posterior`
+        adds the latents ``"r"`` (n_samples, n_stars): the training stars'
+        true distances in pc, and ``"is_member"`` (bool, same shape).
     sampler_ : str
         ``"quadrature"``, ``"importance"`` or ``"emcee"``: the sampler that
         produced the draws.
@@ -807,6 +810,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None,
             sample_weight=None):
         """Sample the posterior of the cluster's distance distribution.
@@ -828,10 +832,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
             Per-star parallax zero-points in mas (observed = true +
             zero_point + ``parallax_zero_point``), e.g. from
             :func:`skhier.gaia.gaia_zero_point`.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row: its log-likelihood is multiplied
-            by its weight, so an integer weight m counts the row m times and
-            0 drops it. None: every weight is 1.
+        %(sample_weight)s
 
         Returns
         -------
@@ -1144,15 +1145,6 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         """Training parallaxes and their errors (mas) for :meth:`to_inference_data`."""
         return {"observed_data": {"parallax": self.model_.parallax},
                 "constant_data": {"parallax_error": self.model_.parallax_error}}
-
-    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
-        """Draw from the joint posterior, per-star distances included.
-
-        Returns a dict with the population parameters (see ``posterior_``),
-        ``"r"`` of shape (n_samples, n_stars): the training stars' true
-        distances in pc, and ``"is_member"`` (bool, same shape).
-        """
-        return super().sample_posterior(n_samples=n_samples, random_state=random_state)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -53,7 +53,7 @@ import warnings
 
 import numpy as np
 from scipy import integrate, special, stats
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
 
 from ._math import HALF_LOG2PI
 from .utils._warnings import warn
@@ -81,6 +81,7 @@ __all__ = [
     "get_family",
     "FAMILIES",
     "density_band",
+    "population_density",
 ]
 
 
@@ -1220,6 +1221,22 @@ def density_band(family, grid, params, *, level=0.9):
     q = 0.5 * (1.0 - level)
     lower, median, upper = np.quantile(dens, [q, 0.5, 1.0 - q], axis=0)
     return median, lower, upper
+
+
+def population_density(family, params, grid, values, *, level=0.9, n_grid=200):
+    """The population densities' posterior band, as the estimators return it.
+
+    ``grid`` None: ``family.default_grid(values, n_grid)``. Returns a
+    ``Bunch`` with ``grid``, ``median``, ``lower``, ``upper`` (see
+    :func:`density_band`) and ``level``.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}.")
+    if grid is None:
+        grid = family.default_grid(values, n_grid)
+    grid = np.asarray(grid, dtype=float).ravel()
+    median, lower, upper = density_band(family, grid, params, level=level)
+    return Bunch(grid=grid, median=median, lower=lower, upper=upper, level=level)
 
 
 # ---------------------------------------------------------------------------

@@ -56,7 +56,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import PosteriorMixin
-from ._math import LOG2PI, logpdf_stack, psd_sqrt, single_threaded_blas, solve_stack
+from ._math import LOG2PI, categorical, logpdf_stack, psd_sqrt, single_threaded_blas, solve_stack
 from .diagnostics import effective_sample_size, rank_normalized_rhat
 from .utils._checks import check_magnitude, check_sample_weight
 from .utils._warnings import warn
@@ -511,7 +511,10 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         Relabelled draws, first axis the draw (chains concatenated):
         ``"weights"`` (n_draws, K), ``"means"`` (n_draws, K, d),
         ``"covariances"`` (n_draws, K, d, d) and ``"n_occupied"``
-        (n_draws,).
+        (n_draws,). :meth:`sample_posterior` adds the latents ``"labels"``
+        (n_samples, n_train): each training point's component drawn from its
+        conditional given the parameter draw, and, with errors at fit time,
+        ``"X_true"`` (n_samples, n_train, d): the deconvolved true positions.
     relabel_permutations_ : ndarray of shape (n_draws, n_components)
         For every draw, the raw sampler component that became each reported
         component.
@@ -1063,35 +1066,11 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         w = self.posterior_["weights"]
         t = rng.randint(0, len(w), size=n_samples)
-        cum = np.cumsum(w[t], axis=1)
-        k = np.minimum((cum < rng.uniform(size=(n_samples, 1)) * cum[:, -1:]).sum(1),
-                       w.shape[1] - 1)
+        k = categorical(w[t], rng)
         L = np.linalg.cholesky(self.posterior_["covariances"][t, k])
         eps = rng.standard_normal((n_samples, self.n_features_in_))
         X = self.posterior_["means"][t, k] + np.einsum("nij,nj->ni", L, eps)
         return X, k
-
-    def sample_posterior(self, n_samples: int = 1, random_state=None) -> dict:
-        """Joint posterior draws, with the training points' labels.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of draws (stored draws taken without replacement while
-            there are enough of them).
-        random_state : int, RandomState instance or None, default=None
-
-        Returns
-        -------
-        samples : dict
-            ``"weights"`` (n_samples, K), ``"means"`` (n_samples, K, d),
-            ``"covariances"`` (n_samples, K, d, d), ``"n_occupied"``
-            (n_samples,), ``"labels"`` (n_samples, n_train): each training
-            point's component drawn from its conditional given the parameter
-            draw; with errors at fit time also ``"X_true"``
-            (n_samples, n_train, d), the deconvolved true positions.
-        """
-        return super().sample_posterior(n_samples=n_samples, random_state=random_state)
 
     def _draw_latents(self, idx, params, rng):
         """Labels (and true positions) of the training points for draws ``idx``."""
@@ -1128,9 +1107,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         w, mu, cov = params["weights"], params["means"], params["covariances"]
         S, K, d = mu.shape
         n = self._X_train.shape[0]
-        cum = np.cumsum(w, axis=1)
-        u = rng.uniform(size=(S, n, 1)) * cum[:, None, -1:]
-        k = np.minimum((cum[:, None, :] < u).sum(-1), K - 1)
+        k = categorical(np.broadcast_to(w[:, None, :], (S, n, K)), rng)
         idx = np.arange(S)[:, None]
         L = np.linalg.cholesky(cov)
         X = mu[idx, k] + np.einsum("snij,snj->sni", L[idx, k], rng.standard_normal((S, n, d)))

@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseHierarchicalEstimator, PosteriorModel
 from ._distributions import Prior
+from ._docstrings import fill_doc
 from ._math import LOG2PI, categorical, diag_stack, log_normal_pdf, psd_sqrt, row_chunks, solve_spd
 from .utils._checks import (
     check_beta_prior,
@@ -657,6 +658,7 @@ def _standardise_errors(errors, x_scale, y_scale):
     return y_var, X_cov, Xy_cov, X_var_diag
 
 
+@fill_doc
 class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
     """Line or hyperplane fit with x and y errors, scatter and outliers.
 
@@ -719,22 +721,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
         tells which one ran.
     n_importance : int, default=2000
         Proposal draws per importance-sampling round.
-    n_walkers : int, default=32
-        emcee walkers (raised to ``2 * n_params + 2`` if smaller).
-    n_steps : int or "auto", default="auto"
-        Steps per walker, burn-in included. ``"auto"`` runs until the kept
-        chain is longer than 50 autocorrelation times (or ``max_steps``).
-    n_burn : int or "auto", default="auto"
-        Steps discarded as burn-in; ``"auto"`` uses ``max(100, 5 tau)``.
-    max_steps : int, default=20000
-        Upper limit on steps per walker in ``"auto"`` mode.
-    thin : int, default=1
-        Keep every ``thin``-th step.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the walker start and the sampler; a fixed value makes ``fit``
-        reproducible bit for bit.
-    progress : bool, default=False
-        Show a progress bar during sampling (needs ``tqdm``).
+    %(emcee_settings)s
 
     Attributes
     ----------
@@ -886,6 +873,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
 
     # -- fitting ----------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y, y_err=None, X_err=None, X_cov=None, Xy_cov=None, y_limit=None,
             sample_weight=None):
         """Sample the posterior of the line given data and errors.
@@ -911,10 +899,7 @@ class RobustLineMixture(RegressorMixin, BaseHierarchicalEstimator):
             detection; booleans mean upper limits. A limit's likelihood is
             the probability that the measured value (true value plus its
             ``y_err``) lies beyond it. None: all detections.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row: its log-likelihood is multiplied
-            by its weight, so an integer weight m counts the row m times and
-            0 drops it. None: every weight is 1.
+        %(sample_weight)s
             The standardisation uses the weighted mean and standard
             deviation, so integer weights give the posterior of the
             repeated rows exactly.

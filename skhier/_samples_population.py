@@ -42,7 +42,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import special
 from sklearn.base import DensityMixin, _fit_context
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._metadata_requests import UNUSED
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -57,10 +57,11 @@ from ._distributions import (
     Prior,
     _location_spread,
     clip_into_priors,
-    density_band,
     feature_map,
     get_family,
+    population_density,
 )
+from ._docstrings import fill_doc
 from ._math import HALF_LOG2PI, categorical, logmeanexp, row_chunks, single_threaded_blas
 from .selection import SelectionTerm
 from .utils._checks import check_beta_prior, check_finite_array, check_sample_weight
@@ -1222,6 +1223,7 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
                 "constant_data": {"X": s.theta.reshape(s.theta.shape[0], -1),
                                   "interim_log_prior": s.log_p0}}
 
+    @fill_doc
     def population_density(self, grid=None, *, level=0.9, n_grid=200, dim=0):
         """Posterior density of the population on a grid, with a credible band.
 
@@ -1231,18 +1233,13 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
             Values of theta. Default: ``n_grid`` points over the range of the
             training samples (coordinate ``dim``), widened by 10 % and cut to
             the support (the whole range of a histogram or Beta population).
-        level : float, default=0.9
-            Probability content of the pointwise band.
-        n_grid : int, default=200
+        %(density_band)s
         dim : int, default=0
             Coordinate of theta (for ``n_dims > 1``).
 
         Returns
         -------
-        result : sklearn.utils.Bunch
-            ``grid``, ``median``, ``lower``, ``upper`` (pointwise posterior
-            median and band of p(theta | alpha)), ``level``; the same type as
-            :meth:`PopulationModel.population_density`.
+        %(density_bunch)s
 
         Examples
         --------
@@ -1255,17 +1252,12 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         True
         """
         check_is_fitted(self, "posterior_")
-        if not 0 < level < 1:
-            raise ValueError(f"level must be in (0, 1), got {level}.")
         n_dims = self.model_.samples.d
         if isinstance(dim, bool) or not isinstance(dim, numbers.Integral) or not 0 <= dim < n_dims:
             raise ValueError(f"dim must be an integer in [0, {n_dims}), got {dim!r}.")
-        if grid is None:
-            grid = self.family_.default_grid(self.model_.samples.theta[..., dim], n_grid)
-        grid = np.asarray(grid, dtype=float).ravel()
         if isinstance(self.family_, HistogramFamily):
             params = self.posterior_["bin_probabilities"]
         else:
             params = self.model_.params_from_dict(self.posterior_)[:, dim]
-        median, lower, upper = density_band(self.family_, grid, params, level=level)
-        return Bunch(grid=grid, median=median, lower=lower, upper=upper, level=level)
+        return population_density(self.family_, params, grid, self.model_.samples.theta[..., dim],
+                                  level=level, n_grid=n_grid)
