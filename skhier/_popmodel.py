@@ -242,15 +242,43 @@ class _BoundedMarginal(_Marginal):
         theta, logjac = self.family.from_latent(v)
         return theta / es + v, np.exp(logjac) / es + 1.0
 
-    def _solve_v(self, target, va, vb, es):
-        """v with s(v) = target (monotone s), safeguarded Newton, vectorised.
+    #: Points per object of the coarse table of s(v) that starts the solver.
+    GUESS_GRID = 33
 
-        Each entry stops once its step is below 1e-12 (relative); only the
-        entries still moving are updated (a few bracketing steps of some
-        entries no longer cost a pass over all of them).
+    def _solve_v(self, target, va, vb, es):
+        """v with s(v) = target, row by row: ``target`` (n, m), the other
+        arguments (n,) (object i's s is monotone on [va_i, vb_i]).
+
+        Each target starts from linear interpolation in a table of s on
+        ``GUESS_GRID`` points per object, inside the table's bracketing
+        cell; safeguarded Newton steps then run until every step is below
+        1e-12 (relative), updating only the entries still moving (a few
+        steps each).
         """
-        lo, hi = va.copy(), vb.copy()
-        v = 0.5 * (lo + hi)
+        n, m = target.shape
+        vg = va[:, None] + (vb - va)[:, None] * np.linspace(0.0, 1.0, self.GUESS_GRID)
+        sg = self._s(vg, es[:, None])[0]
+        # Each target's cell in its row of the table: one global search on
+        # keys row + f / 2, f in [0, 1] the position within the row's range.
+        s0, span = sg[:, :1], sg[:, -1:] - sg[:, :1]
+        span = np.where(span > 0, span, 1.0)
+        rows = np.arange(n)[:, None]
+        key_g = (rows + 0.5 * np.clip((sg - s0) / span, 0.0, 1.0)).ravel()
+        key_t = (rows + 0.5 * np.clip((target - s0) / span, 0.0, 1.0)).ravel()
+        j = np.searchsorted(key_g, key_t, side="right").reshape(n, m) - 1
+        j = np.clip(j - rows * self.GUESS_GRID, 0, self.GUESS_GRID - 2)
+        v_lo, v_hi = np.take_along_axis(vg, j, 1), np.take_along_axis(vg, j + 1, 1)
+        s_lo, s_hi = np.take_along_axis(sg, j, 1), np.take_along_axis(sg, j + 1, 1)
+        # A cell that does not bracket its target (rounding in the keys)
+        # falls back to the object's whole range.
+        good = (s_lo <= target) & (target <= s_hi)
+        lo = np.where(good, v_lo, va[:, None]).ravel()
+        hi = np.where(good, v_hi, vb[:, None]).ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.clip((target - s_lo) / (s_hi - s_lo), 0.0, 1.0)
+        v = np.where(good & np.isfinite(frac), v_lo + (v_hi - v_lo) * frac,
+                     0.5 * (va + vb)[:, None]).ravel()
+        target, es = target.ravel(), np.repeat(es, m)
         active = np.arange(v.size)
         for _ in range(60):
             va_, lo_, hi_, t_ = v[active], lo[active], hi[active], target[active]
@@ -259,14 +287,14 @@ class _BoundedMarginal(_Marginal):
             hi_ = np.where(too_big, va_, hi_)
             lo_ = np.where(too_big, lo_, va_)
             step = va_ - (sv - t_) / ds
-            ok = (step > lo_) & (step < hi_)
+            ok = (step >= lo_) & (step <= hi_)
             v_new = np.where(ok, step, 0.5 * (lo_ + hi_))
             moving = np.abs(v_new - va_) > 1e-12 * (1.0 + np.abs(va_))
             v[active], lo[active], hi[active] = v_new, lo_, hi_
             active = active[moving]
             if not active.size:
                 break
-        return v
+        return v.reshape(n, m)
 
     def _setup(self, xs, es, n_nodes):
         lo, hi = self.lo, self.hi
@@ -305,13 +333,7 @@ class _BoundedMarginal(_Marginal):
         u = ((edges[:-1, None] + edges[1:, None]) / 2 + (edges[1:, None] - edges[:-1, None]) / 2 * z).ravel()
         wu = np.tile(w / (2 * n_panels), n_panels)  # weights on [0, 1]
         target = sa[:, None] + (sb - sa)[:, None] * u  # (n, Q) nodes in s
-        shape = target.shape
-        v = self._solve_v(
-            target.ravel(),
-            np.repeat(va, u.size),
-            np.repeat(vb, u.size),
-            np.repeat(es, u.size),
-        ).reshape(shape)
+        v = self._solve_v(target, va, vb, es)
         theta, _ = fam.from_latent(v)
         ds = self._s(v, es[:, None])[1]
         self.nodes = v
@@ -597,10 +619,7 @@ class _BoundedMarginal(_Marginal):
         g = self.SAMPLE_CELLS
         frac = np.linspace(0.0, 1.0, g + 1)
         target = self.sa[:, None] + (self.sb - self.sa)[:, None] * frac
-        edges = self._solve_v(
-            target.ravel(), np.repeat(self.va, g + 1), np.repeat(self.vb, g + 1),
-            np.repeat(es, g + 1),
-        ).reshape(n, g + 1)
+        edges = self._solve_v(target, self.va, self.vb, es)
         mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
         theta_mid, _ = fam.from_latent(mids)
         with np.errstate(divide="ignore"):
