@@ -51,15 +51,13 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import BaseHierarchicalEstimator
 from ._distance import (
     HierarchicalDistanceEstimator,
-    _check_mean_prior,
-    _check_scale_prior,
-    _check_zero_point,
     _DistanceModel,
 )
+from ._docstrings import fill_doc
 from ._math import LOG2PI
 from ._population import adaptive_log_integral, adaptive_sample
 from ._systematics import check_per_row, check_positions
-from .utils._checks import check_beta_prior, check_sample_weight
+from .utils._checks import check_sample_weight
 
 __all__ = ["HierarchicalDistanceEstimator3D", "footprint_log_mass", "sky_directions"]
 
@@ -526,6 +524,7 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
 
     # -- fitting ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None,
             sample_weight=None):
         """Sample the posterior of the cluster's centre, size and distances.
@@ -542,32 +541,20 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
             Sky positions in degrees (ra in [0, 360], dec in [-90, 90]); required.
         zero_point : array-like of shape (n_samples,), default=None
             Per-star parallax zero-points in mas.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row's log-likelihood.
+        %(sample_weight)s
 
         Returns
         -------
         self : HierarchicalDistanceEstimator3D
         """
-        mean_prior = _check_mean_prior(self.mean_distance_prior)
-        disp_prior = _check_scale_prior(self.distance_dispersion_prior)
-        frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
-        zp, zp_prior = _check_zero_point(self.parallax_zero_point)
+        settings = self._model_settings()
         plx, err, dirs = self._stars(X, X_err, ra, dec, zero_point, reset=True)
         weights = check_sample_weight(sample_weight, len(plx))
         axis, radius = _check_footprint(self.footprint, dirs)
         ra0, dec0, _ = to_icrs(axis)
         self.footprint_ = (float(ra0), float(dec0), float(radius))
-        field = self.field == "edsd"
-        length = None
-        if field and self.field_length_scale != "fit":
-            length = float(self.field_length_scale)
-        model = _Cluster3DModel(
-            plx, err, dirs, axis=axis, radius=radius, cut=self.footprint is not None,
-            mean_prior=mean_prior,
-            dispersion_prior=disp_prior, field=field, length_scale=length,
-            fraction_prior=frac_prior, zero_point=zp, zero_point_prior=zp_prior,
-        )
+        model = _Cluster3DModel(plx, err, dirs, axis=axis, radius=radius,
+                                cut=self.footprint is not None, **settings)
         self.n_systematic_modes_ = 0
         self.systematics_error_ = None
         self.frozen_check_ = None

@@ -841,6 +841,22 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
                 UserWarning,
             )
 
+    def _model_settings(self):
+        """The validated priors and field settings: the model's keyword arguments."""
+        out = {
+            "mean_prior": _check_mean_prior(self.mean_distance_prior),
+            "dispersion_prior": _check_scale_prior(self.distance_dispersion_prior),
+            "fraction_prior": check_beta_prior(self.cluster_fraction_prior,
+                                               "cluster_fraction_prior"),
+        }
+        zp, zp_prior = _check_zero_point(self.parallax_zero_point)
+        field = self.field == "edsd"
+        return {
+            **out, "zero_point": zp, "zero_point_prior": zp_prior, "field": field,
+            "length_scale": (float(self.field_length_scale)
+                             if field and self.field_length_scale != "fit" else None),
+        }
+
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc
@@ -871,18 +887,12 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         -------
         self : HierarchicalDistanceEstimator
         """
-        mean_prior = _check_mean_prior(self.mean_distance_prior)
-        disp_prior = _check_scale_prior(self.distance_dispersion_prior)
-        frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
-        zp, zp_prior = _check_zero_point(self.parallax_zero_point)
+        settings = self._model_settings()
         plx, err, ra, dec = self._stars(X, X_err, ra, dec, zero_point, reset=True)
         weights = check_sample_weight(sample_weight, len(plx))
-        field = self.field == "edsd"
+        field, zp, mean_prior = settings["field"], settings["zero_point"], settings["mean_prior"]
         if not field and zp is not None and mean_prior[0] == "uniform":
             _check_parallax_detected(plx - zp, err, mean_prior)
-        length = None
-        if field and self.field_length_scale != "fit":
-            length = float(self.field_length_scale)
         modes = self._systematics(err, ra, dec)
         self.n_systematic_modes_ = 0 if modes is None else modes.n_modes
         self.systematics_error_ = None if modes is None else float(modes.error)
@@ -895,11 +905,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
                 UserWarning,
             )
         err_fit = err if modes is None else np.sqrt(err**2 + modes.residual)
-        model = _DistanceModel(
-            plx, err_fit, mean_prior=mean_prior, dispersion_prior=disp_prior, field=field,
-            length_scale=length, fraction_prior=frac_prior, zero_point=zp,
-            zero_point_prior=zp_prior, profile=get_profile(self.profile), modes=modes,
-        )
+        model = _DistanceModel(plx, err_fit, **settings, profile=get_profile(self.profile),
+                               modes=modes)
         rng = check_random_state(self.random_state)
         self.frozen_check_ = None
         self.quadrature_error_ = None
