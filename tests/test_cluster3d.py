@@ -256,7 +256,8 @@ def test_simulator_rejects_bad_arguments():
 #: line-of-sight distances; |c| against the mean of r, which is larger by
 #: about s²/|c|), so they are asked to agree within 2 combined sd.
 REAL = [("pleiades_tgas_gdr1set03.csv", 0.0, 164, (125.0, 145.0)),
-        ("ruprecht147_gdr2_kalkayotl.csv", -0.029, 218, (290.0, 320.0))]
+        pytest.param("ruprecht147_gdr2_kalkayotl.csv", -0.029, 218, (290.0, 320.0),
+                     marks=pytest.mark.slow)]
 
 
 @needs_shared_data
