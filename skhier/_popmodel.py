@@ -244,6 +244,8 @@ class _BoundedMarginal(_Marginal):
 
     #: Points per object of the coarse table of s(v) that starts the solver.
     GUESS_GRID = 33
+    #: Entries solved at once (blocks of objects small enough for the cache).
+    SOLVE_BLOCK = 2**17
 
     def _solve_v(self, target, va, vb, es):
         """v with s(v) = target, row by row: ``target`` (n, m), the other
@@ -253,8 +255,18 @@ class _BoundedMarginal(_Marginal):
         ``GUESS_GRID`` points per object, inside the table's bracketing
         cell; safeguarded Newton steps then run until every step is below
         1e-12 (relative), updating only the entries still moving (a few
-        steps each).
+        steps each). Blocks of objects are solved one after the other.
         """
+        n, m = target.shape
+        out = np.empty((n, m))
+        step = max(1, self.SOLVE_BLOCK // max(m, 1))
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            out[rows] = self._solve_v_block(target[rows], va[rows], vb[rows], es[rows])
+        return out
+
+    def _solve_v_block(self, target, va, vb, es):
+        """:meth:`_solve_v` for one block of objects."""
         n, m = target.shape
         vg = va[:, None] + (vb - va)[:, None] * np.linspace(0.0, 1.0, self.GUESS_GRID)
         sg = self._s(vg, es[:, None])[0]
