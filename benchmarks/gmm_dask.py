@@ -70,7 +70,7 @@ def dask_data(n, chunk):
 def in_memory_sweep(X, n_sweeps, warm_up=True):
     """Seconds per sweep of the in-memory sampler (one chain, sampling only)."""
     from skhier import BayesianGMM
-    from skhier._gmm import _GibbsChain, _quad_features
+    from skhier._gmm_gibbs import _GibbsChain, _quad_features
     from skhier._math import single_threaded_blas
 
     est = BayesianGMM(n_components=K)
@@ -93,8 +93,8 @@ def chunked_sweep(X, n_sweeps, warm_up=True):
     """Seconds per sweep of the chunked sampler on Dask array X (one chain),
     with whatever scheduler is active; the set-up pass is timed separately."""
     from skhier import BayesianGMM
-    from skhier._gmm import _GibbsChain
     from skhier._gmm_dask import DaskChunks, run_chunked_chains
+    from skhier._gmm_gibbs import _GibbsChain
     from skhier._math import single_threaded_blas
 
     est = BayesianGMM(n_components=K)

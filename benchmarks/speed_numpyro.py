@@ -18,10 +18,12 @@ For each regime this prints, measured one after the other in the same run:
   noisy estimate: with S seeds its relative sd is about sqrt(2 / (S - 1)));
   after quadrature, also the quadrature's error estimate in posterior sd
   (the moments have no Monte Carlo error; the stored draws do).
-- **numpyro** NUTS, centred and non-centred (``r_i`` started at
-  ``1000 / parallax``; 2 chains, 1000 + 1000 iterations): ESS/s with the
-  first run's wall time, JIT compilation included (the peer script also
-  reports a second, compiled run).
+- **numpyro** NUTS, centred and non-centred (``--peers``: ``c`` and ``nc``
+  with ``r_i`` started at ``1000 / parallax``, clipped to [mu0/2, 2 mu0];
+  ``nc-mu`` non-centred with ``r_i`` started at mu0, the peer script's
+  default; 2 chains, 1000 + 1000 iterations): ESS/s with the first run's
+  wall time, JIT compilation included (the peer script also reports a
+  second, compiled run). The ratio is taken against the best of them.
 - **PyMC** NUTS (centred, started at 1000 / parallax) when asked, capped at
   ``--pymc-timeout`` seconds.
 - the ratio skhier ESS/s / best numpyro ESS/s, and whether skhier's
@@ -31,7 +33,7 @@ For each regime this prints, measured one after the other in the same run:
 Finally one skhier fit of ``--big`` stars (regime A) is timed.
 
 Usage: python benchmarks/speed_numpyro.py [--regimes A B] [--n 10000]
-       [--seeds 8] [--peers c nc] [--pymc] [--pymc-timeout 300]
+       [--seeds 16] [--peers c nc nc-mu] [--pymc] [--pymc-timeout 300]
        [--big 100000] [--bench-dir ../shared/bench] [--json out.jsonl]
 Needs ``pip install skhier[bench]`` (numpyro, jax, PyMC, ArviZ) for the peers.
 """
@@ -113,8 +115,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--regimes", nargs="+", default=["A", "B"])
     ap.add_argument("--n", type=int, default=10000)
-    ap.add_argument("--seeds", type=int, default=8)
-    ap.add_argument("--peers", nargs="*", default=["c", "nc"])
+    ap.add_argument("--seeds", type=int, default=16)
+    ap.add_argument("--peers", nargs="*", default=["c", "nc", "nc-mu"])
     ap.add_argument("--peer-timeout", type=float, default=900.0)
     ap.add_argument("--pymc", action="store_true")
     ap.add_argument("--pymc-timeout", type=float, default=300.0)
@@ -140,15 +142,16 @@ def main(argv=None):
         sk = _skhier(w, s, args.seeds)
         emit({"what": "skhier", "regime": regime, "N": args.n, **sk})
         best = None
-        for param in args.peers:
-            extra = ["data"] if param == "c" else []
+        for peer in args.peers:
+            param = peer.split("-")[0]
+            extra = [] if peer.endswith("-mu") else ["data"]
             row = _peer(bench_dir, "cluster_numpyro.py", [regime, str(args.n), param, "2", *extra],
                         args.peer_timeout)
             if "min_ess" in row:
                 row["ess_per_s_incl_compile"] = round(row["min_ess"] / row["wall_s"], 2)
                 if best is None or row["ess_per_s_incl_compile"] > best["ess_per_s_incl_compile"]:
                     best = row
-            emit({"what": "numpyro", "regime": regime, "param": param, **row})
+            emit({"what": "numpyro", "regime": regime, "peer": peer, **row})
         if args.pymc:
             row = _peer(bench_dir, "cluster_pymc.py", [regime, str(args.n), "c"],
                         args.pymc_timeout)
@@ -176,6 +179,7 @@ def main(argv=None):
         est.fit(w[:, None], X_err=s)
         emit({"what": "skhier_big", "regime": "A", "N": args.big,
               "fit_s": round(time.perf_counter() - t0, 2), "sampler": est.sampler_,
+              "uptime": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
               "mu": round(est.mean_distance_, 3), "sig": round(est.distance_dispersion_, 3)})
 
 

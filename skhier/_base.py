@@ -256,6 +256,34 @@ class PosteriorMixin:
     :meth:`_summary_axis_labels`.
     """
 
+    # Measurement errors are requested metadata by default: with
+    # ``sklearn.set_config(enable_metadata_routing=True)`` meta-estimators
+    # route them to fit and score without any set_*_request call.
+    # So is ``sample_weight`` (fit weights the likelihood, score the mean).
+    __metadata_request__fit = {name: True for name in (*ERROR_ARGS, "sample_weight")}
+    __metadata_request__score = {name: True for name in (*ERROR_ARGS, "sample_weight")}
+
+    def __init_subclass__(cls, **kwargs):
+        # Every other routed method that takes metadata requested for fit (the
+        # measurement errors, ...) requests it too, so that
+        # ``Pipeline.predict(X, X_err=...)`` routes it; this must run before
+        # scikit-learn's hook builds the ``set_*_request`` methods.
+        fit_request = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                if attr.endswith("__metadata_request__fit"):
+                    fit_request.update(value)
+        requested = [name for name, value in fit_request.items() if value is True]
+        for method in ROUTED_METHODS:
+            func = getattr(cls, method, None)
+            if func is None:
+                continue
+            params = inspect.signature(func).parameters
+            request = {name: True for name in requested if name in params}
+            if request:
+                setattr(cls, f"_skhier__metadata_request__{method}", request)
+        super().__init_subclass__(**kwargs)
+
     def _set_posterior(self, posterior: dict, *, n_chains: int, chain_major: bool) -> None:
         """Store the draws ``posterior`` (name -> array, draws on axis 0).
 
@@ -676,14 +704,14 @@ class PosteriorMixin:
         per_row = n_draws * self._object_cost(objects)
         return row_chunks(self._n_objects(objects), per_row, OBJECT_CHUNK_CELLS)
 
-    def _object_table(self, objects, reduce, *, all_draws: bool = False) -> np.ndarray:
+    def _object_table(self, objects, reduce, *, all_draws: bool = False, draws=None) -> np.ndarray:
         """Apply ``reduce(*tables)`` chunk by chunk of rows.
 
         ``reduce`` maps the groups' (n_draws, n_rows) tables of a chunk to an
         array whose last axis is the rows; the chunks are concatenated along
-        it.
+        it. ``draws``: other draws than :meth:`_object_draws`' (same form).
         """
-        raw = self._object_draws(all_draws=all_draws)
+        raw = self._object_draws(all_draws=all_draws) if draws is None else draws
         n_draws = len(next(iter(raw.values())))
         draws = self._prepare_object_draws(raw)
         n = self._n_objects(objects)
@@ -800,13 +828,6 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         "n_importance": [Interval(Integral, 100, None, closed="left")],
     }
 
-    # Measurement errors are requested metadata by default: with
-    # ``sklearn.set_config(enable_metadata_routing=True)`` meta-estimators
-    # route them to fit and score without any set_*_request call.
-    # So is ``sample_weight`` (fit weights the likelihood, score the mean).
-    __metadata_request__fit = {name: True for name in (*ERROR_ARGS, "sample_weight")}
-    __metadata_request__score = {name: True for name in (*ERROR_ARGS, "sample_weight")}
-
     def __init_subclass__(cls, **kwargs):
         # An estimator's __init__ that ends in ``**sampler_settings`` (passed on
         # to this class's __init__) takes the shared sampler settings as
@@ -821,24 +842,6 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
                 shared = list(inspect.signature(BaseHierarchicalEstimator.__init__)
                               .parameters.values())[1:]
                 init.__signature__ = sig.replace(parameters=params[:-1] + shared)
-        # Every other routed method that takes metadata requested for fit (the
-        # measurement errors, ...) requests it too, so that
-        # ``Pipeline.predict(X, X_err=...)`` routes it; this must run before
-        # scikit-learn's hook builds the ``set_*_request`` methods.
-        fit_request = {}
-        for klass in reversed(cls.__mro__):
-            for attr, value in vars(klass).items():
-                if attr.endswith("__metadata_request__fit"):
-                    fit_request.update(value)
-        requested = [name for name, value in fit_request.items() if value is True]
-        for method in ROUTED_METHODS:
-            func = getattr(cls, method, None)
-            if func is None:
-                continue
-            params = inspect.signature(func).parameters
-            request = {name: True for name in requested if name in params}
-            if request:
-                setattr(cls, f"_skhier__metadata_request__{method}", request)
         super().__init_subclass__(**kwargs)
 
     def __init__(

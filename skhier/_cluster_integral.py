@@ -14,9 +14,12 @@ for importance sampling), per-star posterior medians on a grid
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import log_ndtr
 
+from ._grid import run_grid
 from ._importance import run_importance
 from ._math import LOG2PI, logsumexp
 from ._population import (
@@ -27,6 +30,15 @@ from ._population import (
 )
 from ._quadrature import run_quadrature
 from ._sampling import laplace_covariance, newton_map
+
+#: Nodes per coordinate of the successive Gauss–Hermite rules over the
+#: population posterior, by number of parameters (others: the defaults of
+#: :mod:`skhier._quadrature`). Large samples have near-Gaussian posteriors
+#: on which rules of 4 and 6 nodes already agree.
+QUADRATURE_LEVELS = {2: (4, 6, 8, 12, 16)}
+#: Largest number of population parameters integrated on a lattice
+#: (:func:`skhier._grid.run_grid`) when Gauss–Hermite rules do not converge.
+GRID_MAX_PARAMS = 3
 
 # Per-star posterior medians without a field (see
 # _DistanceModel.median_distances): every star's conditional densities on one
@@ -54,18 +66,82 @@ def _g_inv(p):
 # -- the two populations ----------------------------------------------------
 
 
-#: Nodes of the leading-term rules (:func:`cluster_log_marginal_leading`) and
-#: the bounds within which they are used: ``|t̂| <= LEAD_T_MAX`` and
-#: ``eps (|t̂| + sd_t u_max) <= LEAD_Q_MAX_RESOLVED`` (likelihood narrower
-#: than the cluster, ``sd_t² <= 1/2``) or ``LEAD_Q_MAX_BROAD`` (otherwise).
-#: Measured against scipy quad in the standardised variable over distances
-#: 30 pc-6 kpc, depths 0.1 %-30 % and fractional parallax errors 0.03 %-200 %:
-#: log-integral errors below 1e-9 (resolved) and 5e-8 (broad); see
-#: tests/test_distance_speed.py.
-LEAD_NODES = 12
-LEAD_Q_MAX_RESOLVED = 0.15
-LEAD_Q_MAX_BROAD = 0.4
+#: Gauss–Hermite rules of the leading term's correction
+#: (:func:`cluster_log_marginal_leading`), by kind of star, as ``(nodes,
+#: q_max)``: an entry (star, draw) gets the first rule whose ``q_max`` is at
+#: least ``q = eps (|t̂| + LEAD_Q_SPAN sd_t)`` (how far the correction's
+#: variable reaches towards its singularity at ``r = 0``, in units of the
+#: distance), and the adaptive quadrature beyond the last one or for
+#: ``|t̂| > LEAD_T_MAX``. Each bound keeps the log-integral's error below
+#: 1e-8 against scipy quad in the standardised variable, measured over
+#: distances 30 pc-6 kpc, depths 0.1 %-40 % and fractional parallax errors
+#: 0.03 %-200 % (7 000 cases; worst errors 6e-9); tests/test_distance_speed.py
+#: checks every rule on its own range. Near-Gaussian entries (small ``q``)
+#: need few nodes: a far cluster's stars mostly get 8.
+LEAD_RULES = {
+    "resolved": ((6, 0.02), (8, 0.06), (12, 0.1), (16, 0.2), (24, 0.3), (32, 0.5)),
+    "broad": ((6, 0.04), (8, 0.15), (12, 0.25), (16, 0.35), (24, 0.5), (32, 0.55)),
+}
+#: Scale of ``q``: the largest node of the 12-node rule.
+LEAD_Q_SPAN = 5.500901704467748
 LEAD_T_MAX = 7.0
+
+
+#: Entries per block of the correction's (entries x nodes) tables: small
+#: enough to stay in the processor's cache.
+_LEAD_BLOCK = 4096
+
+
+@functools.cache
+def _lead_rule(n_nodes):
+    u, w = np.polynomial.hermite_e.hermegauss(n_nodes)
+    w = w / w.sum()
+    u.flags.writeable = w.flags.writeable = False
+    return u, w
+
+
+def _lead_correction(kind, n_nodes, eps, sd_t, t_hat, m, sx, d, err):
+    """Expectation of the leading term's correction with ``n_nodes`` nodes.
+
+    The arguments are 1-D arrays of equal length (one entry per star and
+    draw); worked in blocks of ``_LEAD_BLOCK`` entries.
+    """
+    u, w = _lead_rule(n_nodes)
+    out = np.empty(eps.shape)
+    for start in range(0, eps.size, _LEAD_BLOCK):
+        sl = slice(start, start + _LEAD_BLOCK)
+        e, st = eps[sl, None], sd_t[sl, None] * u
+        if kind == "resolved":
+            t = st + t_hat[sl, None]
+            b = e * t
+            b += 1.0
+            # Nodes at r <= 0 (1 + eps t <= 0) are outside the truncated
+            # cluster: weight 0 (their Gaussian weight is below 1e-20 where
+            # used).
+            np.maximum(b, 0.0, out=b)
+            b *= b
+            np.reciprocal(b, out=b)
+            t *= t
+            t *= 0.5
+            t *= 1.0 - b
+            np.exp(t, out=t)
+            t *= b
+        else:
+            z = st - t_hat[sl, None]
+            ez = e * z
+            delta = ez * ez
+            delta *= m[sl, None]
+            ez += 1.0
+            delta /= np.maximum(ez, 0.0)
+            t = sx[sl, None] * z
+            t += d[sl, None]
+            t -= 0.5 * delta
+            t *= delta
+            t /= err[sl, None] ** 2
+            np.exp(t, out=t)
+        np.nan_to_num(t, copy=False, nan=0.0, posinf=np.inf)
+        np.dot(t, w, out=out[sl])
+    return out
 
 
 def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
@@ -90,9 +166,10 @@ def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
       and ``δ = m eps² z² / (1 + eps z)`` (the exact likelihood over the
       linearised one).
 
-    Either correction is smooth, and ``LEAD_NODES`` Gauss–Hermite nodes give
-    its expectation within the bounds above (``LEAD_*``), at O(1) cost per
-    star and draw, with no per-star mode search.
+    Either correction is smooth, and a Gauss–Hermite rule of a few nodes
+    gives its expectation (the rule for each entry is the smallest of
+    ``LEAD_RULES`` valid for it), at O(1) cost per star and draw, with no
+    per-star mode search.
 
     Broadcasts its arguments like :func:`cluster_log_marginal` (without the
     truncation factor). Returns ``(log_integral, ok)``; entries with
@@ -101,8 +178,6 @@ def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     """
     x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
         parallax, parallax_error, mean, dispersion)))
-    u, w = np.polynomial.hermite_e.hermegauss(LEAD_NODES)
-    w = w / w.sum()
     with np.errstate(all="ignore"):
         m = 1000.0 / mu
         eps = sig / mu
@@ -113,48 +188,21 @@ def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
         t_hat = sx * d / var
         sd_t = err / np.sqrt(var)
         resolved = 2.0 * err**2 <= var
-        q = eps * (np.abs(t_hat) + sd_t * u[-1])
-        ok = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.where(
-            resolved, q <= LEAD_Q_MAX_RESOLVED, q <= LEAD_Q_MAX_BROAD)
+        q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
+        valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
         corr = np.zeros(x.shape)
-        for kind in ("resolved", "broad"):
-            sel = ok & (resolved if kind == "resolved" else ~resolved)
-            if not np.any(sel):
-                continue
-            every = bool(np.all(sel))
-
-            def pick(a, every=every, sel=sel):
-                return (a if every else a[sel])[..., None]
-
-            e, st = pick(eps), pick(sd_t) * u
-            if kind == "resolved":
-                t = st + pick(t_hat)
-                b = e * t
-                b += 1.0
-                b *= b
-                np.reciprocal(b, out=b)
-                t *= t
-                t *= 0.5
-                t *= 1.0 - b
-                np.exp(t, out=t)
-                t *= b
-            else:
-                z = st - pick(t_hat)
-                ez = e * z
-                delta = ez * ez
-                delta *= pick(m)
-                delta /= 1.0 + ez
-                t = pick(sx) * z
-                t += pick(d)
-                t -= 0.5 * delta
-                t *= delta
-                t /= pick(err) ** 2
-                np.exp(t, out=t)
-            val = t @ w
-            if every:
-                corr = val
-            else:
-                corr[sel] = val
+        ok = np.zeros(x.shape, dtype=bool)
+        for kind, rules in LEAD_RULES.items():
+            of_kind = valid & (resolved if kind == "resolved" else ~resolved)
+            lower = -np.inf
+            for n_nodes, q_max in rules:
+                sel = of_kind & (q > lower) & (q <= q_max)
+                lower = q_max
+                if not np.any(sel):
+                    continue
+                ok |= sel
+                corr[sel] = _lead_correction(kind, n_nodes, *(
+                    a[sel] for a in (eps, sd_t, t_hat, m, sx, d, err)))
         val = lead + np.log(corr)
     return val, ok & np.isfinite(val)
 
@@ -859,19 +907,48 @@ def frozen_importance(model, rng, n_draws):
     return result, frozen_check
 
 
-def population_quadrature(model, rng, n_draws):
-    """Adaptive Gauss–Hermite quadrature of the exact collapsed posterior.
+def _depth_start(model):
+    """The model's starting point, with the depth from the parallaxes' excess
+    variance when there is no field: ``sx² = var(parallax) - mean(err²)`` is
+    the cluster's depth in parallax (delta method), ``sigma_r = sx mu² /
+    1000``; a start within a few posterior sd of the maximum saves most
+    Newton steps for large samples. Left as it is when the excess is not
+    positive (a depth the data do not resolve)."""
+    x = model.initial_point()
+    if model.field or not model.simple:
+        return x
+    excess = float(np.var(model.parallax) - np.mean(model.parallax_error**2))
+    if excess > 0:
+        mean = float(model._unpack(x)["mean_distance"][0])
+        depth = np.clip(np.sqrt(excess) * mean**2 / 1000.0, 1e-3 * mean, 0.5 * mean)
+        x[model.param_names.index("log_dispersion")] = np.log(depth)
+    return x
 
-    MAP by Newton steps, Laplace covariance, then
-    :func:`skhier._quadrature.run_quadrature` on the model's ``log_prob``
-    (whose cluster integrals cost O(1) per star and draw, see
-    :func:`cluster_log_marginal_leading`). The posterior moments have no
-    Monte Carlo error; the result's ``error`` holds the difference between
-    the last two rules, in posterior sd. None when there is no Laplace
-    approximation.
+
+def population_quadrature(model, rng, n_draws):
+    """Deterministic quadrature of the exact collapsed posterior.
+
+    MAP by Newton steps, Laplace covariance, then the adaptive Gauss–Hermite
+    rules of :func:`skhier._quadrature.run_quadrature` on the model's
+    ``log_prob`` (whose cluster integrals cost O(1) per star and draw, see
+    :func:`cluster_log_marginal_leading`). When those do not converge (the
+    posterior is far from Gaussian: typically a depth that the data barely
+    resolve) and there are at most ``GRID_MAX_PARAMS`` parameters, the
+    lattice quadrature of :func:`skhier._grid.run_grid`, with the depth
+    integrated in ``sigma_r`` itself. The posterior moments have no Monte
+    Carlo error; the result's ``error`` estimates the rule's error, in
+    posterior sd. None when there is no Laplace approximation.
     """
-    x = newton_map(model.log_prob, model.initial_point())
-    cov = laplace_covariance(model.log_prob, x)
+    x, cov = newton_map(model.log_prob, _depth_start(model), return_cov=True)
+    if cov is None:
+        cov = laplace_covariance(model.log_prob, x)
     if cov is None:
         return None
-    return run_quadrature(model.log_prob, x, cov, random_state=rng, n_draws=n_draws)
+    result = run_quadrature(model.log_prob, x, cov, random_state=rng, n_draws=n_draws,
+                            levels=QUADRATURE_LEVELS.get(x.size))
+    if (result is None or not result.ok) and x.size <= GRID_MAX_PARAMS:
+        grid = run_grid(model.log_prob, x, cov, random_state=rng, n_draws=n_draws,
+                        scale_coords=[model.param_names.index("log_dispersion")])
+        if grid is not None and (grid.ok or result is None):
+            return grid
+    return result

@@ -560,8 +560,12 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
     sampler : {"auto", "quadrature", "importance", "emcee"}, default="auto"
         ``"quadrature"``: adaptive Gauss–Hermite quadrature over the
         population posterior around the Laplace fit (see
-        :mod:`skhier._quadrature`): posterior moments with no Monte Carlo
-        error (``quadrature_error_``), draws from the quadrature posterior;
+        :mod:`skhier._quadrature`), or, where those rules do not converge
+        (a depth the parallaxes barely resolve, whose posterior is flat down
+        to 0) and there are at most 3 parameters, a lattice in
+        ``distance_dispersion`` itself (see :mod:`skhier._grid`): posterior
+        moments with no Monte Carlo error (``quadrature_error_``), draws
+        from the quadrature posterior;
         ``"importance"``: independent draws from a Student-t (5 d.o.f.)
         approximation at the MAP, reweighted by the exact posterior and
         resampled (see :mod:`skhier._importance`); ``"emcee"``: the shared
@@ -618,10 +622,12 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         produced the draws.
     quadrature_error_ : dict or None
         After quadrature: per sampled coordinate, the larger change of its
-        posterior mean and sd between the last two Gauss–Hermite rules, in
-        posterior sd (an estimate of the quadrature's error); None otherwise.
+        posterior mean and sd between the last two Gauss–Hermite rules, or
+        the lattice's error estimated from its sub-lattices, in posterior sd
+        (an estimate of the quadrature's error); None otherwise.
     pareto_k_ : float or None
-        Pareto-k of the importance weights (None when emcee ran).
+        Pareto-k of the importance weights (None when emcee ran; NaN after
+        lattice quadrature, whose draws carry no weights).
     frozen_check_ : float or None
         With 1 000 stars or more, importance sampling first uses per-star
         quadrature rules frozen at the MAP (a likelihood ~5x cheaper to

@@ -339,6 +339,18 @@ def parse_prior(spec, name="prior") -> Prior:
 _TRANSFORM_DOMAIN = {"identity": (-np.inf, np.inf), "log": (0.0, np.inf), "logit": (0.0, 1.0)}
 
 
+def check_prior(spec, name, transform) -> Prior:
+    """``priors[name]``'s spec parsed, checked to put no mass outside the range
+    of a parameter sampled through ``transform`` ("identity", "log", "logit")."""
+    prior = parse_prior(spec, f"priors[{name!r}]")
+    dlo, dhi = _TRANSFORM_DOMAIN[transform]
+    if prior.support[0] < dlo or prior.support[1] > dhi:
+        raise ValueError(
+            f"priors[{name!r}] = {prior!r} puts mass outside the range of {name} ({dlo}, {dhi})."
+        )
+    return prior
+
+
 def _to_unconstrained(kind, x):
     if kind == "identity":
         return x
@@ -461,16 +473,8 @@ class PopulationFamily:
                     f"priors: unknown parameter {name!r} for the {self.name!r} "
                     f"population; its parameters are {list(self.param_names)}."
                 )
-            prior = parse_prior(spec, f"priors[{name!r}]")
-            k = self.param_names.index(name)
-            dlo, dhi = _TRANSFORM_DOMAIN[self.transforms[k]]
-            plo, phi = prior.support
-            if plo < dlo or phi > dhi:
-                raise ValueError(
-                    f"priors[{name!r}] = {prior!r} puts mass outside the range of "
-                    f"{name} ({dlo}, {dhi})."
-                )
-            out[name] = prior
+            transform = self.transforms[self.param_names.index(name)]
+            out[name] = check_prior(spec, name, transform)
         return out
 
     def log_prior(self, params, priors):

@@ -1,6 +1,6 @@
 """BayesianGMM's Gibbs sampler over chunks of rows: weighted fits and Dask.
 
-One Gibbs sweep of :mod:`skhier._gmm` is a map over rows followed by a sum:
+One Gibbs sweep of :mod:`skhier._gmm_gibbs` is a map over rows followed by a sum:
 given the global parameters (weights, means, covariances), every row's
 label -- and, with measurement errors, its true position -- is drawn
 independently, and the conditional of the global parameters depends on the
@@ -43,10 +43,12 @@ import sys
 
 import numpy as np
 
-from ._gmm import (
+from ._gmm_gibbs import (
     _component_loglik,
     _draw_niw,
     _draw_true_positions,
+    _em_start_labels,
+    _GibbsChain,
     _log_dirichlet,
     _moments,
     _quad_features,
@@ -474,7 +476,6 @@ def fit_chunks(est, data, *, keep_training):
 
 
 def _fit_chunks(est, data, keep_training):
-    from ._gmm import _em_start_labels, _GibbsChain
 
     K, d, C = est.n_components, data.d, est.n_chains
     prior = est._prior(d)

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover
 
 __all__ = ["HALF_LOG2PI", "LOG2PI", "categorical", "diag_stack", "log_normal_pdf",
            "logmeanexp", "logpdf_stack", "logsumexp", "psd_sqrt", "row_chunks",
-           "single_threaded_blas", "solve_spd", "solve_stack"]
+           "single_threaded_blas", "solve_spd", "solve_stack", "standardisation"]
 
 #: log(2 pi), the normalising constant of a Gaussian in log form.
 LOG2PI = float(np.log(2.0 * np.pi))
@@ -119,6 +119,21 @@ def row_chunks(n_rows: int, per_row: int, cells: int):
     step = max(1, int(cells) // max(int(per_row), 1))
     for start in range(0, n_rows, step):
         yield slice(start, min(start + step, n_rows))
+
+
+def standardisation(X, weights=None):
+    """Column means and standard deviations of X (1 for a constant column),
+    weighted by ``weights``: integer weights standardise as repeated rows do.
+
+    Examples
+    --------
+    >>> loc, scale = standardisation(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> loc.tolist(), scale.tolist()
+    ([2.0, 5.0], [1.0, 1.0])
+    """
+    loc = np.average(X, axis=0, weights=weights)
+    scale = np.sqrt(np.average((X - loc) ** 2, axis=0, weights=weights))
+    return loc, np.where(scale > 0, scale, 1.0)
 
 
 def single_threaded_blas():

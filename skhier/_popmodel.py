@@ -55,8 +55,8 @@ from ._distributions import (
     NormalFamily,
     NormalPrior,
     PopulationFamily,
+    check_prior,
     clip_into_priors,
-    parse_prior,
     population_density,
 )
 from ._docstrings import fill_doc
@@ -687,7 +687,8 @@ def make_marginal(family: PopulationFamily, x, e) -> _Marginal:
 # ---------------------------------------------------------------------------
 # The posterior over population (+ outlier) parameters
 # ---------------------------------------------------------------------------
-OUTLIER_PARAMS = ("outlier_fraction", "outlier_mean", "outlier_std")
+#: The background component's parameters and how each is sampled.
+OUTLIER_PARAMS = {"outlier_fraction": "logit", "outlier_mean": "identity", "outlier_std": "log"}
 
 
 def default_outlier_priors(x):
@@ -1086,19 +1087,9 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         priors = family.default_priors(x)
         priors.update(family.check_priors(pop_user))
         if self.outliers:
-            out_default = default_outlier_priors(x)
-            for name in OUTLIER_PARAMS:
-                if name in user:
-                    prior = parse_prior(user[name], f"priors[{name!r}]")
-                    dom = {"outlier_fraction": (0, 1), "outlier_std": (0, np.inf)}.get(
-                        name, (-np.inf, np.inf)
-                    )
-                    if prior.support[0] < dom[0] or prior.support[1] > dom[1]:
-                        raise ValueError(
-                            f"priors[{name!r}] = {prior!r} puts mass outside {dom}."
-                        )
-                    out_default[name] = prior
-            priors.update(out_default)
+            priors.update(default_outlier_priors(x))
+            priors.update({name: check_prior(user[name], name, transform)
+                           for name, transform in OUTLIER_PARAMS.items() if name in user})
         elif any(k in OUTLIER_PARAMS for k in user):
             raise ValueError("priors for outlier parameters need outliers=True.")
         return priors

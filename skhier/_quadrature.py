@@ -24,8 +24,9 @@ Algorithm (:func:`run_quadrature`):
    mean and covariance (adaptive Gauss–Hermite);
 3. it stops when two consecutive rules agree on every coordinate's mean
    and standard deviation within ``tol`` posterior standard deviations
-   (and the posterior mass on the outermost nodes, times their distance
-   in rule widths, is below ``tol``: the grid covers the posterior); the
+   (and the posterior mass on the outermost nodes in excess of the rule's
+   own Gaussian mass there, times their distance in rule widths, is below
+   ``tol``: the grid covers the posterior); the
    first rule already ends the run when it moves the mean by more than
    half a Laplace width (the posterior is then far from Gaussian, and
    the caller should sample it instead); that difference is reported as the error of the result (the error of
@@ -162,12 +163,15 @@ def _rule_moments(log_prob, centre, chol, n_nodes, chunk):
     mean = W @ theta
     d = theta - mean
     cov = (W[:, None] * d).T @ d
-    # Posterior mass on the rule's outermost nodes times their distance (in
-    # rule widths): an upper estimate of what the region beyond the grid
-    # could add to a mean, in posterior sd.
+    # Posterior mass on the rule's outermost nodes in excess of the rule's
+    # own Gaussian mass there, times their distance (in rule widths): an
+    # estimate of what the region beyond the grid could add to a mean, in
+    # posterior sd (zero for a posterior as light-tailed as the rule, on
+    # which the rule is exact).
     edge = np.any(np.abs(u) >= np.abs(u).max() - 1e-9, axis=1)
+    excess = max(float(np.sum(W[edge]) - np.sum(np.exp(lw[edge]))), 0.0)
     return dict(u=u, theta=theta, lp=lp, W=W, mean=mean, cov=0.5 * (cov + cov.T),
-                centre=centre, chol=chol, edge=float(np.sum(W[edge]) * np.abs(u).max()))
+                centre=centre, chol=chol, edge=excess * float(np.abs(u).max()))
 
 
 def run_quadrature(

@@ -30,7 +30,6 @@ import pytest
 import skhier._base as base_module
 import skhier._cluster_integral as cluster_integral
 import skhier._distance as distance_module
-import skhier._gmm as gmm_module
 import skhier._line as line_module
 import skhier._popmodel as popmodel_module
 import skhier._samples_population as samples_module
@@ -142,7 +141,7 @@ CHUNK_KNOBS = {
     "distance_nofield": [(distance_module, "_CELLS_MEDIAN")],
     "population": [(base_module, "OBJECT_CHUNK_CELLS"), (popmodel_module, "_CHUNK_CELLS")],
     "samples": [(base_module, "OBJECT_CHUNK_CELLS"), (samples_module, "_CHUNK_CELLS")],
-    "gmm": [(base_module, "OBJECT_CHUNK_CELLS"), (gmm_module, "_CHUNK_CELLS")],
+    "gmm": [(base_module, "OBJECT_CHUNK_CELLS")],
 }
 ESTIMATORS = list(CHUNK_KNOBS)
 
