@@ -1,10 +1,14 @@
 """The shared skeleton of every skhier estimator.
 
-:class:`BaseHierarchicalEstimator` owns what all models have in common —
-sampler settings and their validation, seeding, the sampler call,
-diagnostics, posterior storage, :meth:`sample_posterior` and posterior
-summaries — so each model module only describes its own maths through a
-small *model object* (see :class:`PosteriorModel`).
+:class:`PosteriorMixin` owns what every estimator has in common (BayesianGMM's
+Gibbs chains included): posterior storage, :meth:`sample_posterior`,
+summaries and the ArviZ export, the per-object layer (membership,
+predictive densities, pointwise log-likelihood) over one model hook, and
+the requests and checks of measurement errors. :class:`BaseHierarchicalEstimator`
+adds what the MCMC estimators share: the sampler settings, declared once,
+their validation, the one sampler dispatch and storage path, and
+diagnostics. Each model module only describes its own maths through a small
+*model object* (see :class:`PosteriorModel`) and the per-object hook.
 """
 
 from __future__ import annotations
@@ -249,11 +253,14 @@ class PosteriorMixin:
     Whatever the sampler (emcee, importance sampling, BayesianGMM's Gibbs
     chains), a fit hands its draws to :meth:`_set_posterior` with the layout
     of its chains; this mixin then provides ``posterior_``, ``n_draws_``,
-    :meth:`sample_posterior`, :meth:`summary` and :meth:`to_inference_data`.
-    Estimators fill in small hooks: :meth:`_draw_latents` (per-object latents
-    for given draws), :meth:`_pointwise_log_likelihood`, :meth:`_sample_stats`,
-    :meth:`_data_groups`, :meth:`_inference_dims` and
-    :meth:`_summary_axis_labels`.
+    :meth:`sample_posterior`, :meth:`summary`, :meth:`to_inference_data` and
+    the per-object layer (membership probabilities, log predictive
+    densities, the pointwise log-likelihood) over the hook
+    :meth:`_object_logliks`. Estimators fill in small hooks:
+    :meth:`_object_logliks` and its companions (:meth:`_training_objects`,
+    :meth:`_n_objects`, ...), :meth:`_draw_latents` (per-object latents for
+    given draws), :meth:`_sample_stats`, :meth:`_data_groups`,
+    :meth:`_inference_dims` and :meth:`_summary_axis_labels`.
     """
 
     # Measurement errors are requested metadata by default: with
@@ -792,10 +799,12 @@ class PosteriorMixin:
 class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
     """Base class of the emcee-backed estimators.
 
-    Subclasses build a :class:`PosteriorModel` in ``fit`` and call
-    :meth:`_sample`, the one sampler dispatch (``sampler`` and
-    ``n_importance`` are declared here); the base then stores, through one
-    storage path for every sampler (:meth:`_store`),
+    The sampler settings (``sampler``, ``n_importance``, ``n_walkers``, ...)
+    are declared here once: a subclass's ``__init__`` takes them as
+    ``**sampler_settings`` and passes them on, and its signature is
+    completed with them. Subclasses build a :class:`PosteriorModel` in
+    ``fit`` and call :meth:`_sample`, the one sampler dispatch; the base then
+    stores, through one storage path for every sampler (:meth:`_store`),
 
     - ``posterior_`` : dict mapping each population/global parameter name to
       its draws (first axis is the draw);

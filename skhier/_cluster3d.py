@@ -44,30 +44,23 @@ from numbers import Real
 
 import numpy as np
 from scipy import stats
-from scipy.special import expit, log_expit, logit
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import BaseHierarchicalEstimator, PosteriorModel
-from ._cluster_integral import _field_sample, field_log_marginal
+from ._base import BaseHierarchicalEstimator
 from ._distance import (
-    _L_RANGE,
     HierarchicalDistanceEstimator,
-    _check_mean_prior,
-    _check_scale_prior,
-    _check_zero_point,
+    _DistanceModel,
 )
-from ._math import LOG2PI, row_chunks
+from ._docstrings import fill_doc
+from ._math import LOG2PI
 from ._population import adaptive_log_integral, adaptive_sample
 from ._systematics import check_per_row, check_positions
-from .utils._checks import check_beta_prior, check_sample_weight
+from .utils._checks import check_sample_weight
 
 __all__ = ["HierarchicalDistanceEstimator3D", "footprint_log_mass", "sky_directions"]
 
-# (draws x stars) cells evaluated at once (each cell is an adaptive integral).
-_CELLS_LOGLIK = 100_000
-_CELLS_SAMPLE = 8_000
 #: Gauss–Hermite nodes of the footprint's mass integral (tested against
 #: Monte Carlo in tests/test_cluster3d.py).
 FOOTPRINT_NODES = 48
@@ -231,97 +224,82 @@ def _cluster3d_sample(parallax, parallax_error, mean, dispersion, u, n_grid=513)
 # -- the model ------------------------------------------------------------------------
 
 
-class _Cluster3DModel(PosteriorModel):
+class _Cluster3DModel(_DistanceModel):
     """Collapsed log-posterior over (centre, s[, f][, L][, zero_point]).
 
-    Sampler coordinates: ``z_center_x/y/z`` with ``centre = D0 (e0 + z)``
-    (``D0 e0`` the starting centre, so the coordinates are relative
-    offsets), ``log_dispersion``, then optionally
+    The 1-D model (:class:`skhier._distance._DistanceModel`) with a 3-D
+    location. Sampler coordinates: ``z_center_x/y/z`` with
+    ``centre = D0 (e0 + z)`` (``D0 e0`` the starting centre, so the
+    coordinates are relative offsets), ``log_dispersion``, then optionally
     ``logit_cluster_fraction``, ``log_field_length_scale`` and
     ``zero_point`` (mas).
 
     Priors: the centre's direction is isotropic and its distance ``|c|``
     follows ``mean_distance_prior``, i.e. ``p(c) = p(|c|) / (4 π |c|²)``;
-    the others as in the 1-D model.
+    the others as in the 1-D model. The stars' per-row data (``basis`` in
+    :meth:`star_logliks` and :meth:`conditional_distances`, where the 1-D
+    model takes systematic-mode loadings) are their direction unit vectors.
     """
 
-    profile = None  # the normal (Gaussian) profile only
-    modes = None  # no shared systematic offsets
-    n_modes = 0
+    location_names = ("z_center_x", "z_center_y", "z_center_z")
     simple = False  # per-star means: none of the 1-D model's fast paths
 
-    def __init__(self, parallax, parallax_error, directions, *, axis, radius, cut, mean_prior,
-                 dispersion_prior, field, length_scale, fraction_prior, zero_point,
-                 zero_point_prior):
-        self.parallax = parallax
-        self.parallax_error = parallax_error
+    def __init__(self, parallax, parallax_error, directions, *, axis, radius, cut, **kwargs):
         self.directions = directions
         self.axis = axis
         self.radius = radius
         self.cut = cut  # whether the footprint truncates the cluster
-        self.log_solid_angle = float(np.log(2.0 * np.pi * (1.0 - np.cos(np.radians(radius)))))
-        self.mean_prior = mean_prior
-        self.dispersion_prior = dispersion_prior
-        self.field = field
-        self.length_scale = length_scale
-        self.fraction_prior = fraction_prior
-        self.zero_point = zero_point
-        self.zero_point_prior = zero_point_prior
-        names = ["z_center_x", "z_center_y", "z_center_z", "log_dispersion"]
-        if field:
-            names.append("logit_cluster_fraction")
-            if length_scale is None:
-                names.append("log_field_length_scale")
-        if zero_point is None:
-            names.append("zero_point")
-        self.param_names = names
+        # Field directions uniform over the footprint: density 1 / solid angle.
+        self.field_log_norm = float(np.log(2.0 * np.pi * (1.0 - np.cos(np.radians(radius)))))
+        super().__init__(parallax, parallax_error, **kwargs)
         self.origin, self.start_dispersion = self._start()
-        self.field_const = None
-        if field and length_scale is not None and zero_point is not None:
-            self.field_const = field_log_marginal(parallax - zero_point, parallax_error,
-                                                  length_scale) - self.log_solid_angle
 
     def _start(self):
-        """Starting centre (the weighted mean parallax's distance, clipped to
-        the prior, along the stars' mean direction) and dispersion (from the
-        median angular distance to that direction: for a 2-D Gaussian on the
-        sky it is 1.177 s / distance)."""
-        zp = self.zero_point if self.zero_point is not None else self.zero_point_prior[0]
-        w = 1.0 / self.parallax_error**2
-        mean_plx = np.sum(w * (self.parallax - zp)) / np.sum(w)
-        kind, a, b = self.mean_prior
-        if mean_plx > 0:
-            dist = 1000.0 / mean_plx
-        else:
-            dist = 0.5 * (a + b) if kind == "uniform" else max(a, 1.0)
-        if kind == "uniform":
-            dist = float(np.clip(dist, a + 1e-3 * (b - a), b - 1e-3 * (b - a)))
-        dist = max(dist, 1e-3)
+        """Starting centre (the 1-D model's starting distance along the
+        stars' mean direction) and dispersion (from the median angular
+        distance to that direction: for a 2-D Gaussian on the sky it is
+        1.177 s / distance)."""
+        dist = max(float(super()._initial_location()[1]), 1e-3)
         e0 = self.directions.mean(axis=0)
         e0 /= np.linalg.norm(e0)
         sep = np.arccos(np.clip(self.directions @ e0, -1.0, 1.0))
-        s0 = max(dist * float(np.median(sep)) / 1.177, 1e-3 * dist)
-        return dist * e0, s0
+        return dist * e0, max(dist * float(np.median(sep)) / 1.177, 1e-3 * dist)
 
-    # parameters ------------------------------------------------------------------
-    def _unpack(self, theta):
-        theta = np.atleast_2d(theta)
-        scale = np.linalg.norm(self.origin)
-        center = self.origin + scale * theta[:, :3]
-        p = {"center": center, "mean_distance": np.linalg.norm(center, axis=1),
-             "distance_dispersion": np.exp(theta[:, 3])}
-        j = 4
-        if self.field:
-            p["cluster_fraction"] = expit(theta[:, j])
-            j += 1
-            if self.length_scale is None:
-                p["field_length_scale"] = np.exp(theta[:, j])
-                j += 1
+    # the location hooks -------------------------------------------------------------
+    def _center(self, theta):
+        return self.origin + np.linalg.norm(self.origin) * theta[:, :3]
+
+    def _unpack_location(self, theta):
+        center = self._center(theta)
+        return {"center": center, "mean_distance": np.linalg.norm(center, axis=1)}
+
+    def _log_prior_location(self, theta):
+        dist = np.linalg.norm(self._center(theta), axis=1)
+        kind, a, b = self.mean_prior
+        with np.errstate(divide="ignore"):
+            if kind == "uniform":
+                lp = np.where((dist > a) & (dist < b), 0.0, -np.inf)
             else:
-                p["field_length_scale"] = np.full(len(theta), self.length_scale)
-        p["zero_point"] = theta[:, j] if self.zero_point is None else np.full(
-            len(theta), self.zero_point)
-        return self._with_footprint(p)
+                lp = -0.5 * ((dist - a) / b) ** 2
+            return lp - 2.0 * np.log(dist)  # isotropic direction: p(c) = p(|c|) / (4 pi |c|^2)
+
+    def _initial_location(self):
+        dist = np.linalg.norm(self.origin)
+        return [0.0, 0.0, 0.0, np.log(self.start_dispersion)], dist
+
+    def _constrain_location(self, p):
+        ra, dec, _ = to_icrs(p["center"])
+        return {"center": p["center"], "center_ra": ra, "center_dec": dec,
+                "mean_distance": p["mean_distance"],
+                "distance_dispersion": p["distance_dispersion"]}
+
+    def _unpack(self, theta):
+        return self._with_footprint(super()._unpack(theta))
+
+    def full_params(self, params):
+        """Constrained draws completed with the fixed parameters and the
+        footprint's mass."""
+        return self._with_footprint(super().full_params(params))
 
     def _with_footprint(self, p):
         if self.cut:
@@ -331,162 +309,26 @@ class _Cluster3DModel(PosteriorModel):
             p["log_footprint_mass"] = np.zeros(len(p["center"]))
         return p
 
-    def log_prior(self, theta):
-        theta = np.atleast_2d(theta)
-        p_center = self.origin + np.linalg.norm(self.origin) * theta[:, :3]
-        dist = np.linalg.norm(p_center, axis=1)
-        kind, a, b = self.mean_prior
-        with np.errstate(divide="ignore"):
-            if kind == "uniform":
-                lp = np.where((dist > a) & (dist < b), 0.0, -np.inf)
-            else:
-                lp = -0.5 * ((dist - a) / b) ** 2
-            lp = lp - 2.0 * np.log(dist)  # isotropic direction: p(c) = p(|c|) / (4 pi |c|^2)
-        s = np.exp(theta[:, 3])
-        kind_s, c = self.dispersion_prior
-        lp = lp + (-np.log1p((s / c) ** 2) if kind_s == "half-cauchy" else -0.5 * (s / c) ** 2)
-        lp = lp + theta[:, 3]  # Jacobian of log s
-        j = 4
-        if self.field:
-            fa, fb = self.fraction_prior
-            lp = lp + fa * log_expit(theta[:, j]) + fb * log_expit(-theta[:, j])
-            j += 1
-            if self.length_scale is None:
-                inside = (theta[:, j] > np.log(_L_RANGE[0])) & (theta[:, j] < np.log(_L_RANGE[1]))
-                lp = np.where(inside, lp, -np.inf)
-                j += 1
-        if self.zero_point is None:
-            m, sd = self.zero_point_prior
-            lp = lp - 0.5 * ((theta[:, j] - m) / sd) ** 2
-        return lp
+    # the per-star integrals -------------------------------------------------------
+    def _directions(self, rows, basis):
+        return (self.directions if basis is None else basis)[rows]
 
-    def star_logliks(self, p, rows=slice(None), parallax=None, parallax_error=None,
-                     basis=None):
-        """(log f + log p_cluster, log(1-f) + log p_field or None), (k, n_rows),
-        each a density per mas of parallax and per steradian.
-
-        ``basis`` (n, 3): the stars' direction unit vectors (default: the
-        training stars'); the 1-D model passes its stars' systematic-mode
-        loadings in this place.
-        """
-        plx = self.parallax[rows] if parallax is None else parallax[rows]
-        err = self.parallax_error[rows] if parallax_error is None else parallax_error[rows]
-        dirs = self.directions[rows] if basis is None else basis[rows]
-        y = plx[None, :] - p["zero_point"][:, None]
-        along = p["center"] @ dirs.T
+    def _cluster(self, y, err, p, rows=None, basis=None):
+        """Member log-density per mas and steradian (see the module docstring)."""
+        along = p["center"] @ self._directions(rows, basis).T
         perp2 = np.maximum(np.sum(p["center"] ** 2, axis=1)[:, None] - along**2, 0.0)
         s = p["distance_dispersion"][:, None]
-        lc = (cluster3d_log_marginal(y, err[None, :], along, s) - 0.5 * perp2 / s**2
-              - np.log(2.0 * np.pi * s**2) - p["log_footprint_mass"][:, None])
-        if not self.field:
-            return lc, None
-        if self.field_const is not None and parallax is None:
-            lf = np.broadcast_to(self.field_const[rows], lc.shape)
-        else:
-            lf = field_log_marginal(y, err[None, :], p["field_length_scale"][:, None]
-                                    ) - self.log_solid_angle
-        f = p["cluster_fraction"][:, None]
-        return lc + np.log(f), lf + np.log1p(-f)
+        return (cluster3d_log_marginal(y, err, along, s) - 0.5 * perp2 / s**2
+                - np.log(2.0 * np.pi * s**2) - p["log_footprint_mass"][:, None])
 
-    def log_prob(self, theta):
-        theta = np.atleast_2d(theta)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            lp = self.log_prior(theta)
-            ok = np.isfinite(lp)
-            total = np.full(len(theta), -np.inf)
-            if np.any(ok):
-                p = self._unpack(theta[ok])
-                ll = np.zeros(int(ok.sum()))
-                for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
-                    lc, lf = self.star_logliks(p, rows)
-                    ll += self.sum_objects(lc if lf is None else np.logaddexp(lc, lf), rows)
-                total[ok] = lp[ok] + ll
-        return np.where(np.isfinite(total), total, -np.inf)
+    def _cluster_sample(self, y, err, p, u, n_grid, rows=None, basis=None):
+        along = p["center"] @ self._directions(rows, basis).T
+        return _cluster3d_sample(y, err, along, p["distance_dispersion"][:, None], u, n_grid)
 
-    def initial_point(self):
-        theta = [0.0, 0.0, 0.0, np.log(self.start_dispersion)]
-        if self.field:
-            theta.append(logit(0.7))
-            if self.length_scale is None:
-                dist = np.linalg.norm(self.origin)
-                theta.append(np.log(np.clip(dist, 2 * _L_RANGE[0], 0.5 * _L_RANGE[1])))
-        if self.zero_point is None:
-            theta.append(self.zero_point_prior[0])
-        return np.asarray(theta, dtype=np.float64)
-
-    def constrain(self, theta):
-        p = self._unpack(theta)
-        ra, dec, _ = to_icrs(p["center"])
-        out = {"center": p["center"], "center_ra": ra, "center_dec": dec,
-               "mean_distance": p["mean_distance"],
-               "distance_dispersion": p["distance_dispersion"]}
-        if self.field:
-            out["cluster_fraction"] = p["cluster_fraction"]
-            if self.length_scale is None:
-                out["field_length_scale"] = p["field_length_scale"]
-        if self.zero_point is None:
-            out["zero_point"] = p["zero_point"]
-        return out
-
-    def prior_bounds(self):
-        kind, a, b = self.mean_prior
-        bounds = {}
-        if kind == "uniform":
-            bounds["mean_distance"] = (a if a > 0 else -np.inf, b)
-        if self.field and self.length_scale is None:
-            bounds["field_length_scale"] = _L_RANGE
-        return bounds
-
-    def full_params(self, params):
-        """Constrained draws completed with the fixed parameters and the
-        footprint's mass."""
-        k = len(params["mean_distance"])
-        p = {key: np.asarray(v) for key, v in params.items()}
-        if self.field and self.length_scale is not None:
-            p["field_length_scale"] = np.full(k, self.length_scale)
-        if "zero_point" not in p:
-            p["zero_point"] = np.full(k, self.zero_point)
-        return self._with_footprint(p)
-
-    # latents ----------------------------------------------------------------------
     def draw_latents(self, params, rng):
-        p = self.full_params(params)
-        k = len(p["mean_distance"])
-        r, member = self.conditional_distances(p, rng.uniform(size=(k, len(self.parallax))))
-        return {"r": r, "position": r[..., None] * self.directions, "is_member": member}
-
-    def conditional_distances(self, p, u, parallax=None, parallax_error=None, n_grid=513,
-                              basis=None):
-        """Distances (k, n) drawn by inverting the stars' posterior CDFs at ``u``
-        (with a field, ``u < P(member)`` picks the cluster component and is
-        rescaled to a fresh uniform inside it: an exact mixture draw).
-        ``basis``: the stars' directions, as in :meth:`star_logliks`."""
-        plx = self.parallax if parallax is None else parallax
-        err = self.parallax_error if parallax_error is None else parallax_error
-        dirs = self.directions if basis is None else basis
-        k, n = u.shape
-        r = np.empty((k, n))
-        member = np.ones((k, n), dtype=bool)
-        for rows in row_chunks(n, k, _CELLS_SAMPLE):
-            y = plx[None, rows] - p["zero_point"][:, None]
-            along = p["center"] @ dirs[rows].T
-            s = p["distance_dispersion"][:, None]
-            uu = u[:, rows]
-            if not self.field:
-                r[:, rows] = _cluster3d_sample(y, err[None, rows], along, s, uu, n_grid)
-                continue
-            lc, lf = self.star_logliks(p, rows, plx, err, dirs)
-            pc = np.exp(lc - np.logaddexp(lc, lf))
-            is_c = uu < pc
-            with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-                uc = np.where(is_c, uu / np.where(pc > 0, pc, 1.0), 0.5)
-                uf = np.where(is_c, 0.5, (uu - pc) / np.where(pc < 1, 1.0 - pc, 1.0))
-            rc = _cluster3d_sample(y, err[None, rows], along, s, np.clip(uc, 0.0, 1.0), n_grid)
-            rf = _field_sample(y, err[None, rows], p["field_length_scale"][:, None],
-                               np.clip(uf, 0.0, 1.0), n_grid=n_grid)
-            r[:, rows] = np.where(is_c, rc, rf)
-            member[:, rows] = is_c
-        return r, member
+        out = super().draw_latents(params, rng)
+        out["position"] = out["r"][..., None] * self.directions
+        return out
 
 
 # -- the estimator ------------------------------------------------------------------------
@@ -591,9 +433,11 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
     neglected (milliarcseconds against a cluster's degrees). The per-star
     integral ``∫ N(parallax | 1000/r, err²) N(r | u·c, s²) r² dr`` uses the
     adaptive quadrature of :mod:`skhier._population` (checked against
-    ``scipy.integrate.quad`` in ``tests/test_cluster3d.py``). Correlated
-    parallax systematics and non-Gaussian profiles are offered by the 1-D
-    model only.
+    ``scipy.integrate.quad`` in ``tests/test_cluster3d.py``). The angular
+    covariance of the parallax systematics and non-Gaussian profiles are
+    offered by the 1-D model only; a systematic floor common to every star
+    is ``parallax_zero_point=(zp, sigma)`` (a shared offset
+    ``N(zp, sigma²)``).
 
     References
     ----------
@@ -680,6 +524,7 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
 
     # -- fitting ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
+    @fill_doc
     def fit(self, X, y=None, X_err=None, ra=None, dec=None, zero_point=None,
             sample_weight=None):
         """Sample the posterior of the cluster's centre, size and distances.
@@ -696,32 +541,20 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
             Sky positions in degrees (ra in [0, 360], dec in [-90, 90]); required.
         zero_point : array-like of shape (n_samples,), default=None
             Per-star parallax zero-points in mas.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each row's log-likelihood.
+        %(sample_weight)s
 
         Returns
         -------
         self : HierarchicalDistanceEstimator3D
         """
-        mean_prior = _check_mean_prior(self.mean_distance_prior)
-        disp_prior = _check_scale_prior(self.distance_dispersion_prior)
-        frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
-        zp, zp_prior = _check_zero_point(self.parallax_zero_point)
+        settings = self._model_settings()
         plx, err, dirs = self._stars(X, X_err, ra, dec, zero_point, reset=True)
         weights = check_sample_weight(sample_weight, len(plx))
         axis, radius = _check_footprint(self.footprint, dirs)
         ra0, dec0, _ = to_icrs(axis)
         self.footprint_ = (float(ra0), float(dec0), float(radius))
-        field = self.field == "edsd"
-        length = None
-        if field and self.field_length_scale != "fit":
-            length = float(self.field_length_scale)
-        model = _Cluster3DModel(
-            plx, err, dirs, axis=axis, radius=radius, cut=self.footprint is not None,
-            mean_prior=mean_prior,
-            dispersion_prior=disp_prior, field=field, length_scale=length,
-            fraction_prior=frac_prior, zero_point=zp, zero_point_prior=zp_prior,
-        )
+        model = _Cluster3DModel(plx, err, dirs, axis=axis, radius=radius,
+                                cut=self.footprint is not None, **settings)
         self.n_systematic_modes_ = 0
         self.systematics_error_ = None
         self.frozen_check_ = None

@@ -206,7 +206,18 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
     prior's range, or log mu_r for a normal prior), ``log_dispersion``, then
     optionally ``logit_cluster_fraction``, ``log_field_length_scale`` and
     ``zero_point`` (mas).
+
+    The cluster's location (here ``z_mean``) is kept in a few hooks
+    (``location_names``, ``_unpack_location``, ``_log_prior_location``,
+    ``_initial_location``, ``_constrain_location``, ``_cluster``,
+    ``_cluster_sample``) so that the 3-D model (:mod:`skhier._cluster3d`)
+    shares the rest.
     """
+
+    #: Sampler coordinates of the cluster's location, before ``log_dispersion``.
+    location_names = ("z_mean",)
+    #: Subtracted from every field log-likelihood (the 3-D model's log solid angle).
+    field_log_norm = 0.0
 
     def __init__(self, parallax, parallax_error, *, mean_prior, dispersion_prior, field,
                  length_scale, fraction_prior, zero_point, zero_point_prior,
@@ -223,7 +234,7 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         self.fraction_prior = fraction_prior
         self.zero_point = zero_point  # None: fitted
         self.zero_point_prior = zero_point_prior
-        names = ["z_mean", "log_dispersion"]
+        names = [*self.location_names, "log_dispersion"]
         if field:
             names.append("logit_cluster_fraction")
             if length_scale is None:
@@ -240,18 +251,22 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         if field and length_scale is not None and zero_point is not None and not self.n_modes:
             self.field_const = field_log_marginal(
                 parallax - zero_point, parallax_error, length_scale
-            )
+            ) - self.field_log_norm
 
     # parameters -------------------------------------------------------------
-    def _unpack(self, theta):
-        theta = np.atleast_2d(theta)
+    def _unpack_location(self, theta):
+        """The location's parameters from the sampler coordinates (dict)."""
         kind, a, b = self.mean_prior
         if kind == "uniform":
-            mean = a + (b - a) * expit(theta[:, 0])
-        else:
-            mean = np.exp(theta[:, 0])
-        p = {"mean_distance": mean, "distance_dispersion": np.exp(theta[:, 1])}
-        j = 2
+            return {"mean_distance": a + (b - a) * expit(theta[:, 0])}
+        return {"mean_distance": np.exp(theta[:, 0])}
+
+    def _unpack(self, theta):
+        theta = np.atleast_2d(theta)
+        j = len(self.location_names)
+        p = self._unpack_location(theta)
+        p["distance_dispersion"] = np.exp(theta[:, j])
+        j += 1
         if self.field:
             p["cluster_fraction"] = expit(theta[:, j])
             j += 1
@@ -287,8 +302,10 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
             off = off + p["systematic_modes"] @ b.T
         return off
 
-    def _cluster(self, y, err, p):
-        """Cluster log-likelihood of parallaxes ``y`` (already offset), (k, n)."""
+    def _cluster(self, y, err, p, rows=None, basis=None):
+        """Cluster log-likelihood of parallaxes ``y`` (already offset), (k, n);
+        ``rows`` and ``basis`` (the stars' per-row data, as in
+        :meth:`star_logliks`) serve models whose integral depends on them."""
         if self.profile is None:
             return cluster_log_marginal(
                 y, err, p["mean_distance"][:, None], p["distance_dispersion"][:, None])
@@ -296,24 +313,28 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
             self.profile, y, err, p["mean_distance"][:, None],
             p["distance_dispersion"][:, None], p["profile_shape"][:, None])
 
-    def log_prior(self, theta):
-        theta = np.atleast_2d(theta)
+    def _log_prior_location(self, theta):
+        """Log prior density of the location's sampler coordinates."""
         kind, a, b = self.mean_prior
         z = theta[:, 0]
         if kind == "uniform":
             # Uniform on (a, b) in logit coordinates: Jacobian expit(z) expit(-z).
-            lp = log_expit(z) + log_expit(-z)
-        else:
-            mean = np.exp(z)
-            lp = -0.5 * ((mean - a) / b) ** 2 + z  # normal (truncated to > 0) + Jacobian
-        s = np.exp(theta[:, 1])
+            return log_expit(z) + log_expit(-z)
+        mean = np.exp(z)
+        return -0.5 * ((mean - a) / b) ** 2 + z  # normal (truncated to > 0) + Jacobian
+
+    def log_prior(self, theta):
+        theta = np.atleast_2d(theta)
+        lp = self._log_prior_location(theta)
+        j = len(self.location_names)
+        s = np.exp(theta[:, j])
         kind_s, c = self.dispersion_prior
         if kind_s == "half-cauchy":
             lp = lp - np.log1p((s / c) ** 2)
         else:
             lp = lp - 0.5 * (s / c) ** 2
-        lp = lp + theta[:, 1]  # Jacobian of log sigma
-        j = 2
+        lp = lp + theta[:, j]  # Jacobian of log sigma
+        j += 1
         if self.field:
             fa, fb = self.fraction_prior
             lp = lp + fa * log_expit(theta[:, j]) + fb * log_expit(-theta[:, j])
@@ -344,13 +365,14 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         plx = self.parallax[rows] if parallax is None else parallax[rows]
         err = self.parallax_error[rows] if parallax_error is None else parallax_error[rows]
         y = plx[None, :] - self._offsets(p, rows, basis)
-        lc = self._cluster(y, err[None, :], p)
+        lc = self._cluster(y, err[None, :], p, rows, basis)
         if not self.field:
             return lc, None
         if self.field_const is not None and parallax is None:
             lf = np.broadcast_to(self.field_const[rows], lc.shape)
         else:
-            lf = field_log_marginal(y, err[None, :], p["field_length_scale"][:, None])
+            lf = field_log_marginal(y, err[None, :], p["field_length_scale"][:, None]
+                                    ) - self.field_log_norm
         f = p["cluster_fraction"][:, None]
         return lc + np.log(f), lf + np.log1p(-f)
 
@@ -370,7 +392,9 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
                 total[ok] = lp[ok] + ll
         return np.where(np.isfinite(total), total, -np.inf)
 
-    def initial_point(self):
+    def _initial_location(self):
+        """Starting location coordinates and log dispersion (list), and the
+        starting distance (pc)."""
         plx = self.parallax - (self.zero_point or (self.zero_point_prior or (0.0, 0))[0])
         w = 1.0 / self.parallax_error**2
         mean_plx = np.sum(w * plx) / np.sum(w)
@@ -384,7 +408,10 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
             z = logit((mean - a) / (b - a))
         else:
             z = np.log(max(mean, 1e-3))
-        theta = [z, np.log(0.05 * mean)]
+        return [z, np.log(0.05 * mean)], mean
+
+    def initial_point(self):
+        theta, mean = self._initial_location()
         if self.field:
             theta.append(logit(0.7))
             if self.length_scale is None:
@@ -396,9 +423,14 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         theta += [0.0] * self.n_modes
         return np.asarray(theta, dtype=np.float64)
 
+    def _constrain_location(self, p):
+        """The location's and the dispersion's reported draws (dict)."""
+        return {"mean_distance": p["mean_distance"],
+                "distance_dispersion": p["distance_dispersion"]}
+
     def constrain(self, theta):
         p = self._unpack(theta)
-        out = {"mean_distance": p["mean_distance"], "distance_dispersion": p["distance_dispersion"]}
+        out = self._constrain_location(p)
         if self.field:
             out["cluster_fraction"] = p["cluster_fraction"]
             if self.length_scale is None:
@@ -444,7 +476,7 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         r, member = self.conditional_distances(p, u)
         return {"r": r, "is_member": member}
 
-    def _cluster_sample(self, y, err, p, u, n_grid):
+    def _cluster_sample(self, y, err, p, u, n_grid, rows=None, basis=None):
         if self.profile is None:
             return gaussian_latent_sample(
                 y, err, p["mean_distance"][:, None], p["distance_dispersion"][:, None],
@@ -478,13 +510,14 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
                 with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
                     uc = np.where(is_c, uu / np.where(pc > 0, pc, 1.0), 0.5)
                     uf = np.where(is_c, 0.5, (uu - pc) / np.where(pc < 1, 1.0 - pc, 1.0))
-                rc = self._cluster_sample(y, err[None, rows], p, np.clip(uc, 0.0, 1.0), n_grid)
+                rc = self._cluster_sample(y, err[None, rows], p, np.clip(uc, 0.0, 1.0), n_grid,
+                                          rows, basis)
                 rf = _field_sample(y, err[None, rows], p["field_length_scale"][:, None],
                                    np.clip(uf, 0.0, 1.0), n_grid=n_grid)
                 r[:, rows] = np.where(is_c, rc, rf)
                 member[:, rows] = is_c
             else:
-                r[:, rows] = self._cluster_sample(y, err[None, rows], p, uu, n_grid)
+                r[:, rows] = self._cluster_sample(y, err[None, rows], p, uu, n_grid, rows, basis)
         return r, member
 
 
@@ -808,6 +841,22 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
                 UserWarning,
             )
 
+    def _model_settings(self):
+        """The validated priors and field settings: the model's keyword arguments."""
+        out = {
+            "mean_prior": _check_mean_prior(self.mean_distance_prior),
+            "dispersion_prior": _check_scale_prior(self.distance_dispersion_prior),
+            "fraction_prior": check_beta_prior(self.cluster_fraction_prior,
+                                               "cluster_fraction_prior"),
+        }
+        zp, zp_prior = _check_zero_point(self.parallax_zero_point)
+        field = self.field == "edsd"
+        return {
+            **out, "zero_point": zp, "zero_point_prior": zp_prior, "field": field,
+            "length_scale": (float(self.field_length_scale)
+                             if field and self.field_length_scale != "fit" else None),
+        }
+
     # -- fitting --------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
     @fill_doc
@@ -838,18 +887,12 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         -------
         self : HierarchicalDistanceEstimator
         """
-        mean_prior = _check_mean_prior(self.mean_distance_prior)
-        disp_prior = _check_scale_prior(self.distance_dispersion_prior)
-        frac_prior = check_beta_prior(self.cluster_fraction_prior, "cluster_fraction_prior")
-        zp, zp_prior = _check_zero_point(self.parallax_zero_point)
+        settings = self._model_settings()
         plx, err, ra, dec = self._stars(X, X_err, ra, dec, zero_point, reset=True)
         weights = check_sample_weight(sample_weight, len(plx))
-        field = self.field == "edsd"
+        field, zp, mean_prior = settings["field"], settings["zero_point"], settings["mean_prior"]
         if not field and zp is not None and mean_prior[0] == "uniform":
             _check_parallax_detected(plx - zp, err, mean_prior)
-        length = None
-        if field and self.field_length_scale != "fit":
-            length = float(self.field_length_scale)
         modes = self._systematics(err, ra, dec)
         self.n_systematic_modes_ = 0 if modes is None else modes.n_modes
         self.systematics_error_ = None if modes is None else float(modes.error)
@@ -862,11 +905,8 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
                 UserWarning,
             )
         err_fit = err if modes is None else np.sqrt(err**2 + modes.residual)
-        model = _DistanceModel(
-            plx, err_fit, mean_prior=mean_prior, dispersion_prior=disp_prior, field=field,
-            length_scale=length, fraction_prior=frac_prior, zero_point=zp,
-            zero_point_prior=zp_prior, profile=get_profile(self.profile), modes=modes,
-        )
+        model = _DistanceModel(plx, err_fit, **settings, profile=get_profile(self.profile),
+                               modes=modes)
         rng = check_random_state(self.random_state)
         self.frozen_check_ = None
         self.quadrature_error_ = None

@@ -1,10 +1,18 @@
 """The base's one sampler dispatch, shared by every emcee/importance estimator."""
 
+import inspect
+
 import pytest
+from sklearn.base import clone
 
 import skhier._base
 import skhier._importance
-from skhier import HierarchicalDistanceEstimator, PopulationModel, RobustLineMixture
+from skhier import (
+    HierarchicalDistanceEstimator,
+    PopulationModel,
+    PosteriorSamplesPopulation,
+    RobustLineMixture,
+)
 from skhier.datasets import make_cluster_parallaxes, make_line_with_outliers, make_population
 
 QUICK = dict(n_walkers=8, n_steps=40, n_burn=10)
@@ -53,3 +61,23 @@ def test_sampler_declared_once(cls):
     assert est.get_params()["n_importance"] == 300
     for name in ("sampler", "n_importance"):
         assert cls._parameter_constraints[name] is base[name]
+
+
+@pytest.mark.parametrize(
+    "cls", [RobustLineMixture, PopulationModel, HierarchicalDistanceEstimator,
+            PosteriorSamplesPopulation]
+)
+def test_sampler_settings_complete_each_signature(cls):
+    """Each estimator's __init__ takes the sampler settings as **sampler_settings;
+    its signature lists them, keyword-only, with the base's defaults after the
+    estimator's own parameters (what get_params, clone and help read)."""
+    shared = list(inspect.signature(skhier._base.BaseHierarchicalEstimator.__init__)
+                  .parameters.values())[1:]
+    params = list(inspect.signature(cls).parameters.values())
+    assert params[-len(shared):] == shared
+    assert all(p.kind is not p.VAR_KEYWORD for p in params)
+    est = clone(cls(n_walkers=12, thin=3))
+    assert est.n_walkers == 12 and est.thin == 3 and est.sampler == "auto"
+    assert {p.name for p in shared} <= set(est.get_params())
+    with pytest.raises(TypeError, match="unexpected keyword argument 'n_walker'"):
+        cls(n_walker=12)

@@ -2,10 +2,11 @@
 
 Membership probabilities, log predictive densities and the pointwise
 log-likelihood of every estimator come from one hook
-(``BaseHierarchicalEstimator._object_logliks``). Here a toy estimator whose
-hook is a two-Gaussian mixture with known draws checks the layer against
-closed forms computed independently (numpy only), for chunks of any size and
-for the draw-subset policy.
+(``PosteriorMixin._object_logliks``). Here toy estimators whose hook is a
+two-Gaussian mixture (member and background) or a three-component one (as
+BayesianGMM's) with known draws check the layer against closed forms
+computed independently (numpy only), for chunks of any size and for the
+draw-subset policy.
 """
 
 from __future__ import annotations
@@ -137,3 +138,33 @@ def test_math_helpers():
     chunks = list(row_chunks(10, 3, 7))
     assert [c.start for c in chunks] == [0, 2, 4, 6, 8] and chunks[-1].stop == 10
     assert len(list(row_chunks(3, 10**6, 1))) == 3  # at least one row per chunk
+
+
+class _ToyThreeGroups(_ToyMixture):
+    """x ~ sum_k w_k N(m_k, 1) with three groups (as BayesianGMM's components)."""
+
+    def _object_logliks(self, x, draws, rows):
+        return [np.log(draws["w"][:, k, None]) + norm.logpdf(x[rows][None, :], draws["m"][:, k, None])
+                for k in range(3)]
+
+    def _n_groups(self):
+        return 3
+
+
+@pytest.mark.parametrize("cells", [1, 10**9])
+def test_any_number_of_groups(cells, monkeypatch):
+    """Membership and predictive densities over K tables (the mixture summed
+    by log-sum-exp), against the densities written out."""
+    monkeypatch.setattr(base_module, "OBJECT_CHUNK_CELLS", cells)
+    rng = np.random.default_rng(3)
+    est = _ToyThreeGroups()
+    est.posterior_ = {"w": rng.dirichlet([2.0, 3.0, 4.0], 25),
+                      "m": np.array([-4.0, 0.0, 5.0]) + 0.3 * rng.standard_normal((25, 3))}
+    x = np.linspace(-8.0, 9.0, 18)
+    dens = est.posterior_["w"][:, :, None] * norm.pdf(x[None, None, :], est.posterior_["m"][:, :, None])
+    proba = est._membership_proba(x)
+    assert proba.shape == (18, 3)
+    np.testing.assert_allclose(proba, (dens / dens.sum(axis=1, keepdims=True)).mean(axis=0).T,
+                               rtol=1e-12)
+    np.testing.assert_allclose(est._log_predictive_density(x),
+                               np.log(dens.sum(axis=1).mean(axis=0)) - np.log(2.0), rtol=1e-12)

@@ -8,6 +8,17 @@ from sklearn.utils import Bunch, check_random_state
 __all__ = ["make_cluster_3d", "make_cluster_parallaxes"]
 
 
+def _parallax_errors(parallax_error, n_stars, rng):
+    """Per-star parallax errors: one value, or uniform on (low, high)."""
+    if np.ndim(parallax_error) == 0:
+        err = np.full(n_stars, float(parallax_error))
+    else:
+        err = rng.uniform(parallax_error[0], parallax_error[1], size=n_stars)
+    if np.any(err <= 0):
+        raise ValueError("parallax_error must be > 0.")
+    return err
+
+
 def make_cluster_parallaxes(
     n_stars: int = 200,
     *,
@@ -85,12 +96,7 @@ def make_cluster_parallaxes(
         draws[bad] = mean_distance + distance_dispersion * rng.standard_normal(int(bad.sum()))
     r[is_member] = draws
     r[~is_member] = rng.gamma(3.0, field_length_scale, size=n_stars - n_mem)
-    if np.ndim(parallax_error) == 0:
-        err = np.full(n_stars, float(parallax_error))
-    else:
-        err = rng.uniform(parallax_error[0], parallax_error[1], size=n_stars)
-    if np.any(err <= 0):
-        raise ValueError("parallax_error must be > 0.")
+    err = _parallax_errors(parallax_error, n_stars, rng)
     parallax = 1000.0 / r + zero_point + err * rng.standard_normal(n_stars)
     return Bunch(
         X=parallax[:, None], X_err=err[:, None], distance=r, is_member=is_member,
@@ -199,12 +205,7 @@ def make_cluster_3d(
     r = np.linalg.norm(pos, axis=1)
     ra = np.degrees(np.arctan2(pos[:, 1], pos[:, 0])) % 360.0
     dec = np.degrees(np.arcsin(pos[:, 2] / r))
-    if np.ndim(parallax_error) == 0:
-        err = np.full(n_stars, float(parallax_error))
-    else:
-        err = rng.uniform(parallax_error[0], parallax_error[1], size=n_stars)
-    if np.any(err <= 0):
-        raise ValueError("parallax_error must be > 0.")
+    err = _parallax_errors(parallax_error, n_stars, rng)
     parallax = 1000.0 / r + zero_point + err * rng.standard_normal(n_stars)
     return Bunch(
         X=parallax[:, None], X_err=err[:, None], ra=ra, dec=dec, position=pos, distance=r,
