@@ -2,8 +2,9 @@
 
 For each population ("normal", "lognormal", "beta") and each number of
 objects N (default 100, 10^4, 10^6) this simulates noisy measurements,
-fits :class:`skhier.PopulationModel` (default sampler: importance sampling
-with a Pareto-k check, emcee as fallback; ``--sampler emcee`` forces emcee)
+fits :class:`skhier.PopulationModel` (default sampler: quadrature over the
+population posterior from 1 000 objects, else importance sampling with a
+Pareto-k check, emcee as fallback; ``--sampler emcee`` forces emcee)
 and prints the wall time (setup and per-object summaries included) and the
 smallest effective sample size per second over the population parameters.
 
@@ -21,6 +22,8 @@ of every population parameter) with a check that they agree within 3 Monte
 Carlo standard errors. ESS of PyMC: ArviZ bulk ESS; of skhier: its own
 per-parameter ESS (``n_effective_``). The numbers depend on the machine's
 load; the ratio is measured in one run, one fit after the other.
+``benchmarks/population_numpyro.py`` compares the same fits with numpyro's
+NUTS, with the ESS from the spread of independent fits.
 
 Usage: python benchmarks/population.py [--n 100 10000 1000000]
        [--populations normal lognormal beta] [--sampler auto] [--no-pymc]
@@ -146,7 +149,7 @@ def main():
     parser.add_argument("--n", "--sizes", dest="sizes", type=int, nargs="+",
                         default=[100, 10_000, 1_000_000])
     parser.add_argument("--populations", nargs="+", default=["normal", "lognormal", "beta"])
-    parser.add_argument("--sampler", default="auto", choices=["auto", "importance", "emcee"])
+    parser.add_argument("--sampler", default="auto", choices=["auto", "quadrature", "importance", "emcee"])
     parser.add_argument("--no-pymc", action="store_true")
     parser.add_argument("--pymc-max", type=int, default=10_000)
     parser.add_argument("--tune", type=int, default=300)

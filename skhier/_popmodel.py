@@ -244,6 +244,8 @@ class _BoundedMarginal(_Marginal):
 
     #: Points per object of the coarse table of s(v) that starts the solver.
     GUESS_GRID = 33
+    #: Entries solved at once (blocks of objects small enough for the cache).
+    SOLVE_BLOCK = 2**17
 
     def _solve_v(self, target, va, vb, es):
         """v with s(v) = target, row by row: ``target`` (n, m), the other
@@ -253,8 +255,18 @@ class _BoundedMarginal(_Marginal):
         ``GUESS_GRID`` points per object, inside the table's bracketing
         cell; safeguarded Newton steps then run until every step is below
         1e-12 (relative), updating only the entries still moving (a few
-        steps each).
+        steps each). Blocks of objects are solved one after the other.
         """
+        n, m = target.shape
+        out = np.empty((n, m))
+        step = max(1, self.SOLVE_BLOCK // max(m, 1))
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            out[rows] = self._solve_v_block(target[rows], va[rows], vb[rows], es[rows])
+        return out
+
+    def _solve_v_block(self, target, va, vb, es):
+        """:meth:`_solve_v` for one block of objects."""
         n, m = target.shape
         vg = va[:, None] + (vb - va)[:, None] * np.linspace(0.0, 1.0, self.GUESS_GRID)
         sg = self._s(vg, es[:, None])[0]
@@ -278,23 +290,26 @@ class _BoundedMarginal(_Marginal):
             frac = np.clip((target - s_lo) / (s_hi - s_lo), 0.0, 1.0)
         v = np.where(good & np.isfinite(frac), v_lo + (v_hi - v_lo) * frac,
                      0.5 * (va + vb)[:, None]).ravel()
-        target, es = target.ravel(), np.repeat(es, m)
-        active = np.arange(v.size)
+        out = v.copy()
+        # Working copies of the entries still moving, compacted as they stop.
+        idx = np.arange(v.size)
+        t, es = target.ravel(), np.repeat(es, m)
         for _ in range(60):
-            va_, lo_, hi_, t_ = v[active], lo[active], hi[active], target[active]
-            sv, ds = self._s(va_, es[active])
-            too_big = sv > t_
-            hi_ = np.where(too_big, va_, hi_)
-            lo_ = np.where(too_big, lo_, va_)
-            step = va_ - (sv - t_) / ds
-            ok = (step >= lo_) & (step <= hi_)
-            v_new = np.where(ok, step, 0.5 * (lo_ + hi_))
-            moving = np.abs(v_new - va_) > 1e-12 * (1.0 + np.abs(va_))
-            v[active], lo[active], hi[active] = v_new, lo_, hi_
-            active = active[moving]
-            if not active.size:
-                break
-        return v.reshape(n, m)
+            sv, ds = self._s(v, es)
+            too_big = sv > t
+            hi = np.where(too_big, v, hi)
+            lo = np.where(too_big, lo, v)
+            step = v - (sv - t) / ds
+            v_new = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+            moving = np.abs(v_new - v) > 1e-12 * (1.0 + np.abs(v))
+            v = v_new
+            if not moving.all():
+                out[idx[~moving]] = v[~moving]
+                idx, v, lo, hi, t, es = (a[moving] for a in (idx, v, lo, hi, t, es))
+                if not idx.size:
+                    break
+        out[idx] = v
+        return out.reshape(n, m)
 
     def _setup(self, xs, es, n_nodes):
         lo, hi = self.lo, self.hi

@@ -155,6 +155,18 @@ class _Background:
         return self.lo + dist if np.isfinite(self.lo) else self.hi - dist
 
 
+def _sample_weights(lw):
+    """Importance weights of each object's samples from their logs ``lw`` (..., K):
+    ``exp(lw - max)``, their sum, and ``log mean_k exp(lw)`` (``-inf`` where
+    every weight is 0)."""
+    m = np.max(lw, axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    w = np.exp(lw - m)
+    tot = w.sum(-1)
+    with np.errstate(divide="ignore"):
+        return w, tot, np.log(tot / lw.shape[-1]) + m[..., 0]
+
+
 # ---------------------------------------------------------------------------
 # Per-object sample sets
 # ---------------------------------------------------------------------------
@@ -246,13 +258,7 @@ class _ReweightingModel(PosteriorModel):
         if want_draw is not None:
             out["draw_pop"] = np.empty((S, n), dtype=np.intp)
         for rows in row_chunks(n, S * k, _CHUNK_CELLS):
-            lw = self.pop_log_weights(P, samples, rows)  # (S, n_c, K)
-            m = np.max(lw, axis=-1, keepdims=True)
-            m = np.where(np.isfinite(m), m, 0.0)
-            w = np.exp(lw - m)
-            tot = w.sum(-1)
-            with np.errstate(divide="ignore"):
-                out["log_pop"][:, rows] = np.log(tot / k) + m[..., 0]
+            w, tot, out["log_pop"][:, rows] = _sample_weights(self.pop_log_weights(P, samples, rows))
             if want_mean:
                 with np.errstate(invalid="ignore"):
                     out["mean_pop"][:, rows] = np.einsum("snk,nkd->snd", w, samples.theta[rows]) / tot[..., None]
@@ -266,13 +272,7 @@ class _ReweightingModel(PosteriorModel):
             mbg = np.empty((n, d))
             dbg = np.empty((S, n), dtype=np.intp) if want_draw is not None else None
             for rows in row_chunks(n, k * max(S if want_draw is not None else 1, 1), _CHUNK_CELLS):
-                lw = self.background_log_weights(samples, rows)
-                m = np.max(lw, axis=-1, keepdims=True)
-                m = np.where(np.isfinite(m), m, 0.0)
-                w = np.exp(lw - m)
-                tot = w.sum(-1)
-                with np.errstate(divide="ignore"):
-                    lbg[rows] = np.log(tot / k) + m[..., 0]
+                w, tot, lbg[rows] = _sample_weights(self.background_log_weights(samples, rows))
                 with np.errstate(invalid="ignore"):
                     mbg[rows] = np.einsum("nk,nkd->nd", w, samples.theta[rows]) / tot[:, None]
                 if dbg is not None:
@@ -1116,10 +1116,8 @@ class PosteriorSamplesPopulation(DensityMixin, BaseHierarchicalEstimator):
         P = self.model_.params_from_dict(med)
         ess = np.empty(samples.n)
         for rows in row_chunks(samples.n, samples.k, _CHUNK_CELLS):
-            lw = self.model_.pop_log_weights(P, samples, rows)[0]
-            m = np.max(lw, axis=-1, keepdims=True)
-            w = np.exp(lw - np.where(np.isfinite(m), m, 0.0))
-            s1, s2 = w.sum(-1), (w * w).sum(-1)
+            w, s1, _ = _sample_weights(self.model_.pop_log_weights(P, samples, rows)[0])
+            s2 = (w * w).sum(-1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 ess[rows] = np.where(s2 > 0, s1 * s1 / s2, 0.0)
         return ess

@@ -225,3 +225,28 @@ def test_quadrature_intervals_cover_the_truth(population, stat_seed):
             covered[j] += lo < truth < hi
     low, high = stats.binom.ppf([5e-4, 1 - 5e-4], n_sims, 0.9)
     assert np.all((covered >= low) & (covered <= high)), (covered, low, high)
+
+
+@pytest.mark.parametrize("population", ["lognormal", "beta"])
+def test_node_solver_hits_its_targets_in_blocks(population, monkeypatch):
+    """The fixed nodes solve s(v) = target per object (to 1e-12 relative),
+    and solving in blocks of objects gives the same nodes."""
+    from skhier._distributions import BetaFamily, LogNormalFamily
+
+    cfg = CASES[population]
+    d = make_population(300, distribution=population, params=cfg["params"], err=cfg["err"],
+                        random_state=3)
+    fam = LogNormalFamily() if population == "lognormal" else BetaFamily()
+    x, e = d.X[:, 0], d.X_err[:, 0]
+    whole = _popmodel._BoundedMarginal(fam, x, e)
+    u = np.linspace(0.0, 1.0, 7)
+    target = whole.sa[:, None] + (whole.sb - whole.sa)[:, None] * u
+    v = whole._solve_v(target, whole.va, whole.vb, e)
+    s_v = whole._s(v, e[:, None])[0]
+    np.testing.assert_allclose(s_v, target, rtol=1e-10, atol=1e-10)
+    assert np.all(np.diff(v, axis=1) > 0)
+    monkeypatch.setattr(_popmodel._BoundedMarginal, "SOLVE_BLOCK", 50)  # 1-7 objects a block
+    blocks = _popmodel._BoundedMarginal(fam, x, e)
+    np.testing.assert_allclose(blocks.nodes, whole.nodes, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(blocks._solve_v(target, whole.va, whole.vb, e), v,
+                               rtol=1e-12, atol=1e-12)
