@@ -478,21 +478,11 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
         distance_dispersion_prior=("half-cauchy", 20.0),
         parallax_error=None,
         footprint=None,
-        sampler="auto",
-        n_importance=2000,
-        n_walkers=32,
-        n_steps="auto",
-        n_burn="auto",
-        max_steps=20000,
-        thin=1,
-        random_state=None,
-        progress=False,
+        **sampler_settings,
     ):
-        BaseHierarchicalEstimator.__init__(
-            self, n_walkers=n_walkers, n_steps=n_steps, n_burn=n_burn, max_steps=max_steps,
-            thin=thin, random_state=random_state, progress=progress, sampler=sampler,
-            n_importance=n_importance,
-        )
+        # The sampler settings go to the base; HierarchicalDistanceEstimator's
+        # __init__ is skipped because it sets parameters the 3-D model lacks.
+        BaseHierarchicalEstimator.__init__(self, **sampler_settings)
         self.field = field
         self.field_length_scale = field_length_scale
         self.cluster_fraction_prior = cluster_fraction_prior
@@ -531,12 +521,7 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 1)
-            Parallaxes in mas (negative values allowed).
-        y : None
-            Ignored.
-        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
-            Parallax standard errors in mas; required unless ``parallax_error`` is set.
+        %(parallax_X)s
         ra, dec : array-like of shape (n_samples,)
             Sky positions in degrees (ra in [0, 360], dec in [-90, 90]); required.
         zero_point : array-like of shape (n_samples,), default=None

@@ -866,13 +866,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 1)
-            Parallaxes in mas (negative values allowed).
-        y : None
-            Ignored.
-        X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
-            Parallax standard errors in mas. Required
-            unless ``parallax_error`` is set.
+        %(parallax_X)s
         ra, dec : array-like of shape (n_samples,), default=None
             Sky positions in degrees (ra in [0, 360], dec in [-90, 90]). With
             them, the parallaxes' spatially correlated systematics

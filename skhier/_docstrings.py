@@ -32,6 +32,15 @@ random_state : int, RandomState instance or None, default=None
     makes ``fit`` reproducible bit for bit.
 progress : bool, default=False
     Show a progress bar during sampling (needs ``tqdm``).""",
+    # The parallaxes of the distance estimators' fit (1-D and 3-D).
+    "parallax_X": """\
+X : array-like of shape (n_samples, 1)
+    Parallaxes in mas (negative values allowed).
+y : None
+    Ignored.
+X_err : array-like of shape (n_samples, 1) or (n_samples,), default=None
+    Parallax standard errors in mas. Required
+    unless ``parallax_error`` is set.""",
     # ``fit``'s sample_weight, as the base's PosteriorModel.sum_objects applies it.
     "sample_weight": """\
 sample_weight : array-like of shape (n_samples,), default=None
