@@ -33,6 +33,14 @@ modules may rely on):
   density prior of field stars); :func:`sample_log_density` is the
   single-mode sampling building block.
 
+- :func:`make_marginal` — the per-object marginal likelihood of
+  :class:`skhier.PopulationModel`'s families: closed form for the normal
+  population; for the log-normal and Beta populations composite
+  Gauss–Legendre nodes in ``log theta`` / ``logit theta``, fixed per object
+  once per fit, with exact mass next to a support bound and a window rule
+  around the mode for populations narrower than the nodes
+  (``_BoundedMarginal``).
+
 Every function broadcasts its array arguments against each other, so a
 ``(n_draws, 1)`` array of population parameters against ``(n_objects,)``
 arrays of data evaluates the whole (draws x objects) table in one call. Only
@@ -45,7 +53,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._math import LOG2PI, logsumexp
+from ._distributions import BetaFamily, LogNormalFamily, NormalFamily, PopulationFamily
+from ._math import LOG2PI, categorical, log_normal_pdf, logsumexp
 
 __all__ = [
     "DEFAULT_NODES",
@@ -56,6 +65,7 @@ __all__ = [
     "gaussian_latent_log_marginal",
     "gaussian_latent_sample",
     "sample_log_density",
+    "make_marginal",
 ]
 
 #: Gauss–Hermite nodes used by default. The accuracy test over regimes
@@ -700,3 +710,619 @@ def _trapezoid_window(ms, ws, lower, finite, p_loc, p_scale):
             lo = np.minimum(np.min(ms - 12.0 * ws, axis=0), p_loc - 12.0 * p_scale)
             hi = np.maximum(np.max(ms + 12.0 * ws, axis=0), p_loc + 12.0 * p_scale)
     return lo, hi
+
+
+# ===========================================================================
+# Per-object marginals of PopulationModel's families (normal, log-normal, Beta)
+# ===========================================================================
+_CHUNK_CELLS = 2_000_000  # (draws x objects x nodes) evaluated at once (~16 MB)
+
+
+def _logsumexp_last(t):
+    """log Σ exp over the last axis, in place on the temporary ``t``."""
+    m = t.max(axis=-1, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    np.subtract(t, m, out=t)
+    np.exp(t, out=t)
+    with np.errstate(divide="ignore"):
+        return np.log(t.sum(axis=-1)) + m[..., 0]
+
+
+@lru_cache(maxsize=8)
+def _gauss_legendre(n):
+    """Gauss–Legendre nodes and weights on [-1, 1] (cached, read-only)."""
+    z, w = np.polynomial.legendre.leggauss(n)
+    z.setflags(write=False)
+    w.setflags(write=False)
+    return z, w
+
+
+def _find_mode_damped(newton_terms, t0, n_iter):
+    """Damped Gauss–Newton ascent (steps capped at 3 local widths): (mode, precision)."""
+    t = np.array(t0, dtype=float)
+    for _ in range(n_iter):
+        grad, prec = newton_terms(t)
+        prec = np.maximum(prec, 1e-12)
+        width = 1.0 / np.sqrt(prec)
+        step = np.clip(grad / prec, -3.0 * width, 3.0 * width)
+        t = np.where(np.isfinite(step), t + step, t)
+    _, prec = newton_terms(t)
+    return t, np.maximum(prec, 1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Collapsed per-object likelihoods  log ∫ N(x_i | theta, e_i^2) p(theta | alpha) dtheta
+# ---------------------------------------------------------------------------
+class _Marginal:
+    """Per-object marginal likelihood of one population family.
+
+    ``x``, ``e`` are (n,) arrays of measurements and their standard
+    deviations (``e = 0``: the value is known exactly). Methods take
+    population parameters ``params`` of shape (k, p) and return (k, n)
+    tables; no loop over objects.
+    """
+
+    def __init__(self, family: PopulationFamily, x, e):
+        self.family = family
+        self.x = np.asarray(x, dtype=float)
+        self.e = np.asarray(e, dtype=float)
+        self.exact = self.e == 0
+        self.noisy = ~self.exact
+        self.all_noisy = bool(self.noisy.all())
+
+    # Subclasses implement these for the noisy objects (arrays xs, es).
+    def _loglik(self, params, xs, es):
+        raise NotImplementedError
+
+    def _post_mean(self, params, xs, es):
+        raise NotImplementedError
+
+    def _sample(self, params, xs, es, rng):
+        raise NotImplementedError
+
+    def _assemble(self, params, noisy_fn, exact_fn):
+        params = np.atleast_2d(params)
+        if self.all_noisy:
+            return noisy_fn(params, self.x, self.e)
+        out = np.empty((params.shape[0], self.x.size))
+        if self.noisy.any():
+            out[:, self.noisy] = noisy_fn(params, self.x[self.noisy], self.e[self.noisy])
+        if self.exact.any():
+            out[:, self.exact] = exact_fn(params, self.x[self.exact])
+        return out
+
+    def loglik(self, params):
+        """log p(x_i | alpha) for every parameter row and object: (k, n)."""
+        return self._assemble(
+            params, self._loglik, lambda p, xs: self.family.logpdf(xs[None, :], p)
+        )
+
+    def posterior_mean(self, params):
+        """E[theta_i | x_i, alpha]: (k, n)."""
+        return self._assemble(
+            params, self._post_mean, lambda p, xs: np.broadcast_to(xs, (p.shape[0], xs.size))
+        )
+
+    def sample(self, params, rng):
+        """One draw of theta_i from p(theta_i | x_i, alpha) per row: (k, n)."""
+        return self._assemble(
+            params,
+            lambda p, xs, es: self._sample(p, xs, es, rng),
+            lambda p, xs: np.broadcast_to(xs, (p.shape[0], xs.size)),
+        )
+
+
+class _NormalMarginal(_Marginal):
+    """theta ~ N(mu, tau^2): x_i ~ N(mu, tau^2 + e_i^2) exactly."""
+
+    def _shrink(self, params, xs, es):
+        mu, tau2 = params[:, :1], params[:, 1:2] ** 2
+        w = tau2 / (tau2 + es**2)  # weight of the measurement (1 when e = 0)
+        return mu + w * (xs - mu), w * es**2
+
+    def _loglik(self, params, xs, es):
+        return log_normal_pdf(xs, params[:, :1], params[:, 1:2] ** 2 + es**2)
+
+    def _post_mean(self, params, xs, es):
+        return self._shrink(params, xs, es)[0]
+
+    def _sample(self, params, xs, es, rng):
+        mean, var = self._shrink(params, xs, es)
+        return mean + np.sqrt(var) * rng.standard_normal(mean.shape)
+
+
+#: Population sd (in theta) below this fraction of the measurement error: the
+#: population is treated as a point mass smeared by its variance (delta method).
+POINT_MASS = 1e-3
+
+
+class _BoundedMarginal(_Marginal):
+    """Population on a (half-)bounded support, integrated in v = T(theta).
+
+    ``T`` is log (support (0, inf)) or logit (support (0, 1)). For each
+    object the region where its likelihood exceeds ``exp(-R)`` times its
+    maximum over the support is fixed once, and covered by composite
+    Gauss–Legendre nodes uniform in ``s(v) = theta(v) / e + v``: spaced by
+    about one measurement error where the likelihood varies, and
+    logarithmically towards a support bound, where the population density
+    may behave like a power of the distance to the bound. The likelihood
+    part of every node is computed once per fit, so each posterior
+    evaluation costs one population log-density per node. Within ``eps``
+    of a bound the likelihood is replaced by its first-order expansion and
+    integrated against the exact population mass and first moment there
+    (:meth:`PopulationFamily.boundary_moments`), which handles Beta
+    densities that diverge at 0 or 1. (The region ignores population mass
+    where the likelihood is below ``exp(-R)``: for a measurement more than
+    ~10 widths away from a population much narrower than the measurement
+    error allows, the log-likelihood is then only good to ~1e-4.) Where the
+    population is too narrow for the fixed nodes, Gauss–Legendre nodes on a window of ``WINDOW``
+    Laplace widths either side of the mode of likelihood x population
+    (found by damped Gauss–Newton steps) are used instead.
+    """
+
+    R = 40.0  # likelihood region: log L > log L_max - R
+    EPS_FACTOR = 3e-3  # boundary layer: eps <= EPS_FACTOR e^2 / |x - bound|_e
+    PANEL_NODES = 8
+    NARROW = 2.0  # population width (in s) below which adaptive nodes are used
+    GH_ITER = 10  # Gauss-Newton steps from the likelihood x population Gaussian guess
+    N_WINDOW = 96  # nodes of the window around the mode (narrow populations)
+    WINDOW = 20.0  # its half-width in Laplace widths of likelihood x population
+
+    def __init__(self, family, x, e, n_nodes=40):
+        super().__init__(family, x, e)
+        self.lo, self.hi = family.support
+        self._affine = None  # node log-densities affine in the features? (checked once)
+        self._ref = None  # per-object reference log-likelihood (set at first use)
+        self._design_cache = None
+        self._setup(self.x[self.noisy], self.e[self.noisy], n_nodes)
+
+    def _s(self, v, es):
+        theta, logjac = self.family.from_latent(v)
+        return theta / es + v, np.exp(logjac) / es + 1.0
+
+    #: Points per object of the coarse table of s(v) that starts the solver.
+    GUESS_GRID = 33
+    #: Entries solved at once (blocks of objects small enough for the cache).
+    SOLVE_BLOCK = 2**17
+
+    def _solve_v(self, target, va, vb, es):
+        """v with s(v) = target, row by row: ``target`` (n, m), the other
+        arguments (n,) (object i's s is monotone on [va_i, vb_i]).
+
+        Each target starts from linear interpolation in a table of s on
+        ``GUESS_GRID`` points per object, inside the table's bracketing
+        cell; safeguarded Newton steps then run until every step is below
+        1e-12 (relative), updating only the entries still moving (a few
+        steps each). Blocks of objects are solved one after the other.
+        """
+        n, m = target.shape
+        out = np.empty((n, m))
+        step = max(1, self.SOLVE_BLOCK // max(m, 1))
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            out[rows] = self._solve_v_block(target[rows], va[rows], vb[rows], es[rows])
+        return out
+
+    def _solve_v_block(self, target, va, vb, es):
+        """:meth:`_solve_v` for one block of objects."""
+        n, m = target.shape
+        vg = va[:, None] + (vb - va)[:, None] * np.linspace(0.0, 1.0, self.GUESS_GRID)
+        sg = self._s(vg, es[:, None])[0]
+        # Each target's cell in its row of the table: one global search on
+        # keys row + f / 2, f in [0, 1] the position within the row's range.
+        s0, span = sg[:, :1], sg[:, -1:] - sg[:, :1]
+        span = np.where(span > 0, span, 1.0)
+        rows = np.arange(n)[:, None]
+        key_g = (rows + 0.5 * np.clip((sg - s0) / span, 0.0, 1.0)).ravel()
+        key_t = (rows + 0.5 * np.clip((target - s0) / span, 0.0, 1.0)).ravel()
+        j = np.searchsorted(key_g, key_t, side="right").reshape(n, m) - 1
+        j = np.clip(j - rows * self.GUESS_GRID, 0, self.GUESS_GRID - 2)
+        v_lo, v_hi = np.take_along_axis(vg, j, 1), np.take_along_axis(vg, j + 1, 1)
+        s_lo, s_hi = np.take_along_axis(sg, j, 1), np.take_along_axis(sg, j + 1, 1)
+        # A cell that does not bracket its target (rounding in the keys)
+        # falls back to the object's whole range.
+        good = (s_lo <= target) & (target <= s_hi)
+        lo = np.where(good, v_lo, va[:, None]).ravel()
+        hi = np.where(good, v_hi, vb[:, None]).ravel()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.clip((target - s_lo) / (s_hi - s_lo), 0.0, 1.0)
+        v = np.where(good & np.isfinite(frac), v_lo + (v_hi - v_lo) * frac,
+                     0.5 * (va + vb)[:, None]).ravel()
+        out = v.copy()
+        # Working copies of the entries still moving, compacted as they stop.
+        idx = np.arange(v.size)
+        t, es = target.ravel(), np.repeat(es, m)
+        for _ in range(60):
+            sv, ds = self._s(v, es)
+            too_big = sv > t
+            hi = np.where(too_big, v, hi)
+            lo = np.where(too_big, lo, v)
+            step = v - (sv - t) / ds
+            v_new = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+            moving = np.abs(v_new - v) > 1e-12 * (1.0 + np.abs(v))
+            v = v_new
+            if not moving.all():
+                out[idx[~moving]] = v[~moving]
+                idx, v, lo, hi, t, es = (a[moving] for a in (idx, v, lo, hi, t, es))
+                if not idx.size:
+                    break
+        out[idx] = v
+        return out.reshape(n, m)
+
+    def _setup(self, xs, es, n_nodes):
+        lo, hi = self.lo, self.hi
+        fam = self.family
+        finite_hi = np.isfinite(hi)
+        ts = np.clip(xs, lo, hi)
+        r = np.sqrt((ts - xs) ** 2 + 2.0 * self.R * es**2)
+        touch_lo = xs - r <= lo
+        touch_hi = (xs + r >= hi) if finite_hi else np.zeros(xs.shape, dtype=bool)
+
+        # A common boundary layer per bound (so that its population mass is one
+        # special-function call per walker), thin enough that each touching
+        # object's likelihood is linear across it to ~1e-6.
+        def layer(touch, d):
+            if not touch.any():
+                return 0.0
+            cand = self.EPS_FACTOR * es[touch] ** 2 / np.sqrt(d[touch] ** 2 + es[touch] ** 2)
+            return float(np.clip(cand.min(), 1e-300, 1e-3 * np.min(es[touch])))
+
+        self.eps_lo = layer(touch_lo, xs - lo)
+        self.eps_hi = layer(touch_hi, hi - xs) if finite_hi else 0.0
+        a = np.where(touch_lo, lo + self.eps_lo, xs - r)
+        b = np.where(touch_hi, hi - self.eps_hi, xs + r)
+        with np.errstate(divide="ignore"):
+            va = fam.to_latent(a)
+            vb = fam.to_latent(b)
+        if finite_hi and self.eps_hi > 0:
+            # Latent value of hi - eps without rounding 1 - eps.
+            vb = np.where(touch_hi, -fam.to_latent(lo + self.eps_hi), vb) if lo == 0 and hi == 1 else vb
+        sa, sb = self._s(va, es)[0], self._s(vb, es)[0]
+        self.va, self.vb, self.sa, self.sb = va, vb, sa, sb
+        g = self.PANEL_NODES
+        n_panels = max(1, int(round(n_nodes / g)))
+        z, w = np.polynomial.legendre.leggauss(g)
+        edges = np.linspace(0.0, 1.0, n_panels + 1)
+        u = ((edges[:-1, None] + edges[1:, None]) / 2 + (edges[1:, None] - edges[:-1, None]) / 2 * z).ravel()
+        wu = np.tile(w / (2 * n_panels), n_panels)  # weights on [0, 1]
+        target = sa[:, None] + (sb - sa)[:, None] * u  # (n, Q) nodes in s
+        v = self._solve_v(target, va, vb, es)
+        theta, _ = fam.from_latent(v)
+        ds = self._s(v, es[:, None])[1]
+        self.nodes = v
+        self.features = fam.latent_features(v)
+        self.theta_nodes = theta
+        # ∫ f dv = ∫ f (dv/ds) ds ≈ Σ w_q (sb - sa) f(v_q) / s'(v_q)
+        self.log_wl = (
+            np.log(wu)
+            + np.log(sb - sa)[:, None]
+            - np.log(ds)
+            + log_normal_pdf(xs[:, None], theta, es[:, None] ** 2)
+        )
+        self.touch_lo, self.touch_hi = touch_lo, touch_hi
+        # log L at each bound and the slope of L / L(bound) with the distance to it.
+        self.ll_lo = log_normal_pdf(xs, lo, es**2)
+        self.slope_lo = (xs - lo) / es**2
+        if finite_hi:
+            self.ll_hi = log_normal_pdf(xs, hi, es**2)
+            self.slope_hi = (hi - xs) / es**2
+        # Fixed-node spacing in s, and where each object's likelihood peaks in v.
+        self.spacing = (sb - sa) / n_nodes
+        self.v_start = fam.to_latent(np.clip(xs, a, b))
+        self.xs, self.es = xs, es
+
+    def _narrow(self, params):
+        """(k, n) mask: population too narrow (in s) for the fixed nodes, and
+        narrower (in v) than the likelihood where the population lives, so that
+        a population-centred window resolves both."""
+        mp, sp = self.family.latent_moments(params)
+        _, logjac = self.family.from_latent(mp)
+        ratio = np.exp(logjac)[:, None] / self.es[None, :]  # 1 / likelihood width in v
+        sp_s = sp[:, None] * (1.0 + ratio)
+        too_narrow = sp_s < np.maximum(self.NARROW, 4.0 * self.spacing)[None, :]
+        return too_narrow & (sp[:, None] * ratio < 1.0)
+
+    # -- pieces ------------------------------------------------------------
+    def _check(self, xs):
+        if xs.shape != self.xs.shape or not np.array_equal(xs, self.xs):
+            raise RuntimeError("internal: marginal evaluated on other data than set up")
+
+    def _boundary_terms(self, params):
+        """(log piece_lo, log piece_hi) of shape (k, n) (or None)."""
+        out = []
+        for side, touch, eps, ll, slope in (
+            ("lower", self.touch_lo, self.eps_lo, self.ll_lo, self.slope_lo),
+            ("upper", self.touch_hi, self.eps_hi, getattr(self, "ll_hi", None),
+             getattr(self, "slope_hi", None)),
+        ):
+            if not touch.any():
+                out.append(None)
+                continue
+            m0, m1 = self.family.boundary_moments(eps, side, params)
+            has_mass = np.isfinite(m0)[:, None]
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+                ratio = np.where(has_mass, np.exp(m1 - m0)[:, None], 0.0)  # mean distance
+                piece = ll[None, :] + m0[:, None] + np.log1p(slope[None, :] * ratio)
+            out.append(np.where(touch[None, :] & has_mass, piece, -np.inf))
+        return out
+
+    def _gh_pieces(self, params, mask):
+        """Log-integrand, Gauss–Newton terms and start for the masked entries."""
+        wi, ni = np.nonzero(mask)
+        fam = self.family
+        pw = params[wi]
+        x, e2 = self.xs[ni], self.es[ni] ** 2
+        mp, sp = fam.latent_moments(pw)
+        _, lj = fam.from_latent(self.v_start[ni])
+        sl = self.es[ni] / np.exp(lj)  # likelihood width in v at its peak
+        prec0 = 1 / sp**2 + 1 / sl**2
+        t0 = (mp / sp**2 + self.v_start[ni] / sl**2) / prec0
+
+        def log_f(v):
+            theta, _ = fam.from_latent(v)
+            return log_normal_pdf(x[:, None], theta, e2[:, None]) + fam.latent_logpdf(v, pw)
+
+        def newton_terms(v):
+            theta, logjac = fam.from_latent(v)
+            dg = np.exp(logjac)
+            g1, h1 = fam.latent_grad_prec(v, pw)
+            return g1 + (x - theta) * dg / e2, h1 + dg**2 / e2
+
+        return wi, ni, log_f, newton_terms, t0
+
+    def _window_integral(self, params, mask, weight=None):
+        """log ∫ f over a window around the mode for the masked (narrow) entries.
+
+        ``N_WINDOW`` Gauss–Legendre nodes on mode ± ``WINDOW`` Laplace widths
+        (in v) of likelihood x population: the population, narrower than the
+        likelihood here, is resolved. ``weight(v)`` (optional) adds a
+        log-factor, e.g. log theta for posterior means.
+        Returns (wi, ni, log-integral).
+        """
+        wi, ni, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
+        with np.errstate(all="ignore"):
+            mode, prec = _find_mode_damped(newton_terms, t0, self.GH_ITER)
+            z, w = _gauss_legendre(self.N_WINDOW)
+            half = self.WINDOW / np.sqrt(prec)
+            v = mode[:, None] + half[:, None] * z
+            lf = log_f(v)
+            if weight is not None:
+                lf = lf + weight(v)
+            lf = np.where(np.isfinite(lf), lf, -np.inf) + np.log(w) + np.log(half)[:, None]
+            val = _logsumexp_last(lf)
+        return wi, ni, val
+
+    def _fixed_terms(self, params, rows=slice(None)):
+        feats = tuple(f[rows][None] for f in self.features)
+        return self.family.latent_logpdf_features(feats, params) + self.log_wl[rows][None]
+
+    def _affine_coefs(self, params):
+        """(k, J + 2) coefficients ``c`` with log p(v_q | alpha_k) + log_wl =
+        ``c @ [1, F_1, ..., F_J, log_wl]`` at the fixed nodes, or None.
+
+        The families' node log-densities are affine in their parameter-free
+        features (log-normal: ``v`` and ``-v²/2``; Beta: ``log s(±v)``), so
+        a whole (draws x objects x nodes) table is one matrix product. The
+        coefficients are read off by evaluating the family at unit features;
+        whether the family is affine is checked once on real nodes.
+        """
+        fam = self.family
+        k, n_feat = params.shape[0], len(self.features)
+        unit = np.zeros((1, 1))
+        with np.errstate(all="ignore"):
+            c0 = np.reshape(fam.latent_logpdf_features((unit,) * n_feat, params), k)
+            cols = [c0]
+            for j in range(n_feat):
+                feats = [unit] * n_feat
+                feats[j] = np.ones((1, 1))
+                cols.append(np.reshape(fam.latent_logpdf_features(tuple(feats), params), k) - c0)
+        coefs = np.stack(cols + [np.ones(k)], axis=1)
+        if self._affine is None:
+            rows = slice(0, min(8, self.xs.size))
+            direct = self._fixed_terms(params[:1], rows)[0]
+            design = np.stack([np.ones_like(self.log_wl[rows])]
+                              + [f[rows] for f in self.features] + [self.log_wl[rows]])
+            approx = np.tensordot(coefs[0], design, axes=1)
+            self._affine = bool(np.all(np.isfinite(coefs[0])) and np.allclose(
+                approx, direct, rtol=1e-10, atol=1e-9))
+        return coefs if self._affine else None
+
+    def _design(self):
+        """Parameter-free (J + 2, n, q) matrix behind :meth:`_affine_coefs`, with
+        each object's reference log-likelihood ``_ref`` subtracted from its
+        log-weights so that the exponentials need no per-entry maximum."""
+        if self._design_cache is None:
+            ones = np.ones_like(self.log_wl)
+            self._design_cache = np.stack(
+                [ones, *self.features, self.log_wl - self._ref[:, None]]
+            )
+        return self._design_cache
+
+    def _node_weights(self, params, rows):
+        """(offset (k, r), weights (k, r, q)): the fixed-node terms are
+        ``log weights + offset[..., None]``; weights are finite and their sums
+        positive wherever the log-integral is finite."""
+        k = params.shape[0]
+        coefs = self._affine_coefs(params) if self._ref is not None else None
+        if coefs is None:
+            terms = self._fixed_terms(params, rows)
+            m = terms.max(axis=-1, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0.0)
+            np.subtract(terms, m, out=terms)
+            np.exp(terms, out=terms)
+            return m[..., 0], terms
+        design = self._design()[:, rows]
+        q = design.shape[-1]
+        with np.errstate(all="ignore"):
+            w = np.einsum("kj,jm->km", coefs, design.reshape(design.shape[0], -1)).reshape(k, -1, q)
+            np.exp(w, out=w)
+            total = w.sum(axis=-1)
+        offset = np.broadcast_to(self._ref[rows], total.shape).copy()
+        bad = ~((total > 1e-280) & (total < 1e280))
+        if bad.any():
+            # Far from the reference (rare): the stable way for those entries.
+            wi, ni = np.nonzero(bad)
+            t = np.einsum("kj,jkq->kq", coefs[wi], design[:, ni])
+            m = t.max(axis=-1, keepdims=True)
+            m = np.where(np.isfinite(m), m, 0.0)
+            w[wi, ni] = np.exp(t - m)
+            offset[wi, ni] = self._ref[rows][ni] + m[:, 0]
+        return offset, w
+
+    def _fixed_loglik(self, params):
+        """log Σ_q over the fixed nodes, chunked over objects: (k, n)."""
+        k, n = params.shape[0], self.xs.size
+        out = np.empty((k, n))
+        q = self.log_wl.shape[1]
+        if self._ref is None:
+            # Reference log-likelihoods at the first parameters seen.
+            self._ref = np.zeros(n)
+            self._ref = _logsumexp_last(self._fixed_terms(params[:1]))[0]
+            self._ref = np.where(np.isfinite(self._ref), self._ref, 0.0)
+        step = max(1, _CHUNK_CELLS // max(k * q, 1))
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            offset, w = self._node_weights(params, rows)
+            with np.errstate(divide="ignore"):
+                out[:, rows] = np.log(w.sum(axis=-1)) + offset
+        return out
+
+    def _loglik(self, params, xs, es):
+        self._check(xs)
+        out = self._fixed_loglik(params)
+        for piece in self._boundary_terms(params):
+            if piece is not None:
+                out = np.logaddexp(out, piece)
+        mask = self._narrow(params)
+        if mask.any():
+            wi, ni, val = self._window_integral(params, mask)
+            # A failed mode search (only for measurements hundreds of errors
+            # away from a narrow population) keeps the fixed-node value.
+            out[wi, ni] = np.where(np.isfinite(val), val, out[wi, ni])
+        return self._point_mass_limit(params, xs, es, out)
+
+    def _point_mass_limit(self, params, xs, es, out):
+        """Entries whose population is a near point mass against the measurement.
+
+        When the population's sd in theta is below ``POINT_MASS`` times
+        the measurement error (and its mean lies 40 sds inside the support),
+        quadrature in v cannot resolve it (its width in v may be below
+        floating-point resolution), while the delta method
+        ``log N(x | m, e^2 + s^2)`` (population mean m and sd s) is exact to
+        far below 1e-6 there: with the population's exact mean and variance,
+        its error comes from the skewness ``g`` (3 sigma for the log-normal,
+        about 2 (1 - 2 m) / sqrt(m (1 - m) kappa) for the Beta) and is of order
+        ``g * POINT_MASS^3``.
+        """
+        if isinstance(self.family, LogNormalFamily):
+            sig2 = params[:, 1:2] ** 2
+            m = np.exp(params[:, :1] + 0.5 * sig2)
+            s = m * np.sqrt(np.expm1(sig2))
+        elif isinstance(self.family, BetaFamily):
+            m = params[:, :1]
+            s = np.sqrt(m * (1.0 - m) / (params[:, 1:2] + 1.0))
+        else:
+            return out
+        lo, hi = self.family.support
+        narrow = (s < POINT_MASS * es[None, :]) & (m - lo > 40.0 * s) & (hi - m > 40.0 * s)
+        if not narrow.any():
+            return out
+        return np.where(narrow, log_normal_pdf(xs[None, :], m, es[None, :] ** 2 + s**2), out)
+
+    def _post_mean(self, params, xs, es):
+        self._check(xs)
+        k, n = params.shape[0], self.xs.size
+        log_num, log_den = np.empty((k, n)), np.empty((k, n))
+        if self._ref is None:
+            self._fixed_loglik(params[:1])
+        step = max(1, _CHUNK_CELLS // max(k * self.log_wl.shape[1], 1))
+        for start in range(0, n, step):
+            rows = slice(start, min(start + step, n))
+            offset, w = self._node_weights(params, rows)
+            with np.errstate(divide="ignore"):
+                log_den[:, rows] = np.log(w.sum(axis=-1)) + offset
+                log_num[:, rows] = np.log(
+                    np.einsum("kiq,iq->ki", w, self.theta_nodes[rows])) + offset
+        lo_p, hi_p = self._boundary_terms(params)
+        if lo_p is not None:  # theta ~ lo within the layer
+            log_num = np.logaddexp(log_num, lo_p + np.log(max(self.lo, 1e-300)))
+            log_den = np.logaddexp(log_den, lo_p)
+        if hi_p is not None:
+            log_num = np.logaddexp(log_num, hi_p + np.log(self.hi))
+            log_den = np.logaddexp(log_den, hi_p)
+        out = np.exp(log_num - log_den)
+        mask = self._narrow(params)
+        if mask.any():
+            wi, ni, den = self._window_integral(params, mask)
+            _, _, num = self._window_integral(
+                params, mask, weight=lambda v: np.log(self.family.from_latent(v)[0])
+            )
+            out[wi, ni] = np.where(np.isfinite(num - den), np.exp(num - den), out[wi, ni])
+        return out
+
+    SAMPLE_CELLS = 1024
+
+    def _sample(self, params, xs, es, rng):
+        # Inverse CDF over cells uniform in s on each object's likelihood region
+        # (~0.04 measurement errors wide; parameter-free edges); the boundary
+        # layers (probability q) are sampled as points next to the bound.
+        self._check(xs)
+        k, n = params.shape[0], xs.size
+        fam = self.family
+        g = self.SAMPLE_CELLS
+        frac = np.linspace(0.0, 1.0, g + 1)
+        target = self.sa[:, None] + (self.sb - self.sa)[:, None] * frac
+        edges = self._solve_v(target, self.va, self.vb, es)
+        mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
+        theta_mid, _ = fam.from_latent(mids)
+        with np.errstate(divide="ignore"):
+            log_cell = log_normal_pdf(xs[:, None], theta_mid, es[:, None] ** 2) + np.log(np.diff(edges, axis=1))
+        feats = fam.latent_features(mids)
+        obj = np.arange(n)[None, :]
+        v = np.empty((k, n))
+        step = max(1, _CHUNK_CELLS // (n * g))
+        for start in range(0, k, step):
+            rows = slice(start, min(start + step, k))
+            with np.errstate(all="ignore"):
+                lf = fam.latent_logpdf_features(tuple(f[None] for f in feats), params[rows])
+                lf = lf + log_cell[None]
+            lf = np.where(np.isfinite(lf), lf, -np.inf)
+            j = categorical(np.exp(lf - lf.max(axis=-1, keepdims=True)), rng)
+            left, right = edges[obj, j], edges[obj, j + 1]
+            v[rows] = left + (right - left) * rng.uniform(size=left.shape)
+        theta = fam.from_latent(v)[0]
+        # Boundary layers: replace by a point in the layer with their probability.
+        total = self._loglik(params, xs, es)
+        lo_p, hi_p = self._boundary_terms(params)
+        u = rng.uniform(size=(k, n))
+        for piece, side, eps in ((lo_p, "lower", self.eps_lo), (hi_p, "upper", self.eps_hi)):
+            if piece is None:
+                continue
+            q = np.exp(piece - total)
+            inside = (u >= 0) & (u < q)
+            if inside.any():
+                # Within the layer the likelihood is flat: draw the distance to
+                # the bound from the population restricted to the layer.
+                with np.errstate(all="ignore"):
+                    d = fam.boundary_quantile(
+                        rng.uniform(size=(k, n)), eps, side, params[:, None, :]
+                    )
+                d = np.clip(np.nan_to_num(d, nan=0.5 * eps), 0.0, eps)
+                theta = np.where(inside, self.lo + d if side == "lower" else self.hi - d, theta)
+            u = u - q
+        return theta
+
+
+def make_marginal(family: PopulationFamily, x, e) -> _Marginal:
+    """The collapsed likelihood object for ``family`` and data (x, e)."""
+    if isinstance(family, NormalFamily):
+        return _NormalMarginal(family, x, e)
+    if isinstance(family, (LogNormalFamily, BetaFamily)):
+        return _BoundedMarginal(family, x, e)
+    raise ValueError(f"no collapsed likelihood for the family {family!r}.")
+
+
+# ---------------------------------------------------------------------------
+# The posterior over population (+ outlier) parameters
+# ---------------------------------------------------------------------------
+#: The background component's parameters and how each is sampled.

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score
 
 from skhier import PopulationModel
 from skhier._distributions import BetaFamily, LogNormalFamily
-from skhier._popmodel import make_marginal
+from skhier._population import make_marginal
 from skhier.datasets import (
     load_eight_schools,
     make_population,

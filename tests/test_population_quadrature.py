@@ -15,7 +15,7 @@ import pytest
 from scipy import special, stats
 from sklearn.exceptions import ConvergenceWarning
 
-from skhier import PopulationModel, _popmodel
+from skhier import PopulationModel, _popmodel, _population
 from skhier.datasets import make_population
 
 from .helpers import assert_grid_converged, assert_mc_close, mcse_mean, mcse_sd
@@ -238,15 +238,15 @@ def test_node_solver_hits_its_targets_in_blocks(population, monkeypatch):
                         random_state=3)
     fam = LogNormalFamily() if population == "lognormal" else BetaFamily()
     x, e = d.X[:, 0], d.X_err[:, 0]
-    whole = _popmodel._BoundedMarginal(fam, x, e)
+    whole = _population._BoundedMarginal(fam, x, e)
     u = np.linspace(0.0, 1.0, 7)
     target = whole.sa[:, None] + (whole.sb - whole.sa)[:, None] * u
     v = whole._solve_v(target, whole.va, whole.vb, e)
     s_v = whole._s(v, e[:, None])[0]
     np.testing.assert_allclose(s_v, target, rtol=1e-10, atol=1e-10)
     assert np.all(np.diff(v, axis=1) > 0)
-    monkeypatch.setattr(_popmodel._BoundedMarginal, "SOLVE_BLOCK", 50)  # 1-7 objects a block
-    blocks = _popmodel._BoundedMarginal(fam, x, e)
+    monkeypatch.setattr(_population._BoundedMarginal, "SOLVE_BLOCK", 50)  # 1-7 objects a block
+    blocks = _population._BoundedMarginal(fam, x, e)
     np.testing.assert_allclose(blocks.nodes, whole.nodes, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(blocks._solve_v(target, whole.va, whole.vb, e), v,
                                rtol=1e-12, atol=1e-12)

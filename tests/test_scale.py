@@ -31,7 +31,7 @@ import skhier._base as base_module
 import skhier._cluster_integral as cluster_integral
 import skhier._distance as distance_module
 import skhier._line as line_module
-import skhier._popmodel as popmodel_module
+import skhier._population as population_module
 import skhier._samples_population as samples_module
 from skhier import (
     BayesianGMM,
@@ -139,7 +139,7 @@ CHUNK_KNOBS = {
     "distance": [(base_module, "OBJECT_CHUNK_CELLS"), (distance_module, "_CELLS_MEDIAN"),
                  (distance_module, "_CELLS_LOGLIK"), (distance_module, "_CELLS_SAMPLE")],
     "distance_nofield": [(distance_module, "_CELLS_MEDIAN")],
-    "population": [(base_module, "OBJECT_CHUNK_CELLS"), (popmodel_module, "_CHUNK_CELLS")],
+    "population": [(base_module, "OBJECT_CHUNK_CELLS"), (population_module, "_CHUNK_CELLS")],
     "samples": [(base_module, "OBJECT_CHUNK_CELLS"), (samples_module, "_CHUNK_CELLS")],
     "gmm": [(base_module, "OBJECT_CHUNK_CELLS")],
 }
