@@ -45,7 +45,8 @@ import numpy as np
 from scipy.interpolate import RegularGridInterpolator
 from scipy.special import logsumexp
 
-from ._importance import ImportanceResult, _evaluate
+from ._importance import _evaluate
+from ._quadrature import DeterministicResult
 
 __all__ = ["GridResult", "run_grid"]
 
@@ -54,50 +55,25 @@ _DRAW_REFINE = 4
 
 
 @dataclass
-class GridResult:
+class GridResult(DeterministicResult):
     """Moments, error and draws of one lattice quadrature.
 
-    Duck-types :class:`skhier._quadrature.QuadratureResult` (``mean``,
-    ``cov``, ``error``, ``samples``, ``log_prob``, ``raw_draws``,
-    ``weights``, ``n_effective_params``, ``pareto_k``, ``ok``,
-    ``messages``, :meth:`as_sampler_result`).
+    The fields of :class:`skhier._quadrature.DeterministicResult`, where
+    ``error`` is Richardson's estimate from the sub-lattices (see the module
+    notes), the nodes are the lattice points and the draws are independent;
+    and:
 
     Attributes
     ----------
-    mean, cov : ndarray
-        Posterior mean and covariance of the unconstrained parameters.
-    error : ndarray, shape (n_params,)
-        Per coordinate, the estimated error of the lattice's mean and sd, in
-        posterior sd (Richardson's estimate from the sub-lattices, see the
-        module notes).
-    nodes, node_log_prob, node_weights : ndarray
-        Lattice points (unconstrained parameters), log-density there and
-        normalised quadrature weights (``Σ W h(nodes)`` estimates ``E h``).
     step : ndarray
         Lattice step per coordinate (in ``s`` for dispersion coordinates,
         in conditional Laplace widths for the others).
     """
 
-    mean: np.ndarray
-    cov: np.ndarray
-    error: np.ndarray
-    nodes: np.ndarray
-    node_log_prob: np.ndarray
-    node_weights: np.ndarray
     step: np.ndarray
-    samples: np.ndarray
-    log_prob: np.ndarray
-    raw_draws: np.ndarray
-    weights: np.ndarray
-    n_effective_params: np.ndarray
-    map_estimate: np.ndarray
-    n_evaluations: int
-    ok: bool
     pareto_k: float = float("nan")
     messages: list[str] = field(default_factory=list)
     method: str = "quadrature"
-
-    as_sampler_result = ImportanceResult.as_sampler_result
 
 
 class _Lattice:

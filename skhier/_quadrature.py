@@ -60,7 +60,7 @@ from ._importance import (
     pareto_khat,
 )
 
-__all__ = ["QuadratureResult", "run_quadrature", "tensor_gauss_hermite", "DEFAULT_LEVELS"]
+__all__ = ["DeterministicResult", "QuadratureResult", "run_quadrature", "tensor_gauss_hermite", "DEFAULT_LEVELS"]
 
 #: Nodes per coordinate of the successive rules, by number of parameters.
 DEFAULT_LEVELS = {1: (8, 12, 16, 24), 2: (6, 8, 12, 16), 3: (5, 7, 9), 4: (4, 6)}
@@ -98,33 +98,38 @@ def _monomials(u: np.ndarray, degree: int) -> np.ndarray:
 
 
 @dataclass
-class QuadratureResult:
-    """Moments, error and draws of one adaptive Gauss–Hermite run.
+class DeterministicResult:
+    """What every deterministic integrator over the population parameters
+    returns (Gauss–Hermite rules here, the lattice of :mod:`skhier._grid`).
 
     Duck-types :class:`skhier._importance.ImportanceResult` (``samples``,
     ``log_prob``, ``raw_draws``, ``weights``, ``pareto_k``, ``ok``,
     ``messages``, :meth:`as_sampler_result`) so that estimators store it
-    through the same path; ``raw_draws`` and ``weights`` are those of the
-    surrogate draws, whose effective sample size is that of ``samples``.
+    through the same path.
 
     Attributes
     ----------
     mean : ndarray, shape (n_params,)
-        Posterior mean of the unconstrained parameters (quadrature).
+        Posterior mean of the unconstrained parameters.
     cov : ndarray, shape (n_params, n_params)
-        Posterior covariance (quadrature).
+        Posterior covariance.
     error : ndarray, shape (n_params,)
-        Per coordinate, the larger of the mean's and the standard deviation's
-        change between the last two rules, in posterior standard deviations.
+        Per coordinate, the estimated error of the mean and standard
+        deviation, in posterior standard deviations (how each integrator
+        estimates it is said in its subclass).
     nodes, node_log_prob, node_weights : ndarray
         The last rule's nodes (unconstrained parameters), exact log-density
         there and normalised posterior weights (``Σ W h(nodes)`` is the
-        quadrature estimate of ``E h``).
-    n_nodes : int
-        Gauss–Hermite nodes per coordinate of the last rule.
-    surrogate_error : float
-        Largest difference between the surrogate's and the quadrature's
-        mean or sd (in posterior sd), measured on the surrogate draws.
+        estimate of ``E h``).
+    samples, log_prob, raw_draws, weights, n_effective_params : ndarray
+        Draws from the integrated posterior for ``posterior_``, as an
+        importance result stores them.
+    map_estimate : ndarray
+        The posterior maximum the integrator started from.
+    n_evaluations : int
+        Points at which the log-density was evaluated.
+    ok : bool
+        Whether the integrator met its tolerance.
     """
 
     mean: np.ndarray
@@ -133,23 +138,46 @@ class QuadratureResult:
     nodes: np.ndarray
     node_log_prob: np.ndarray
     node_weights: np.ndarray
-    n_nodes: int
-    surrogate_error: float
     samples: np.ndarray
     log_prob: np.ndarray
     raw_draws: np.ndarray
     weights: np.ndarray
     n_effective_params: np.ndarray
-    pareto_k: float
     map_estimate: np.ndarray
     n_evaluations: int
     ok: bool
-    messages: list[str] = field(default_factory=list)
-    method: str = "quadrature"
 
     # The stored draws are independent, like importance draws after
     # resampling: the same conversion (one chain of one walker).
     as_sampler_result = ImportanceResult.as_sampler_result
+
+
+@dataclass
+class QuadratureResult(DeterministicResult):
+    """Moments, error and draws of one adaptive Gauss–Hermite run.
+
+    The fields of :class:`DeterministicResult`, where ``error`` is the
+    larger of the mean's and the standard deviation's change between the
+    last two rules, and ``raw_draws`` and ``weights`` are those of the
+    surrogate draws, whose effective sample size is that of ``samples``;
+    and:
+
+    Attributes
+    ----------
+    n_nodes : int
+        Gauss–Hermite nodes per coordinate of the last rule.
+    surrogate_error : float
+        Largest difference between the surrogate's and the quadrature's
+        mean or sd (in posterior sd), measured on the surrogate draws.
+    pareto_k : float
+        Pareto-k of the surrogate draws' importance weights.
+    """
+
+    n_nodes: int
+    surrogate_error: float
+    pareto_k: float
+    messages: list[str] = field(default_factory=list)
+    method: str = "quadrature"
 
 
 def _rule_moments(log_prob, centre, chol, n_nodes, chunk):
