@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from skhier import BayesianGMM
 from skhier import _gmm_dask as gd
@@ -315,3 +316,69 @@ def test_sample_weight_is_routed_through_a_pipeline():
     routed = pipe[-1]
     for name in direct.posterior_:
         np.testing.assert_allclose(routed.posterior_[name], direct.posterior_[name], rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# n_iter="auto" on every path: resumed chains equal one longer run
+# ---------------------------------------------------------------------------
+@pytest.fixture
+def tiny_auto(monkeypatch):
+    """n_iter="auto" scaled down (first run 12 sweeps, at most 44, at most
+    10 kept draws per chain) and never satisfied (R-hat threshold 0), so
+    every fit runs the whole doubling schedule: 12 sweeps (8 kept), 20 (16
+    kept, thinned to 8 at stride 2), 36 (stride 4) and 44 -- the sweeps
+    kept at stride 4 from sweep 4, as in one run of n_iter=44, thin=4."""
+    from skhier import _gmm
+
+    monkeypatch.setattr(_gmm, "_AUTO_FIRST", 12)
+    monkeypatch.setattr(_gmm, "_AUTO_MAX", 44)
+    monkeypatch.setattr(_gmm, "_AUTO_KEEP", 10)
+    monkeypatch.setattr(_gmm, "_RHAT_MAX", 0.0)
+    return {**SHORT, "n_iter": "auto"}, {**SHORT, "n_iter": 44, "thin": 4}
+
+
+def _auto_fit(params, X, **kw):
+    with pytest.warns(ConvergenceWarning, match=r"after 44 sweeps.*Pass n_iter=88") as rec:
+        est = BayesianGMM(**params).fit(X, **kw)
+    assert len(rec) == 1  # only when no further extension is possible
+    assert est.n_iter_ == 44 and not est.converged_
+    return est
+
+
+@pytest.mark.filterwarnings("ignore::skhier._base.MissingErrorsWarning")
+@pytest.mark.parametrize("case", ["in-memory", "weighted", "weighted+X_err"])
+def test_auto_extension_resumes_the_chains(tiny_auto, case):
+    # The extended chains are the chains of one uninterrupted run: in memory
+    # (one generator per chain) and on the chunked path (per-chunk streams
+    # numbered by the sweep since the chain's start).
+    auto, fixed = tiny_auto
+    X, rng = _mixture(230, 7)
+    kw = {}
+    if case != "in-memory":
+        kw["sample_weight"] = rng.choice([0.0, 0.5, 1.0, 2.0, 3.25], size=len(X))
+    if case == "weighted+X_err":
+        kw["X_err"] = rng.uniform(0.1, 0.5, X.shape)
+    resumed = _auto_fit(auto, X, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        one_run = BayesianGMM(**fixed).fit(X, **kw)
+    assert resumed.posterior_["weights"].shape == (2 * 10, 3)
+    for name in one_run.posterior_:
+        np.testing.assert_allclose(resumed.posterior_[name], one_run.posterior_[name],
+                                   rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+@pytest.mark.filterwarnings("ignore::skhier._base.MissingErrorsWarning")
+def test_dask_auto_extension_reproduces_the_in_memory_chunked_sweep(client, tiny_auto):
+    auto, _ = tiny_auto
+    X, rng = _mixture(310, 8)
+    err = rng.uniform(0.1, 0.5, X.shape)
+    w = rng.choice([0.0, 0.5, 1.0, 2.0, 3.25], size=len(X))
+    fitted = _auto_fit(auto, da.from_array(X, chunks=(100, 2)),
+                       X_err=da.from_array(err, chunks=(100, 2)), sample_weight=w)
+    est = BayesianGMM(**auto)
+    cov = check_errors(len(X), 2, X_err=err)["X_cov"]
+    with pytest.warns(ConvergenceWarning, match="Pass n_iter=88"):
+        reference = gd.fit_in_memory(est, X, cov, w, chunk_rows=100)
+    assert reference.n_iter_ == 44
+    _assert_same_draws(fitted, reference)
