@@ -125,9 +125,10 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         sweeps; then, while the largest R-hat (``rhat_``) is 1.05 or
         more, every chain runs on for as many sweeps again as it has kept
         (the kept part doubles), up to 8500 sweeps per chain, keeping at most
-        1000 draws per chain (longer runs are thinned evenly). Weighted and
-        Dask fits run the first 1500 sweeps only. ``n_iter_`` reports the
-        sweeps run; an int runs exactly that many.
+        1000 draws per chain (longer runs are thinned evenly). The chains
+        resume where they stopped, so an extended run equals one run of
+        that length, on every path: in memory, weighted and on Dask.
+        ``n_iter_`` reports the sweeps run; an int runs exactly that many.
     n_burn : int, default=500
         Sweeps discarded at the start of each chain.
     thin : int, default=1
@@ -168,16 +169,21 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         component.
     rhat_ : dict
         Rank-normalised split R-hat (Vehtari et al. 2021; as ArviZ and Stan
-        report it, :func:`~skhier.diagnostics.rank_normalized_rhat`) of the
-        relabelled ``"weights"``, ``"means"`` and of ``"n_occupied"``. The
-        classic split R-hat is not used: the weight of a rarely occupied
-        component is near zero in most draws and occasionally large, and
-        its classic R-hat is dominated by its few largest values.
+        report it, :func:`~skhier.diagnostics.rank_normalized_rhat`) of
+        every element of the relabelled ``"weights"``, ``"means"``,
+        ``"covariances"`` and of ``"n_occupied"``: the ``r_hat`` column of
+        :meth:`summary`, row for row. With one chain, the split R-hat of its
+        two halves. The classic split R-hat is not used: the weight of a
+        rarely occupied component is near zero in most draws and
+        occasionally large, and its classic R-hat is dominated by its few
+        largest values.
     n_effective_ : dict
-        Effective sample sizes of the same quantities.
+        Effective sample sizes of the same quantities (the ``ess`` column of
+        :meth:`summary`).
     converged_ : bool
-        Whether every R-hat in ``rhat_`` is below 1.05 (False when
-        fewer than 4 sweeps per chain are kept).
+        Whether every R-hat in ``rhat_`` (every ``r_hat`` of
+        :meth:`summary`) is below 1.05 (False when fewer than 4 sweeps per
+        chain are kept). A ``ConvergenceWarning`` says when it is False.
     n_iter_ : int
         Sweeps run per chain.
     n_features_in_ : int
@@ -211,8 +217,9 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
 
     **Summaries.** :meth:`summary` has one row per element of the relabelled
     ``weights``, ``means`` and ``covariances`` and for ``n_occupied``; its
-    ``ess`` is measured on the Gibbs chains and its ``r_hat`` across them
-    (those of weights and means equal ``n_effective_`` and ``rhat_``).
+    ``ess`` is measured on the Gibbs chains and its ``r_hat`` across them;
+    they are the numbers of ``n_effective_`` and ``rhat_``, the ones that
+    decide ``converged_``, the run length and the warning.
     Components with (near) zero weight hold prior draws in arbitrary order:
     their R-hat says nothing about convergence.
 

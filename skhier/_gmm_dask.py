@@ -171,7 +171,7 @@ def _weighted_stats(X, S, S_sqrt, phi, w, log_w, mu, sigma, chol, K, rng):
             x = X[rows]
             counts += N.sum(axis=0)
             sums += N.T @ x
-            m2 += np.einsum("rk,ra,rb->kab", N, x, x)
+            m2 += (N.T @ (x[:, :, None] * x[:, None, :]).reshape(len(x), d * d)).reshape(K, d, d)
         else:
             # Copies of row i in component k: true positions iid
             # N(mean_ik, C_ik); draw their sum and scatter in aggregate.
