@@ -19,7 +19,6 @@ from scipy import stats
 from scipy.integrate import quad
 
 from skhier import HierarchicalDistanceEstimator, HierarchicalDistanceEstimator3D
-from skhier._cluster_integral import LEAD_Q_SPAN, LEAD_T_MAX
 from skhier._cluster3d import (
     LEAD3D_RULES,
     _adaptive_log_marginal,
@@ -31,6 +30,7 @@ from skhier._cluster3d import (
     sky_directions,
     to_icrs,
 )
+from skhier._cluster_integral import LEAD_Q_SPAN, LEAD_T_MAX
 from skhier.datasets import make_cluster_3d
 
 from .conftest import SHARED_DATA
