@@ -439,3 +439,31 @@ def test_grid_median_distances_match_brute_force():
             assert abs(med[i] - ref) < 5e-3 * ref_sd, (i, med[i], ref, ref_sd)
         # Subset Monte Carlo error (4 of its estimated sd) plus grid error.
         assert abs(med[i] - ref) < 4 * mc[i] + 2e-3 * ref_sd, (i, med[i], ref, mc[i], ref_sd)
+
+
+@ignore_convergence
+def test_fixed_field_term_is_computed_once_per_star(monkeypatch):
+    # With L and the zero-point fixed, a star's field integral is the same for
+    # every draw: the per-object tables (membership, predictive densities) use
+    # one value per star. Reference: the integral evaluated draw by draw.
+    from skhier._cluster_integral import field_log_marginal
+
+    d = make_cluster_parallaxes(40, mean_distance=1500.0, distance_dispersion=20.0,
+                                cluster_fraction=0.7, parallax_error=0.2, random_state=2)
+    est = HierarchicalDistanceEstimator(field="edsd", field_length_scale=1350.0,
+                                        **QUICK).fit(d.X, X_err=d.X_err)
+    p = est.model_.full_params(est._summary_draws(max_draws=5))
+    plx, err = d.X[:, 0] + 0.3, d.X_err[:, 0]  # new stars
+    shapes = []
+
+    def recorded(y, *args):
+        shapes.append(np.shape(y))
+        return field_log_marginal(y, *args)
+
+    monkeypatch.setattr("skhier._distance.field_log_marginal", recorded)
+    lc, lf = est.model_.star_logliks(p, slice(None), plx, err)
+    assert shapes == [(1, 40)]
+    ref = field_log_marginal(plx[None, :], err[None, :], np.full((5, 1), 1350.0))
+    f = p["cluster_fraction"][:, None]
+    np.testing.assert_allclose(lf, ref + np.log1p(-f), rtol=1e-12)
+    assert lf.shape == lc.shape == (5, 40)
