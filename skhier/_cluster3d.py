@@ -229,32 +229,65 @@ LEAD3D_RULES = {
 }
 #: Entries per block of the correction's (entries x nodes) tables.
 _LEAD3D_BLOCK = 4096
+# The rules of both kinds in one sorted list of keys (see
+# cluster3d_log_marginal_leading): the resolved bounds, a sentinel 9, the
+# broad bounds shifted by 10, a sentinel 19; _LEAD3D_GROUPS[j] is the
+# (kind, nodes) of key j (None for the sentinels).
+_LEAD3D_KEYS = np.array([q for _, q in LEAD3D_RULES["resolved"]] + [9.0]
+                        + [10.0 + q for _, q in LEAD3D_RULES["broad"]] + [19.0])
+_LEAD3D_GROUPS = ([("resolved", k) for k, _ in LEAD3D_RULES["resolved"]] + [None]
+                  + [("broad", k) for k, _ in LEAD3D_RULES["broad"]] + [None])
 
 
-def _lead3d_correction(kind, n_nodes, eps, sd_t, t_hat, m, sx, d, err):
+def _lead3d_correction(kind, n_nodes, eps, sd_t, t_hat, m=None, sx=None, d=None, err=None):
     """Gauss–Hermite expectation of the 3-D correction (1-D arrays of entries).
 
     ``resolved``: ``c(t) = exp(t²/2 (1 - b)) b²`` with ``b = 1 / (1 + eps t)²``
     (``(r / mean)² = b``); ``broad``: ``c(z) = exp((D δ - δ²/2) / err²)
-    (1 + eps z)²`` (see :func:`cluster3d_log_marginal_leading`). Nodes at
-    ``r <= 0`` get weight 0.
+    (1 + eps z)²`` (see :func:`cluster3d_log_marginal_leading`; ``m``,
+    ``sx``, ``d`` and ``err`` are needed by this kind only). Nodes at
+    ``r <= 0`` get weight 0: there ``1 + eps t`` is floored at 1e-30, which
+    makes the exponent -inf-like and the node's value 0. Worked in place, in
+    blocks of ``_LEAD3D_BLOCK`` entries that stay in the processor's cache.
     """
     u, w = _lead_rule(n_nodes)
     out = np.empty(eps.shape)
     for start in range(0, eps.size, _LEAD3D_BLOCK):
         sl = slice(start, start + _LEAD3D_BLOCK)
         if kind == "resolved":
-            t = t_hat[sl, None] + sd_t[sl, None] * u
-            a = np.maximum(1.0 + eps[sl, None] * t, 0.0)
-            b = 1.0 / (a * a)
-            c = np.exp(0.5 * t * t * (1.0 - b)) * (b * b)
+            t = sd_t[sl, None] * u
+            t += t_hat[sl, None]
+            b = eps[sl, None] * t
+            b += 1.0
+            np.maximum(b, 1e-30, out=b)
+            b *= b
+            np.reciprocal(b, out=b)  # (r / mean)²
+            c = 1.0 - b
+            t *= t
+            t *= 0.5
+            c *= t
+            np.exp(c, out=c)
+            b *= b
+            c *= b
         else:
-            z = sd_t[sl, None] * u - t_hat[sl, None]
-            a = np.maximum(1.0 + eps[sl, None] * z, 0.0)
-            delta = m[sl, None] * (a - 1.0) ** 2 / a
-            c = np.exp((d[sl, None] + sx[sl, None] * z - 0.5 * delta) * delta
-                       / err[sl, None] ** 2) * (a * a)
-        out[sl] = np.nan_to_num(c, nan=0.0) @ w
+            z = sd_t[sl, None] * u
+            z -= t_hat[sl, None]
+            a = eps[sl, None] * z
+            a += 1.0
+            np.maximum(a, 1e-30, out=a)  # r / mean
+            delta = a - 1.0
+            delta *= delta
+            delta *= m[sl, None]
+            delta /= a
+            c = sx[sl, None] * z
+            c += d[sl, None]
+            c -= 0.5 * delta
+            c *= delta
+            c /= err[sl, None] ** 2
+            np.exp(c, out=c)
+            a *= a
+            c *= a
+        np.dot(c, w, out=out[sl])
     return out
 
 
@@ -289,19 +322,21 @@ def cluster3d_log_marginal_leading(parallax, parallax_error, mean, dispersion):
         q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
         valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
         resolved = 2.0 * err**2 <= var
-        corr = np.zeros(x.shape)
+        # Each entry's rule, the first of its kind whose bound admits its q,
+        # by one sorted search: key q (capped at 5) for resolved entries, 10 + q
+        # for broad ones, against both kinds' bounds with a sentinel after each.
+        key = np.where(valid, np.minimum(q, 5.0) + np.where(resolved, 0.0, 10.0), np.inf)
+        which = np.searchsorted(_LEAD3D_KEYS, key, side="left")
+        corr = np.ones(x.shape)
         ok = np.zeros(x.shape, dtype=bool)
-        for kind, rules in LEAD3D_RULES.items():
-            nodes = np.array([r[0] for r in rules])
-            bounds = np.array([r[1] for r in rules])
-            # Each entry's rule: the first whose bound admits its q.
-            which = np.searchsorted(bounds, np.where(valid, q, np.inf), side="left")
-            of_kind = valid & (resolved == (kind == "resolved")) & (which < len(rules))
-            for j in np.unique(which[of_kind]):
-                sel = of_kind & (which == j)
-                corr[sel] = _lead3d_correction(kind, int(nodes[j]), *(
-                    a[sel] for a in (eps, sd_t, t_hat, m, sx, d, err)))
-                ok |= sel
+        for j in np.flatnonzero(np.bincount(which.ravel(), minlength=len(_LEAD3D_KEYS) + 1)):
+            if j >= len(_LEAD3D_GROUPS) or _LEAD3D_GROUPS[j] is None:
+                continue  # beyond the last rule of its kind, or not valid
+            kind, n_nodes = _LEAD3D_GROUPS[j]
+            sel = which == j
+            args = (eps, sd_t, t_hat) if kind == "resolved" else (eps, sd_t, t_hat, m, sx, d, err)
+            corr[sel] = _lead3d_correction(kind, n_nodes, *(a[sel] for a in args))
+            ok |= sel
         val = lead + np.log(corr)
     return val, ok & np.isfinite(val)
 
