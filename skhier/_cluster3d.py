@@ -229,32 +229,65 @@ LEAD3D_RULES = {
 }
 #: Entries per block of the correction's (entries x nodes) tables.
 _LEAD3D_BLOCK = 4096
+# The rules of both kinds in one sorted list of keys (see
+# cluster3d_log_marginal_leading): the resolved bounds, a sentinel 9, the
+# broad bounds shifted by 10, a sentinel 19; _LEAD3D_GROUPS[j] is the
+# (kind, nodes) of key j (None for the sentinels).
+_LEAD3D_KEYS = np.array([q for _, q in LEAD3D_RULES["resolved"]] + [9.0]
+                        + [10.0 + q for _, q in LEAD3D_RULES["broad"]] + [19.0])
+_LEAD3D_GROUPS = ([("resolved", k) for k, _ in LEAD3D_RULES["resolved"]] + [None]
+                  + [("broad", k) for k, _ in LEAD3D_RULES["broad"]] + [None])
 
 
-def _lead3d_correction(kind, n_nodes, eps, sd_t, t_hat, m, sx, d, err):
+def _lead3d_correction(kind, n_nodes, eps, sd_t, t_hat, m=None, sx=None, d=None, err=None):
     """Gauss–Hermite expectation of the 3-D correction (1-D arrays of entries).
 
     ``resolved``: ``c(t) = exp(t²/2 (1 - b)) b²`` with ``b = 1 / (1 + eps t)²``
     (``(r / mean)² = b``); ``broad``: ``c(z) = exp((D δ - δ²/2) / err²)
-    (1 + eps z)²`` (see :func:`cluster3d_log_marginal_leading`). Nodes at
-    ``r <= 0`` get weight 0.
+    (1 + eps z)²`` (see :func:`cluster3d_log_marginal_leading`; ``m``,
+    ``sx``, ``d`` and ``err`` are needed by this kind only). Nodes at
+    ``r <= 0`` get weight 0: there ``1 + eps t`` is floored at 1e-30, which
+    makes the exponent -inf-like and the node's value 0. Worked in place, in
+    blocks of ``_LEAD3D_BLOCK`` entries that stay in the processor's cache.
     """
     u, w = _lead_rule(n_nodes)
     out = np.empty(eps.shape)
     for start in range(0, eps.size, _LEAD3D_BLOCK):
         sl = slice(start, start + _LEAD3D_BLOCK)
         if kind == "resolved":
-            t = t_hat[sl, None] + sd_t[sl, None] * u
-            a = np.maximum(1.0 + eps[sl, None] * t, 0.0)
-            b = 1.0 / (a * a)
-            c = np.exp(0.5 * t * t * (1.0 - b)) * (b * b)
+            t = sd_t[sl, None] * u
+            t += t_hat[sl, None]
+            b = eps[sl, None] * t
+            b += 1.0
+            np.maximum(b, 1e-30, out=b)
+            b *= b
+            np.reciprocal(b, out=b)  # (r / mean)²
+            c = 1.0 - b
+            t *= t
+            t *= 0.5
+            c *= t
+            np.exp(c, out=c)
+            b *= b
+            c *= b
         else:
-            z = sd_t[sl, None] * u - t_hat[sl, None]
-            a = np.maximum(1.0 + eps[sl, None] * z, 0.0)
-            delta = m[sl, None] * (a - 1.0) ** 2 / a
-            c = np.exp((d[sl, None] + sx[sl, None] * z - 0.5 * delta) * delta
-                       / err[sl, None] ** 2) * (a * a)
-        out[sl] = np.nan_to_num(c, nan=0.0) @ w
+            z = sd_t[sl, None] * u
+            z -= t_hat[sl, None]
+            a = eps[sl, None] * z
+            a += 1.0
+            np.maximum(a, 1e-30, out=a)  # r / mean
+            delta = a - 1.0
+            delta *= delta
+            delta *= m[sl, None]
+            delta /= a
+            c = sx[sl, None] * z
+            c += d[sl, None]
+            c -= 0.5 * delta
+            c *= delta
+            c /= err[sl, None] ** 2
+            np.exp(c, out=c)
+            a *= a
+            c *= a
+        np.dot(c, w, out=out[sl])
     return out
 
 
@@ -289,19 +322,21 @@ def cluster3d_log_marginal_leading(parallax, parallax_error, mean, dispersion):
         q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
         valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
         resolved = 2.0 * err**2 <= var
-        corr = np.zeros(x.shape)
+        # Each entry's rule, the first of its kind whose bound admits its q,
+        # by one sorted search: key q (capped at 5) for resolved entries, 10 + q
+        # for broad ones, against both kinds' bounds with a sentinel after each.
+        key = np.where(valid, np.minimum(q, 5.0) + np.where(resolved, 0.0, 10.0), np.inf)
+        which = np.searchsorted(_LEAD3D_KEYS, key, side="left")
+        corr = np.ones(x.shape)
         ok = np.zeros(x.shape, dtype=bool)
-        for kind, rules in LEAD3D_RULES.items():
-            nodes = np.array([r[0] for r in rules])
-            bounds = np.array([r[1] for r in rules])
-            # Each entry's rule: the first whose bound admits its q.
-            which = np.searchsorted(bounds, np.where(valid, q, np.inf), side="left")
-            of_kind = valid & (resolved == (kind == "resolved")) & (which < len(rules))
-            for j in np.unique(which[of_kind]):
-                sel = of_kind & (which == j)
-                corr[sel] = _lead3d_correction(kind, int(nodes[j]), *(
-                    a[sel] for a in (eps, sd_t, t_hat, m, sx, d, err)))
-                ok |= sel
+        for j in np.flatnonzero(np.bincount(which.ravel(), minlength=len(_LEAD3D_KEYS) + 1)):
+            if j >= len(_LEAD3D_GROUPS) or _LEAD3D_GROUPS[j] is None:
+                continue  # beyond the last rule of its kind, or not valid
+            kind, n_nodes = _LEAD3D_GROUPS[j]
+            sel = which == j
+            args = (eps, sd_t, t_hat) if kind == "resolved" else (eps, sd_t, t_hat, m, sx, d, err)
+            corr[sel] = _lead3d_correction(kind, n_nodes, *(a[sel] for a in args))
+            ok |= sel
         val = lead + np.log(corr)
     return val, ok & np.isfinite(val)
 
@@ -375,19 +410,34 @@ class _Cluster3DModel(_DistanceModel):
         self.start_distance, self.frame, self.start_dispersion = self._start()
 
     def _start(self):
-        """Starting distance (the 1-D model's), the tangent-plane frame
-        ``(e0, e_east, e_north)`` (rows) at the stars' mean direction, and
-        the starting dispersion (from the median angular distance to that
-        direction: for a 2-D Gaussian on the sky it is 1.177 s / distance)."""
+        """Starting distance, the tangent-plane frame ``(e0, e_east,
+        e_north)`` (rows) at the stars' mean direction, and the starting
+        dispersion (from the stars' angular offsets from that direction).
+
+        The distance is the 1-D model's (inverse weighted mean parallax);
+        with a field, the inverse median parallax and the coordinate-wise
+        median direction, which field stars hardly move (a start within a
+        few posterior sd lets the Newton search converge in two steps)."""
         dist = max(float(super()._initial_location()[1]), 1e-3)
         e0 = self.directions.mean(axis=0)
+        if self.field:
+            zp = self.zero_point if self.zero_point is not None else self.zero_point_prior[0]
+            med = float(np.median(self.parallax - zp))
+            kind, a, b = self.mean_prior
+            if med > 0 and (kind != "uniform" or a < 1000.0 / med < b):
+                dist = 1000.0 / med
+            e0 = np.median(self.directions, axis=0)
         e0 /= np.linalg.norm(e0)
         # East: z x e0 (x x e0 at the poles, where east is undefined).
         east = np.cross([0.0, 0.0, 1.0] if abs(e0[2]) < 0.99 else [1.0, 0.0, 0.0], e0)
         east /= np.linalg.norm(east)
         frame = np.stack([e0, east, np.cross(e0, east)])
-        sep = np.arccos(np.clip(self.directions @ e0, -1.0, 1.0))
-        return dist, frame, max(dist * float(np.median(sep)) / 1.177, 1e-3 * dist)
+        # A member's offset from the line of sight of the centre, dist sin(theta),
+        # is 2-D Gaussian with variance s² per axis: its mean square is 2 s²
+        # (efficient), its median 1.386 s² (robust to field stars).
+        sin2 = np.maximum(1.0 - (self.directions @ e0) ** 2, 0.0)
+        s2 = np.median(sin2) / 1.386 if self.field else np.mean(sin2) / 2.0
+        return dist, frame, max(dist * float(np.sqrt(s2)), 1e-3 * dist)
 
     # the location hooks -------------------------------------------------------------
     def _center(self, theta):
@@ -438,6 +488,17 @@ class _Cluster3DModel(_DistanceModel):
         return p
 
     # the per-star integrals -------------------------------------------------------
+    def star_logliks(self, p, rows=slice(None), parallax=None, parallax_error=None,
+                     basis=None):
+        """The 1-D model's, where the training stars passed explicitly (the
+        per-star summaries do) are recognised as such, so that their field
+        log-likelihoods come from the per-fit constant (``field_const``)
+        instead of an adaptive integral per draw."""
+        if (parallax is self.parallax and parallax_error is self.parallax_error
+                and basis is self.directions):
+            parallax = parallax_error = basis = None
+        return super().star_logliks(p, rows, parallax, parallax_error, basis)
+
     def _directions(self, rows, basis):
         return (self.directions if basis is None else basis)[rows]
 
@@ -474,11 +535,14 @@ def cluster3d_quadrature(model, rng, n_draws):
 
     MAP by Newton steps with the Laplace covariance, then
     :func:`skhier._quadrature.run_quadrature` with the rules of
-    :data:`QUADRATURE3D_LEVELS`. None when there is no Laplace
-    approximation; ``ok`` is False when the rules do not converge (the
-    caller then samples instead).
+    :data:`QUADRATURE3D_LEVELS`. The Newton search stops at a decrement of
+    1e-4 (the maximum within ~0.014 posterior sd; from the model's start
+    that is two stencils of 33 points instead of three): the rules are
+    re-centred on the posterior's mean and covariance anyway. None when
+    there is no Laplace approximation; ``ok`` is False when the rules do
+    not converge (the caller then samples instead).
     """
-    x, cov = newton_map(model.log_prob, model.initial_point(), return_cov=True)
+    x, cov = newton_map(model.log_prob, model.initial_point(), tol=1e-4, return_cov=True)
     if cov is None:
         cov = laplace_covariance(model.log_prob, x)
     if cov is None:
