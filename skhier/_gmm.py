@@ -555,7 +555,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             worst = float(np.max(self.rhat_[worst_name]))
             self.converged_ = bool(worst < _RHAT_MAX)
             which = "chains" if C > 1 else "two halves of the chain"
-            msg = (f"BayesianGMM: the largest R-hat is {worst:.3f} (> {_RHAT_MAX}, for "
+            msg = (f"BayesianGMM: the largest R-hat is {worst:.3f} (>= {_RHAT_MAX}, for "
                    f"{worst_name!r}) after {self.n_iter_} sweeps per chain; the {which} "
                    f"disagree. Pass n_iter={2 * self.n_iter_} or more (and check "
                    "n_components_posterior_, and the r_hat column of summary()).")

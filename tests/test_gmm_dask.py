@@ -400,11 +400,19 @@ def test_weighted_defaults_converge_on_easy_mixtures():
     they run until every R-hat is below 1.05, as in-memory fits do. Data:
     make_mixture_with_errors(400) for seeds 0..7, with 0/1 weights (a
     quality cut dropping a random 10 % of the rows), so the posterior is
-    that of an easy three-component mixture. Checks: no ConvergenceWarning
-    (raised as an error), every R-hat below 1.05, the posterior mode of K+
-    is 3, and each true weight within z * sqrt(sd^2 + mcse^2) of its
-    posterior mean (the posterior sd covers the data's own sampling noise),
-    with z for a 1e-3 false-failure rate shared by the 24 assertions.
+    that of an easy three-component mixture.
+
+    Every fit is either converged -- every R-hat below 1.05, no
+    ConvergenceWarning, the posterior mode of K+ is 3 and each true weight
+    within z * sqrt(sd^2 + mcse^2) of its posterior mean (the posterior sd
+    covers the data's own sampling noise; z for a 1e-3 false-failure rate
+    shared by the 24 assertions) -- or it warns, naming a larger n_iter:
+    never a confident wrong answer. Gibbs chains occasionally stay for
+    thousands of sweeps in a state with one component split in two (1 of
+    20 seeds on this path ran to the 8500-sweep cap and warned, with R-hat
+    1.42 on n_occupied; 0 of 20 in memory), so at least 6 of the 8 fits
+    must converge: if a fit fails to with probability 5 %, more than 2 of
+    8 do so with probability 0.6 %.
 
     Measured with benchmarks/gmm_auto_length.py (paths ``mask`` and
     ``in-memory``, seeds 0..19): see docs/scale.rst ("Run length"). Which
@@ -415,13 +423,20 @@ def test_weighted_defaults_converge_on_easy_mixtures():
     true_means = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
     seeds = range(8)
     z = z_threshold(n_assertions=3 * len(seeds))
+    converged = 0
     for seed in seeds:
         X = make_mixture_with_errors(400, random_state=seed).X
         w = (np.random.default_rng([seed, 1]).random(len(X)) >= 0.1).astype(float)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", ConvergenceWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
             gmm = BayesianGMM(random_state=seed).fit(X, sample_weight=w)
-        assert gmm.converged_ and gmm.n_iter_ in (1500, 2500, 4500, 8500)
+        warned = [str(c.message) for c in caught if issubclass(c.category, ConvergenceWarning)]
+        if not gmm.converged_:
+            assert gmm.n_iter_ == 8500 and len(warned) == 1, (seed, gmm.n_iter_, warned)
+            assert "Pass n_iter=17000" in warned[0]
+            continue
+        converged += 1
+        assert not warned and gmm.n_iter_ in (1500, 2500, 4500, 8500), (seed, warned)
         for name, rhat in gmm.rhat_.items():
             assert np.max(rhat) < 1.05, (seed, name, rhat)
         assert np.argmax(gmm.n_components_posterior_) == 3, seed
@@ -431,3 +446,4 @@ def test_weighted_defaults_converge_on_easy_mixtures():
         sd = draws.std(axis=0, ddof=1)
         err = np.sqrt(sd**2 + mcse_mean(sd, gmm.n_effective_["weights"][order]) ** 2)
         assert np.all(np.abs(draws.mean(axis=0) - truth) < z * err), (seed, draws.mean(0), sd)
+    assert converged >= 6, converged
