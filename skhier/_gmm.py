@@ -470,9 +470,11 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     @staticmethod
     def _reference_rng(seeds, done):
         """Generator of the reference labels that guide the relabelling after
-        ``done`` sweeps: its own stream, so drawing them leaves the chains'
-        generators (and a resumed run) untouched."""
-        return np.random.default_rng([int(seeds[-1]), int(done)])
+        ``done`` sweeps: a child stream of its own (see
+        :func:`skhier._gmm_dask.chunk_rng`), so drawing them leaves the
+        chains' generators (and a resumed run) untouched."""
+        return np.random.default_rng(
+            np.random.SeedSequence(int(seeds[-1]), spawn_key=(int(done),)))
 
     def _n_iter_first(self):
         """Sweeps of the first run: n_iter, or _AUTO_FIRST with n_iter="auto"."""

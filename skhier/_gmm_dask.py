@@ -15,8 +15,10 @@ sums and second moments). This module runs the sweep chunk by chunk:
   the same functions as the in-memory sampler.
 
 Random streams are per chunk: chunk ``j`` of sweep ``t`` of a chain with
-seed ``s`` draws from ``numpy.random.default_rng([s, t, j])``, so the draws
-do not depend on where or in which order the chunks run. The in-memory
+seed ``s`` draws from :func:`chunk_rng` ``(s, t, j)``, the child stream
+``SeedSequence(s, spawn_key=(t, j))`` (independent of the chain's own
+``default_rng(s)`` and of every other chunk's), so the draws do not depend
+on where or in which order the chunks run. The in-memory
 :class:`NumpyChunks` and the Dask :class:`DaskChunks` with the same row
 chunks therefore give the same posterior up to the order of floating-point
 sums. Sweeps are counted from the chain's start and the client's global
@@ -60,7 +62,7 @@ from ._gmm_gibbs import (
 from ._math import psd_sqrt, single_threaded_blas
 from .utils._checks import check_errors, check_magnitude, check_sample_weight
 
-__all__ = ["NumpyChunks", "DaskChunks", "chunk_sweep", "fit_dask", "fit_in_memory",
+__all__ = ["NumpyChunks", "DaskChunks", "chunk_rng", "chunk_sweep", "fit_dask", "fit_in_memory",
            "is_dask_collection", "ChunkedChains"]
 
 #: Rows per chunk of the in-memory chunked sweep (weighted fits).
@@ -225,6 +227,18 @@ def _weighted_stats(X, S, S_sqrt, phi, w, log_w, mu, sigma, chol, K, rng):
     return counts, sums, m2
 
 
+def chunk_rng(chain_seed, sweep, chunk):
+    """The generator of chunk ``chunk`` in sweep ``sweep`` of the chain seeded
+    ``chain_seed``: NumPy's child stream ``SeedSequence(chain_seed,
+    spawn_key=(sweep, chunk))``, as ``SeedSequence(chain_seed).spawn`` makes
+    them, so it overlaps neither the chain's own ``default_rng(chain_seed)``
+    nor any other chunk's stream. (``default_rng([s, t, j])`` would not do:
+    trailing zero words are ignored, so ``[s, 0, 0]`` is ``default_rng(s)``.)
+    """
+    return np.random.default_rng(
+        np.random.SeedSequence(int(chain_seed), spawn_key=(int(sweep), int(chunk))))
+
+
 def chunk_sweep(chunk, thetas, seeds, K):
     """Latent draws of one chunk for every chain; their sufficient statistics.
 
@@ -235,7 +249,8 @@ def chunk_sweep(chunk, thetas, seeds, K):
     thetas : list of tuple
         Per chain ``(log_w, mu, sigma, chol)`` in standardised units.
     seeds : list of sequence of int
-        Per chain the seed ``[chain_seed, sweep, chunk_index]``.
+        Per chain ``(chain_seed, sweep, chunk_index)``, the arguments of
+        :func:`chunk_rng`.
     K : int
 
     Returns
@@ -246,7 +261,7 @@ def chunk_sweep(chunk, thetas, seeds, K):
     out = []
     phi = _quad_features(X) if S is None else None
     for (log_w, mu, sigma, chol), seed in zip(thetas, seeds, strict=True):
-        rng = np.random.default_rng(seed)
+        rng = chunk_rng(*seed)
         if w is not None:
             out.append(_weighted_stats(X, S, S_sqrt, phi, w, log_w, mu, sigma, chol, K, rng))
             continue
@@ -422,7 +437,7 @@ class ChunkedChains:
 
     **Random streams.** Sweeps are numbered from the start of the chain,
     across calls of :meth:`run`: chunk ``j`` of sweep ``t`` of the chain
-    with seed ``s`` draws its latents from ``default_rng([s, t, j])``, and
+    with seed ``s`` draws its latents from :func:`chunk_rng` ``(s, t, j)``, and
     the chain's global draws (weights, means, covariances) come from its
     one client generator, in sweep order. The state between calls is the
     last parameter draw, that generator and the sweep count, so a run of
@@ -456,7 +471,7 @@ class ChunkedChains:
         for it in range(n_sweeps):
             t = self.done + it
             per_chunk = self.data.map_sweep(
-                self.thetas, lambda chunk, t=t: [[s, t, chunk] for s in self.seeds])
+                self.thetas, lambda chunk, t=t: [(s, t, chunk) for s in self.seeds])
             keep = it >= n_skip and (it - n_skip) % thin == 0
             for c in range(C):
                 # Sum in chunk order (the in-memory and Dask paths agree to

@@ -447,3 +447,17 @@ def test_weighted_defaults_converge_on_easy_mixtures():
         err = np.sqrt(sd**2 + mcse_mean(sd, gmm.n_effective_["weights"][order]) ** 2)
         assert np.all(np.abs(draws.mean(axis=0) - truth) < z * err), (seed, draws.mean(0), sd)
     assert converged >= 6, converged
+
+
+def test_chunk_streams_are_independent_of_the_chain_stream():
+    # default_rng([s, 0, 0]) would equal default_rng(s), the chain's own
+    # generator on the client: chunk streams are spawned children instead.
+    s = 12345
+    streams = {"chain": np.random.default_rng(s).random(4)}
+    for t, j in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        streams[(t, j)] = gd.chunk_rng(s, t, j).random(4)
+        np.testing.assert_array_equal(streams[(t, j)], gd.chunk_rng(s, t, j).random(4))
+    values = list(streams.values())
+    for a in range(len(values)):
+        for b in range(a):
+            assert not np.any(values[a] == values[b]), (list(streams)[a], list(streams)[b])
