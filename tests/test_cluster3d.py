@@ -380,7 +380,7 @@ def test_simulator_rejects_bad_arguments():
 # -- real data: agreement with the 1-D model ------------------------------------------
 #: The 3-D centre's distance against the 1-D mean distance, fitted to the same
 #: stars (so their errors are strongly correlated): measured differences
-#: -0.84 (Pleiades) and -0.13 (Ruprecht 147) combined posterior sd. The two
+#: -0.82 (Pleiades) and -0.16 (Ruprecht 147) combined posterior sd. The two
 #: models differ (an isotropic 3-D Gaussian against a normal distribution of
 #: line-of-sight distances; |c| against the mean of r, which is larger by
 #: about s²/|c|), so they are asked to agree within 2 combined sd.
