@@ -370,6 +370,11 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
             return lc, None
         if self.field_const is not None and parallax is None:
             lf = np.broadcast_to(self.field_const[rows], lc.shape)
+        elif self.length_scale is not None and self.zero_point is not None and not self.n_modes:
+            # L and the offset are the same for every draw: each star's field
+            # integral once, not once per draw.
+            lf = np.broadcast_to(field_log_marginal(y[:1], err[None, :], self.length_scale)
+                                 - self.field_log_norm, lc.shape)
         else:
             lf = field_log_marginal(y, err[None, :], p["field_length_scale"][:, None]
                                     ) - self.field_log_norm

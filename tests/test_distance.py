@@ -439,3 +439,86 @@ def test_grid_median_distances_match_brute_force():
             assert abs(med[i] - ref) < 5e-3 * ref_sd, (i, med[i], ref, ref_sd)
         # Subset Monte Carlo error (4 of its estimated sd) plus grid error.
         assert abs(med[i] - ref) < 4 * mc[i] + 2e-3 * ref_sd, (i, med[i], ref, mc[i], ref_sd)
+
+
+@ignore_convergence
+def test_fixed_field_term_is_computed_once_per_star(monkeypatch):
+    # With L and the zero-point fixed, a star's field integral is the same for
+    # every draw: the per-object tables (membership, predictive densities) use
+    # one value per star. Reference: the integral evaluated draw by draw.
+    from skhier._cluster_integral import field_log_marginal
+
+    d = make_cluster_parallaxes(40, mean_distance=1500.0, distance_dispersion=20.0,
+                                cluster_fraction=0.7, parallax_error=0.2, random_state=2)
+    est = HierarchicalDistanceEstimator(field="edsd", field_length_scale=1350.0,
+                                        **QUICK).fit(d.X, X_err=d.X_err)
+    p = est.model_.full_params(est._summary_draws(max_draws=5))
+    plx, err = d.X[:, 0] + 0.3, d.X_err[:, 0]  # new stars
+    shapes = []
+
+    def recorded(y, *args):
+        shapes.append(np.shape(y))
+        return field_log_marginal(y, *args)
+
+    monkeypatch.setattr("skhier._distance.field_log_marginal", recorded)
+    lc, lf = est.model_.star_logliks(p, slice(None), plx, err)
+    assert shapes == [(1, 40)]
+    ref = field_log_marginal(plx[None, :], err[None, :], np.full((5, 1), 1350.0))
+    f = p["cluster_fraction"][:, None]
+    np.testing.assert_allclose(lf, ref + np.log1p(-f), rtol=1e-12)
+    assert lf.shape == lc.shape == (5, 40)
+
+
+@pytest.mark.parametrize("n_stars, error", [
+    (500, 0.05),
+    pytest.param(200, 0.2, marks=pytest.mark.xfail(strict=True, reason=(
+        "known limitation: when the depth draws span decades (here 1-50 pc), the "
+        "129-point grid per star does not resolve the narrowest conditionals and the "
+        "median is off by ~4 % of the star's posterior sd"))),
+])
+def test_grid_median_distances_match_quad(n_stars, error):
+    # Each star's posterior median under a fixed set of population draws
+    # (here 32: median_distances then uses them all, with no subset), against
+    # the median of the same mixture of conditional posteriors computed with
+    # scipy.integrate.quad and brentq, independently of the grid: a star with
+    # the sample's error, a negative parallax and a well-measured star.
+    from scipy.optimize import brentq
+
+    d = make_cluster_parallaxes(n_stars, mean_distance=1000.0, distance_dispersion=20.0,
+                                parallax_error=error, random_state=4)
+    X, E = d.X.copy(), d.X_err.copy()
+    X[0, 0], X[1, 0], E[1, 0] = -0.3, 1.02, 0.005
+    est = HierarchicalDistanceEstimator(random_state=0, **QUICK)
+    with pytest.warns(Warning):
+        est.fit(X, X_err=E)
+    p = est.model_.full_params(est._summary_draws(max_draws=32))
+    plx, err = X[:, 0], E[:, 0]
+    stars = [0, 1, 2]
+    med, _, sd = est.model_.median_distances(p, plx[stars], err[stars], return_error=True)
+    for i, star in enumerate(stars):
+        def dens(r, mu, sig, star=star):
+            return math.exp(-0.5 * ((plx[star] - 1000.0 / r) / err[star]) ** 2
+                            - 0.5 * ((r - mu) / sig) ** 2)
+
+        parts = []
+        for mu, sig in zip(p["mean_distance"], p["distance_dispersion"], strict=True):
+            lo, hi = max(1e-6, mu - 12 * sig), mu + 12 * sig
+            if err[star] < 0.05:  # a resolved star: its own likelihood sets the range
+                c, w = 1000.0 / plx[star], 12 * 1000.0 * err[star] / plx[star] ** 2
+                lo, hi = max(lo, c - w), min(hi, c + w)
+            total = integrate.quad(dens, lo, hi, args=(mu, sig), epsabs=0, epsrel=1e-11,
+                                   limit=200)[0]
+            parts.append((mu, sig, lo, hi, total))
+
+        def cdf(m, parts=parts):
+            return np.mean([integrate.quad(dens, lo, min(m, hi), args=(mu, sig), epsabs=0,
+                                           epsrel=1e-11, limit=200)[0] / total
+                            if m > lo else 0.0 for mu, sig, lo, hi, total in parts])
+
+        lo_all = min(q[2] for q in parts)
+        hi_all = max(q[3] for q in parts)
+        ref = brentq(lambda m: cdf(m) - 0.5, lo_all, hi_all, xtol=1e-6 * sd[i])
+        # The grid's own resolution error only (no Monte Carlo error here),
+        # well below the 2 % of the star's sd allowed for the median's
+        # Monte Carlo error.
+        assert abs(med[i] - ref) < 0.005 * sd[i], (star, med[i], ref, sd[i])
