@@ -634,6 +634,11 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
         and ``"zero_point"``.
     sampler_, pareto_k_, acceptance_fraction_, autocorr_time_, n_effective_, converged_
         Sampler diagnostics, as in :class:`HierarchicalDistanceEstimator`.
+    quadrature_error_ : dict or None
+        After quadrature: per sampled coordinate (``log_center_distance``,
+        ``center_xi``, ``center_eta``, ``log_dispersion``, …), the larger
+        change of its posterior mean and sd between the last two
+        Gauss–Hermite rules, in posterior sd; None otherwise.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when X has string column names.

@@ -272,9 +272,10 @@ def test_recovers_simulated_centre_and_size(stat_seed):
 def test_field_membership_and_fraction(monkeypatch):
     """30 % field stars uniform over the footprint: the fitted cluster
     fraction within 3 posterior sd of the realised one (false-failure rate
-    0.3 %), every star classified right, and the centre recovered. The
-    log-posterior at 20 posterior draws and the memberships agree with those
-    from the adaptive per-star integrals (the exact path) to 1e-6 (the
+    0.3 %), every star classified right, and the centre recovered. At 20
+    posterior draws, the log-posterior and every star's cluster and field
+    log-likelihoods (which make its membership) agree with those from the
+    adaptive per-star integrals (the exact path) to 1e-6 and 1e-7 (the
     field stars' cluster integrals are outside the leading rule's range)."""
     d = make_cluster_3d(200, center_icrs=(56.0, 24.0, 135.0), dispersion=4.0,
                         cluster_fraction=0.7, parallax_error=0.3, random_state=3)
@@ -291,11 +292,12 @@ def test_field_membership_and_fraction(monkeypatch):
                                          dec=d.dec[:5])
     np.testing.assert_allclose(proba, est.membership_proba_[:5], rtol=1e-12)
     theta = est.chain_[:20, 0]
-    fast = est.model_.log_prob(theta)
+    p = est.model_._unpack(theta)
+    fast, fast_tables = est.model_.log_prob(theta), est.model_.star_logliks(p)
     monkeypatch.setattr(cluster3d, "cluster3d_log_marginal", _adaptive_log_marginal)
     np.testing.assert_allclose(est.model_.log_prob(theta), fast, rtol=0, atol=1e-6)
-    exact = est._membership_proba(est._training_objects())
-    np.testing.assert_allclose(exact, est.membership_proba_, rtol=0, atol=1e-6)
+    for got, ref in zip(fast_tables, est.model_.star_logliks(p), strict=True):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-7)
 
 
 def test_footprint_that_cuts_the_cluster_is_accounted_for():
