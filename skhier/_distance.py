@@ -920,22 +920,18 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self._report("done")
         return self
 
-    def _importance_attempt(self, model, random_state):
-        """Quadrature over the population posterior for large samples whose
-        likelihood needs no adaptive field integral (see
-        :meth:`_quadrature_attempt`), else importance sampling: with frozen
-        per-star quadrature rules for large samples (see
-        :meth:`_importance_frozen`), else with the exact likelihood."""
+    def _quadrature_by_default(self, model):
+        """Quadrature first for large samples (``QUADRATURE_MIN_STARS``) whose
+        likelihood needs no adaptive field integral per draw (no fitted field
+        length scale or zero-point with a field), normal profile and no
+        systematic modes."""
         cheap = not model.field or model.field_const is not None
-        if self.sampler == "quadrature" or (
-            self.sampler == "auto" and cheap and model.simple
-            and len(model.parallax) >= QUADRATURE_MIN_STARS
-        ):
-            result = self._quadrature_attempt(model, random_state)
-            if result is not None and (result.ok or self.sampler == "quadrature"):
-                return result, None, None
-            self._report("quadrature not converged: importance sampling")
-            self.quadrature_error_ = None
+        return cheap and model.simple and len(model.parallax) >= QUADRATURE_MIN_STARS
+
+    def _importance_draws(self, model, random_state):
+        """Importance sampling with frozen per-star quadrature rules for large
+        samples (see :meth:`_importance_frozen`), else with the exact
+        likelihood (the base's)."""
         if len(model.parallax) >= FROZEN_MIN_STARS and model.simple:
             self._report(f"importance sampling with frozen rules ({len(model.parallax)} stars)")
             result = self._importance_frozen(model, random_state)
@@ -943,7 +939,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
                 # The MAP of the frozen likelihood: emcee searches the exact one.
                 return result, None, None
         self._report(f"importance sampling, exact likelihood ({len(model.parallax)} stars)")
-        return super()._importance_attempt(model, random_state)
+        return super()._importance_draws(model, random_state)
 
     def _importance_frozen(self, model, rng):
         """Importance sampling with frozen per-star quadrature rules
@@ -952,15 +948,11 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         result, self.frozen_check_ = frozen_importance(model, rng, self.n_importance)
         return result
 
-    def _quadrature_attempt(self, model, rng):
-        """Adaptive Gauss–Hermite quadrature of the exact collapsed posterior
+    def _integrate_posterior(self, model, rng):
+        """Adaptive Gauss–Hermite quadrature of the exact collapsed posterior,
+        or a lattice where those rules do not converge
         (:func:`skhier._cluster_integral.population_quadrature`)."""
-        self._report(f"quadrature over the population posterior ({len(model.parallax)} stars)")
-        result = population_quadrature(model, rng, self.n_importance)
-        if result is not None:
-            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
-                                              strict=True))
-        return result
+        return population_quadrature(model, rng, self.n_importance)
 
     def _set_summaries(self, plx, err):
         model = self.model_
