@@ -83,6 +83,8 @@ _CELLS_MEDIAN = 200_000  # (draws x stars) per chunk of per-star median distance
 # stratified uniforms), the grid error far below that.
 _MEDIAN_DRAWS = 200
 _MEDIAN_GRID = 129
+# Sampler coordinates on which the cluster's per-star integrals do not depend.
+_FIELD_COORDS = ("logit_cluster_fraction", "log_field_length_scale")
 # Log-uniform prior range of a fitted field length scale (pc).
 _L_RANGE = (10.0, 1.0e5)
 
@@ -356,16 +358,23 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         return lp
 
     def star_logliks(self, p, rows=slice(None), parallax=None, parallax_error=None,
-                     basis=None):
+                     basis=None, shared=None):
         """(log f + log p_cluster, log(1-f) + log p_field or None), (k, n_rows).
 
         ``basis`` (n, n_modes): the systematic-mode loadings of the stars
-        ``parallax`` (default: the training stars').
+        ``parallax`` (default: the training stars'). ``shared``: the draws'
+        distinct cluster parameters and each draw's index among them (see
+        :meth:`_distinct_cluster_draws`), to compute each cluster integral once.
         """
         plx = self.parallax[rows] if parallax is None else parallax[rows]
         err = self.parallax_error[rows] if parallax_error is None else parallax_error[rows]
         y = plx[None, :] - self._offsets(p, rows, basis)
-        lc = self._cluster(y, err[None, :], p, rows, basis)
+        if shared is None:
+            lc = self._cluster(y, err[None, :], p, rows, basis)
+        else:
+            pu, index = shared
+            yu = plx[None, :] - self._offsets(pu, rows, basis)
+            lc = self._cluster(yu, err[None, :], pu, rows, basis)[index]
         if not self.field:
             return lc, None
         if self.field_const is not None and parallax is None:
@@ -389,13 +398,31 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
             total = np.full(len(theta), -np.inf)
             if np.any(ok):
                 p = self._unpack(theta[ok])
+                shared = self._distinct_cluster_draws(theta[ok])
                 ll = np.zeros(int(ok.sum()))
                 for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
-                    lc, lf = self.star_logliks(p, rows)
+                    lc, lf = self.star_logliks(p, rows, shared=shared)
                     per = lc if lf is None else np.logaddexp(lc, lf)
                     ll += self.sum_objects(per, rows)
                 total[ok] = lp[ok] + ll
         return np.where(np.isfinite(total), total, -np.inf)
+
+    def _distinct_cluster_draws(self, theta):
+        """Draws that differ only in the field's coordinates share their
+        cluster integrals (the costly part of the likelihood): the distinct
+        cluster parameters among ``theta`` (unpacked) and each draw's index
+        among them, or None when there is nothing to share. Tensor
+        quadrature rules and lattices vary their last coordinates fastest,
+        so a batch of their nodes holds each cluster draw many times.
+        """
+        keep = [j for j, name in enumerate(self.param_names) if name not in _FIELD_COORDS]
+        if len(keep) == len(self.param_names) or len(theta) < 2:
+            return None
+        _, first, index = np.unique(theta[:, keep], axis=0, return_index=True,
+                                    return_inverse=True)
+        if len(first) == len(theta):
+            return None
+        return self._unpack(theta[first]), index.ravel()
 
     def _initial_location(self):
         """Starting location coordinates and log dispersion (list), and the

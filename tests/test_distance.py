@@ -522,3 +522,32 @@ def test_grid_median_distances_match_quad(n_stars, error):
         # well below the 2 % of the star's sd allowed for the median's
         # Monte Carlo error.
         assert abs(med[i] - ref) < 0.005 * sd[i], (star, med[i], ref, sd[i])
+
+
+def test_log_prob_shares_cluster_integrals_across_field_coordinates(monkeypatch):
+    # A batch of draws that differ only in the cluster fraction (and L), as
+    # the nodes of a tensor quadrature rule or a lattice do, computes each
+    # distinct cluster integral once; the log-posterior is that of each draw
+    # evaluated on its own.
+    from skhier._distance import _DistanceModel
+
+    d = make_cluster_parallaxes(60, mean_distance=1500.0, distance_dispersion=20.0,
+                                cluster_fraction=0.7, parallax_error=0.2, random_state=6)
+    est = HierarchicalDistanceEstimator(field="edsd")
+    model = _DistanceModel(d.X[:, 0], d.X_err[:, 0], **est._model_settings())
+    x0 = model.initial_point()
+    grid = np.array([[a, b, c, e] for a in (-0.01, 0.01) for b in (-0.5, 0.0, 0.5)
+                     for c in (-1.0, 0.0, 1.0) for e in (-0.2, 0.2)])
+    theta = x0 + grid
+    one_by_one = np.array([model.log_prob(t[None])[0] for t in theta])
+    calls = []
+    cluster = _DistanceModel._cluster
+
+    def recorded(self, y, *args, **kwargs):
+        calls.append(y.shape[0])
+        return cluster(self, y, *args, **kwargs)
+
+    monkeypatch.setattr(_DistanceModel, "_cluster", recorded)
+    batch = model.log_prob(theta)
+    assert sum(calls) == 6  # 2 x 3 distinct (mean, dispersion) pairs of 36 draws
+    np.testing.assert_allclose(batch, one_by_one, rtol=1e-12)
