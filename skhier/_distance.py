@@ -358,26 +358,25 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         return lp
 
     def star_logliks(self, p, rows=slice(None), parallax=None, parallax_error=None,
-                     basis=None, shared=None):
+                     basis=None):
         """(log f + log p_cluster, log(1-f) + log p_field or None), (k, n_rows).
 
         ``basis`` (n, n_modes): the systematic-mode loadings of the stars
-        ``parallax`` (default: the training stars'). ``shared``: the draws'
-        distinct cluster parameters and each draw's index among them (see
-        :meth:`_distinct_cluster_draws`), to compute each cluster integral once.
+        ``parallax`` (default: the training stars').
         """
         plx = self.parallax[rows] if parallax is None else parallax[rows]
         err = self.parallax_error[rows] if parallax_error is None else parallax_error[rows]
         y = plx[None, :] - self._offsets(p, rows, basis)
-        if shared is None:
-            lc = self._cluster(y, err[None, :], p, rows, basis)
-        else:
-            pu, index = shared
-            yu = plx[None, :] - self._offsets(pu, rows, basis)
-            lc = self._cluster(yu, err[None, :], pu, rows, basis)[index]
+        lc = self._cluster(y, err[None, :], p, rows, basis)
+        return self._mixed(lc, y, err, p, rows, training=parallax is None)
+
+    def _mixed(self, lc, y, err, p, rows, training):
+        """:meth:`star_logliks` from the cluster log-likelihoods ``lc`` of the
+        offset parallaxes ``y`` (k, n_rows): the field's added, both weighted
+        by the fractions."""
         if not self.field:
             return lc, None
-        if self.field_const is not None and parallax is None:
+        if self.field_const is not None and training:
             lf = np.broadcast_to(self.field_const[rows], lc.shape)
         elif self.length_scale is not None and self.zero_point is not None and not self.n_modes:
             # L and the offset are the same for every draw: each star's field
@@ -390,6 +389,18 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         f = p["cluster_fraction"][:, None]
         return lc + np.log(f), lf + np.log1p(-f)
 
+    def _training_logliks(self, p, rows, shared):
+        """:meth:`star_logliks` of the training stars ``rows``, with each
+        distinct cluster integral computed once (``shared``: see
+        :meth:`_distinct_cluster_draws`; None: no sharing)."""
+        if shared is None:
+            return self.star_logliks(p, rows)
+        pu, index = shared
+        plx, err = self.parallax[rows], self.parallax_error[rows]
+        lc = self._cluster(plx[None, :] - self._offsets(pu, rows), err[None, :], pu, rows)
+        return self._mixed(lc[index], plx[None, :] - self._offsets(p, rows), err, p, rows,
+                           training=True)
+
     def log_prob(self, theta):
         theta = np.atleast_2d(theta)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -401,7 +412,7 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
                 shared = self._distinct_cluster_draws(theta[ok])
                 ll = np.zeros(int(ok.sum()))
                 for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
-                    lc, lf = self.star_logliks(p, rows, shared=shared)
+                    lc, lf = self._training_logliks(p, rows, shared)
                     per = lc if lf is None else np.logaddexp(lc, lf)
                     ll += self.sum_objects(per, rows)
                 total[ok] = lp[ok] + ll
