@@ -93,7 +93,7 @@ def chunked_sweep(X, n_sweeps, warm_up=True):
     """Seconds per sweep of the chunked sampler on Dask array X (one chain),
     with whatever scheduler is active; the set-up pass is timed separately."""
     from skhier import BayesianGMM
-    from skhier._gmm_dask import DaskChunks, run_chunked_chains
+    from skhier._gmm_dask import ChunkedChains, DaskChunks
     from skhier._gmm_gibbs import _GibbsChain
     from skhier._math import single_threaded_blas
 
@@ -110,11 +110,11 @@ def chunked_sweep(X, n_sweeps, warm_up=True):
         chain = _GibbsChain(sub, None, None, None, K, prior, est.weight_concentration, rng)
         chain.initialise()
         start = [(chain.log_w, chain.mu, chain.sigma, chain.chol)]
+        chains = ChunkedChains(data, start, [1], [rng], prior, est.weight_concentration)
         if warm_up:
-            run_chunked_chains(data, start, [1], [rng], prior, est.weight_concentration, 1, 0, 1)
+            chains.run(1, 0, 1)
         t0 = time.perf_counter()
-        run_chunked_chains(data, start, [1], [rng], prior, est.weight_concentration,
-                           n_sweeps, 0, 1)
+        chains.run(n_sweeps, 0, 1)
         per = (time.perf_counter() - t0) / n_sweeps
     del data
     return per, setup

@@ -270,6 +270,11 @@ class PosteriorMixin:
     __metadata_request__fit = {name: True for name in (*ERROR_ARGS, "sample_weight")}
     __metadata_request__score = {name: True for name in (*ERROR_ARGS, "sample_weight")}
 
+    #: Fewest chains for an R-hat in :meth:`summary` (see
+    #: :func:`posterior_diagnostics`): 2 by default, 1 for a sampler whose
+    #: single chain is a Markov chain (its split halves are compared).
+    _rhat_min_chains = 2
+
     def __init_subclass__(cls, **kwargs):
         # Every other routed method that takes metadata requested for fit (the
         # measurement errors, ...) requests it too, so that
@@ -466,7 +471,8 @@ class PosteriorMixin:
         walkers or BayesianGMM's Gibbs chains -- averaged over chains; after
         importance sampling, that of the weighted draws combined with the
         resampling noise, as ``n_effective_``) and ``r_hat`` (rank-normalised
-        split R-hat over chains, Vehtari et al. 2021; NaN after importance sampling, with one chain or with
+        split R-hat over chains, Vehtari et al. 2021; NaN after importance sampling, with one chain
+        -- except BayesianGMM's, whose two halves are compared -- or with
         fewer than 4 draws per chain). Vector parameters get one row per
         element (``coef[0]``, ``means[1, 0]``); after a fit on a DataFrame,
         feature axes are labelled by its column names (``coef[g-r]``,
@@ -484,7 +490,8 @@ class PosteriorMixin:
         check_is_fitted(self, "posterior_")
         return posterior_table(self.posterior_, self._draws_by_chain, quantiles,
                                ess=getattr(self, "_summary_ess", None),
-                               axis_labels=self._summary_axis_labels())
+                               axis_labels=self._summary_axis_labels(),
+                               min_chains=self._rhat_min_chains)
 
     def _summary_axis_labels(self) -> dict:
         """Labels of parameter axes for :meth:`summary`: name -> one entry per
@@ -1116,8 +1123,50 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
 # ---------------------------------------------------------------------------
 # Summaries shared by every estimator (BayesianGMM's Gibbs chains included)
 # ---------------------------------------------------------------------------
+def posterior_diagnostics(posterior: dict, by_chain, *, min_chains: int = 2):
+    """Rank-normalised split R-hat and ESS of every element of every parameter.
+
+    The numbers :func:`posterior_table` reports; a sampler that also decides
+    on them (BayesianGMM's run length and ``ConvergenceWarning``) calls this
+    function, so that its decision and the summary cannot disagree.
+
+    Parameters
+    ----------
+    posterior : dict of str to ndarray
+        Draws of each named parameter, first axis the draw.
+    by_chain : callable
+        As in :func:`posterior_table`.
+    min_chains : int, default=2
+        Fewest chains for an R-hat. With 1, a single chain gets the split
+        R-hat of its two halves (as ArviZ computes it); the default 2 leaves
+        it NaN, for draws that are not a Markov chain (importance sampling).
+
+    Returns
+    -------
+    rhat, ess : dict of str to ndarray
+        Each parameter's :func:`~skhier.diagnostics.rank_normalized_rhat`
+        over chains (NaN with fewer than ``min_chains`` chains or fewer than
+        4 draws per chain) and :func:`~skhier.diagnostics.effective_sample_size`
+        (from the autocorrelation averaged over chains), shaped like one draw.
+    """
+    from .diagnostics import effective_sample_size, rank_normalized_rhat
+
+    rhat, ess = {}, {}
+    for name, draws in posterior.items():
+        chains = by_chain(np.asarray(draws, dtype=float))
+        shape = chains.shape[2:]
+        steps = chains.reshape(chains.shape[0], chains.shape[1], -1).swapaxes(0, 1)
+        n_steps, n_chains = steps.shape[:2]
+        ess[name] = effective_sample_size(steps).reshape(shape)
+        if n_chains >= min_chains and n_steps >= 4:
+            rhat[name] = rank_normalized_rhat(steps).reshape(shape)
+        else:
+            rhat[name] = np.full(shape, np.nan)
+    return rhat, ess
+
+
 def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=None,
-                    axis_labels=None):
+                    axis_labels=None, min_chains=2):
     """Table of posterior summaries, one row per scalar parameter.
 
     Parameters
@@ -1136,6 +1185,8 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=
         Labels of the axes of array parameters: name -> one entry per axis,
         a sequence of labels (e.g. a DataFrame's column names) or None to
         keep integer positions.
+    min_chains : int, default=2
+        Fewest chains for an R-hat (see :func:`posterior_diagnostics`).
 
     Returns
     -------
@@ -1143,28 +1194,19 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=
         else dict of column name -> list. Columns ``mean``, ``sd``, one per
         quantile (``q5``, ``q50``, ...), ``ess`` (effective sample size from
         the autocorrelation averaged over chains) and ``r_hat`` (rank-normalised
-        split R-hat over chains, :func:`~skhier.diagnostics.rank_normalized_rhat`; NaN with one chain or fewer than 4 draws per chain).
+        split R-hat over chains, :func:`~skhier.diagnostics.rank_normalized_rhat`; NaN with fewer than
+        ``min_chains`` chains or fewer than 4 draws per chain).
         Array parameters get one row per element (``coef[0]``,
         ``means[1, 0]``).
     """
-    from .diagnostics import effective_sample_size, rank_normalized_rhat
-
+    rhat, measured_ess = posterior_diagnostics(posterior, by_chain, min_chains=min_chains)
+    ess = {**measured_ess, **(ess or {})}
     rows = []
     for name, draws in posterior.items():
         draws = np.asarray(draws, dtype=float)
         shape = draws.shape[1:]
         flat = draws.reshape(len(draws), -1)
-        chains = by_chain(draws)
-        steps = chains.reshape(chains.shape[0], chains.shape[1], -1).swapaxes(0, 1)
-        n_steps, n_chains = steps.shape[:2]
-        if ess is not None and name in ess:
-            ess_j = np.ravel(ess[name])
-        else:
-            ess_j = effective_sample_size(steps)
-        if n_chains > 1 and n_steps >= 4:
-            rhat = rank_normalized_rhat(steps)
-        else:
-            rhat = np.full(len(ess_j), np.nan)
+        ess_j, rhat_j = np.ravel(ess[name]), np.ravel(rhat[name])
         q = np.quantile(flat, quantiles, axis=0)
         labels = list((axis_labels or {}).get(name) or [None] * len(shape))
         for j in range(flat.shape[1]):
@@ -1179,7 +1221,7 @@ def posterior_table(posterior: dict, by_chain, quantiles=(0.05, 0.5, 0.95), ess=
             }
             row.update({f"q{100 * p:g}": float(v) for p, v in zip(quantiles, q[:, j], strict=True)})
             row["ess"] = float(ess_j[j])
-            row["r_hat"] = float(rhat[j])
+            row["r_hat"] = float(rhat_j[j])
             rows.append(row)
     try:
         import pandas as pd

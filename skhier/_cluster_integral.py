@@ -152,6 +152,31 @@ def _lead_correction(kind, n_nodes, eps, sd_t, t_hat, m, sx, d, err):
     return out
 
 
+def lead_terms(parallax, parallax_error, mean, dispersion):
+    """The pieces of the leading term and its correction (see
+    :func:`cluster_log_marginal_leading`), broadcast: ``(parallax, err,
+    lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved)``, with ``lead``
+    the log of ``N(parallax | m, err² + sx²)``, ``q`` the reach of the
+    correction's variable, ``valid`` the entries with ``|t̂| <= LEAD_T_MAX``
+    and a positive mean and dispersion, ``resolved`` those with ``sd_t² <=
+    1/2``. Shared by the 3-D model's integral (:mod:`skhier._cluster3d`)."""
+    x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
+        parallax, parallax_error, mean, dispersion)))
+    with np.errstate(all="ignore"):
+        m = 1000.0 / mu
+        eps = sig / mu
+        sx = m * eps
+        var = err**2 + sx**2
+        d = x - m
+        lead = -0.5 * (np.log(2.0 * np.pi * var) + d * d / var)
+        t_hat = sx * d / var
+        sd_t = err / np.sqrt(var)
+        resolved = 2.0 * err**2 <= var
+        q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
+        valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
+    return x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved
+
+
 def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     """Cluster log-integral as an analytic leading term times a smooth correction.
 
@@ -184,20 +209,9 @@ def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     ``ok == False`` are outside the rules' validated range (their value is
     meaningless) and need the adaptive quadrature.
     """
-    x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
-        parallax, parallax_error, mean, dispersion)))
+    x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved = lead_terms(
+        parallax, parallax_error, mean, dispersion)
     with np.errstate(all="ignore"):
-        m = 1000.0 / mu
-        eps = sig / mu
-        sx = m * eps
-        var = err**2 + sx**2
-        d = x - m
-        lead = -0.5 * (np.log(2.0 * np.pi * var) + d * d / var)
-        t_hat = sx * d / var
-        sd_t = err / np.sqrt(var)
-        resolved = 2.0 * err**2 <= var
-        q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
-        valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
         corr = np.zeros(x.shape)
         ok = np.zeros(x.shape, dtype=bool)
         for kind, rules in LEAD_RULES.items():

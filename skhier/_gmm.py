@@ -20,7 +20,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metadata_routing import UNUSED
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import PosteriorMixin
+from ._base import PosteriorMixin, posterior_diagnostics
 from ._gmm_gibbs import (
     _component_loglik,
     _draw_true_positions,
@@ -39,7 +39,6 @@ from ._math import (
     single_threaded_blas,
     standardisation,
 )
-from .diagnostics import effective_sample_size, rank_normalized_rhat
 from .utils._checks import check_magnitude, check_sample_weight
 from .utils._warnings import warn
 
@@ -126,9 +125,10 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         sweeps; then, while the largest R-hat (``rhat_``) is 1.05 or
         more, every chain runs on for as many sweeps again as it has kept
         (the kept part doubles), up to 8500 sweeps per chain, keeping at most
-        1000 draws per chain (longer runs are thinned evenly). Weighted and
-        Dask fits run the first 1500 sweeps only. ``n_iter_`` reports the
-        sweeps run; an int runs exactly that many.
+        1000 draws per chain (longer runs are thinned evenly). The chains
+        resume where they stopped, so an extended run equals one run of
+        that length, on every path: in memory, weighted and on Dask.
+        ``n_iter_`` reports the sweeps run; an int runs exactly that many.
     n_burn : int, default=500
         Sweeps discarded at the start of each chain.
     thin : int, default=1
@@ -169,16 +169,21 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         component.
     rhat_ : dict
         Rank-normalised split R-hat (Vehtari et al. 2021; as ArviZ and Stan
-        report it, :func:`~skhier.diagnostics.rank_normalized_rhat`) of the
-        relabelled ``"weights"``, ``"means"`` and of ``"n_occupied"``. The
-        classic split R-hat is not used: the weight of a rarely occupied
-        component is near zero in most draws and occasionally large, and
-        its classic R-hat is dominated by its few largest values.
+        report it, :func:`~skhier.diagnostics.rank_normalized_rhat`) of
+        every element of the relabelled ``"weights"``, ``"means"``,
+        ``"covariances"`` and of ``"n_occupied"``: the ``r_hat`` column of
+        :meth:`summary`, row for row. With one chain, the split R-hat of its
+        two halves. The classic split R-hat is not used: the weight of a
+        rarely occupied component is near zero in most draws and
+        occasionally large, and its classic R-hat is dominated by its few
+        largest values.
     n_effective_ : dict
-        Effective sample sizes of the same quantities.
+        Effective sample sizes of the same quantities (the ``ess`` column of
+        :meth:`summary`).
     converged_ : bool
-        Whether every R-hat in ``rhat_`` is below 1.05 (False when
-        fewer than 4 sweeps per chain are kept).
+        Whether every R-hat in ``rhat_`` (every ``r_hat`` of
+        :meth:`summary`) is below 1.05 (False when fewer than 4 sweeps per
+        chain are kept). A ``ConvergenceWarning`` says when it is False.
     n_iter_ : int
         Sweeps run per chain.
     n_features_in_ : int
@@ -212,8 +217,9 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
 
     **Summaries.** :meth:`summary` has one row per element of the relabelled
     ``weights``, ``means`` and ``covariances`` and for ``n_occupied``; its
-    ``ess`` is measured on the Gibbs chains and its ``r_hat`` across them
-    (those of weights and means equal ``n_effective_`` and ``rhat_``).
+    ``ess`` is measured on the Gibbs chains and its ``r_hat`` across them;
+    they are the numbers of ``n_effective_`` and ``rhat_``, the ones that
+    decide ``converged_``, the run length and the warning.
     Components with (near) zero weight hold prior draws in arbitrary order:
     their R-hat says nothing about convergence.
 
@@ -248,6 +254,10 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
     >>> gmm.predict([[-3.0], [3.0]]).tolist()
     [0, 1]
     """
+
+    #: A single Gibbs chain gets the split R-hat of its two halves (in
+    #: rhat_, the warning and summary() alike).
+    _rhat_min_chains = 1
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -367,7 +377,7 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         """
         from ._gmm_dask import is_dask_collection
 
-        n_first = self._n_iter_first()  # also checks n_burn < n_iter
+        self._n_iter_first()  # checks n_burn < n_iter before any work
         if is_dask_collection(X):
             from ._gmm_dask import fit_dask
 
@@ -402,32 +412,67 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
                 starts = _em_start_labels(Xs, K, seeds)
         chains = [_start_chain(Xs, S, S_sqrt, phi, K, prior, self.weight_concentration,
                                seeds[c], starts[c]) for c in range(C)]
-        auto = self.n_iter == "auto"
-        parts, thin, done, n_new, n_skip = None, self.thin, 0, n_first, self.n_burn
-        while True:
+
+        def run(n_sweeps, n_skip, thin, done):
             # Independent chains (seeds drawn above), in parallel when n_jobs asks.
             out = Parallel(n_jobs=self.n_jobs)(
-                delayed(_run_chain)(chains[c], n_new, n_skip, thin, done=done,
+                delayed(_run_chain)(chains[c], n_sweeps, n_skip, thin, done=done,
                                     progress=f"chain {c + 1}/{C}" if self.progress else None)
                 for c in range(C)
             )
-            chains = [o[4] for o in out]
-            new = [np.stack([o[k] for o in out]) for k in range(4)]
+            chains[:] = [o[4] for o in out]  # the chains' states (copies with n_jobs > 1)
+            return [np.stack([o[k] for o in out]) for k in range(4)]
+
+        def store(parts, done, last):
+            with single_threaded_blas():
+                ref_labels = chains[0].draw_labels(self._reference_rng(seeds, done))
+            self._store_chains(*parts, relabel_data=(Xs, S), ref_labels=ref_labels,
+                               relabel_seed=seeds[-1], training=(Xs, S, S_sqrt),
+                               n_iter=done, warn_if_not=last)
+
+        return self._sample_until_converged(run, store)
+
+    def _sample_until_converged(self, run, store):
+        """The run length of ``n_iter``, for the in-memory and the chunked sampler.
+
+        ``run(n_sweeps, n_skip, thin, done)`` runs every chain ``n_sweeps``
+        more sweeps, going on where the previous call stopped (``done``
+        sweeps so far), and returns the kept ``(log_w, mu, sigma,
+        n_occupied)`` arrays, (n_chains, n_kept, ...), keeping every
+        ``thin``-th sweep after the first ``n_skip``. ``store(parts, done,
+        last)`` relabels and stores the draws kept so far and sets
+        ``converged_`` (warning when ``last``).
+
+        An int ``n_iter`` is one run. ``"auto"`` runs ``_AUTO_FIRST`` sweeps;
+        then, while not converged, every chain runs on for as many sweeps as
+        it has kept (burn-in excluded: the kept part doubles), up to
+        ``_AUTO_MAX`` sweeps in all; beyond ``_AUTO_KEEP`` kept draws per
+        chain every other one is dropped, and later sweeps are kept at the
+        doubled stride, so the kept draws stay evenly spaced.
+        """
+        auto = self.n_iter == "auto"
+        parts, thin, done = None, self.thin, 0
+        n_new, n_skip = self._n_iter_first(), self.n_burn
+        while True:
+            new = run(n_new, n_skip, thin, done)
             parts = new if parts is None else [np.concatenate(p, 1) for p in zip(parts, new, strict=True)]
             done += n_new
             if auto and parts[0].shape[1] > _AUTO_KEEP:
                 parts = [p[:, ::2] for p in parts]  # keep every other draw
                 thin *= 2
-            with single_threaded_blas():
-                ref_labels = chains[0].draw_labels()
             last = not auto or done >= _AUTO_MAX  # no further extension possible
-            self._store_chains(*parts, relabel_data=(Xs, S), ref_labels=ref_labels,
-                               relabel_seed=seeds[-1], training=(Xs, S, S_sqrt),
-                               n_iter=done, warn_if_not=last)
+            store(parts, done, last)
             if last or self.converged_:
                 return self
             # Not converged yet: run as many more sweeps as each chain has kept.
-            n_new, n_skip = done - self.n_burn, 0
+            n_new, n_skip = min(done - self.n_burn, _AUTO_MAX - done), 0
+
+    @staticmethod
+    def _reference_rng(seeds, done):
+        """Generator of the reference labels that guide the relabelling after
+        ``done`` sweeps: its own stream, so drawing them leaves the chains'
+        generators (and a resumed run) untouched."""
+        return np.random.default_rng([int(seeds[-1]), int(done)])
 
     def _n_iter_first(self):
         """Sweeps of the first run: n_iter, or _AUTO_FIRST with n_iter="auto"."""
@@ -490,23 +535,17 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
         self._diagnose(C, n_keep, warn_if_not)
 
     def _diagnose(self, C, n_keep, warn_if_not=True):
-        """Split R-hat and ESS of the relabelled weights, means and K_+."""
-        K, d = self._mu.shape[1:]
-        post = self.posterior_
-        w = post["weights"].reshape(C, n_keep, K).transpose(1, 0, 2)
-        m = post["means"].reshape(C, n_keep, K * d).transpose(1, 0, 2)
-        k_occ = post["n_occupied"].reshape(C, n_keep).T.astype(float)
-        self.rhat_, self.n_effective_ = {}, {}
-        for name, chain, shape in (
-            ("weights", w, (K,)), ("means", m, (K, d)), ("n_occupied", k_occ, ())
-        ):
-            if n_keep >= 4:
-                rhat = rank_normalized_rhat(chain)
-                ess = effective_sample_size(chain) if n_keep >= 8 else np.full(rhat.shape, np.nan)
-            else:
-                rhat = ess = np.full(chain.shape[2] if chain.ndim == 3 else 1, np.nan)
-            self.rhat_[name] = rhat.reshape(shape) if shape else float(rhat[0])
-            self.n_effective_[name] = ess.reshape(shape) if shape else float(ess[0])
+        """R-hat and ESS of every summarised quantity; converged_ and the warning.
+
+        The measurement of :meth:`summary`'s ``ess`` and ``r_hat`` columns
+        (:func:`~skhier._base.posterior_diagnostics`, every row, with the
+        same settings) decides ``converged_``, the run length and the
+        warning, so they cannot contradict the summary.
+        """
+        rhat, ess = posterior_diagnostics(self.posterior_, self._draws_by_chain,
+                                          min_chains=self._rhat_min_chains)
+        self.rhat_ = {k: v if v.ndim else float(v) for k, v in rhat.items()}
+        self.n_effective_ = {k: v if v.ndim else float(v) for k, v in ess.items()}
         if n_keep < 4:
             self.converged_ = False
             msg = (f"BayesianGMM: only {n_keep} kept sweeps per chain, too few to assess "
@@ -515,10 +554,11 @@ class BayesianGMM(DensityMixin, PosteriorMixin, BaseEstimator):
             worst_name = max(self.rhat_, key=lambda k: np.max(self.rhat_[k]))
             worst = float(np.max(self.rhat_[worst_name]))
             self.converged_ = bool(worst < _RHAT_MAX)
-            msg = (f"BayesianGMM: the largest R-hat is {worst:.3f} (> {_RHAT_MAX}, for "
-                   f"{worst_name!r}) after {self.n_iter_} sweeps per chain; the chains "
+            which = "chains" if C > 1 else "two halves of the chain"
+            msg = (f"BayesianGMM: the largest R-hat is {worst:.3f} (>= {_RHAT_MAX}, for "
+                   f"{worst_name!r}) after {self.n_iter_} sweeps per chain; the {which} "
                    f"disagree. Pass n_iter={2 * self.n_iter_} or more (and check "
-                   "n_components_posterior_ and rhat_).")
+                   "n_components_posterior_, and the r_hat column of summary()).")
         if not self.converged_ and warn_if_not:
             warn(msg, ConvergenceWarning)
 

@@ -19,7 +19,10 @@ seed ``s`` draws from ``numpy.random.default_rng([s, t, j])``, so the draws
 do not depend on where or in which order the chunks run. The in-memory
 :class:`NumpyChunks` and the Dask :class:`DaskChunks` with the same row
 chunks therefore give the same posterior up to the order of floating-point
-sums.
+sums. Sweeps are counted from the chain's start and the client's global
+draws come from one generator per chain, so the chains are resumable
+(:class:`ChunkedChains`): ``n_iter="auto"`` extends them exactly as one
+longer run would have gone.
 
 Sample weights (``sample_weight`` in :meth:`BayesianGMM.fit`) enter the
 sweep as follows. A row with weight ``w = m + f`` (integer part ``m``,
@@ -58,7 +61,7 @@ from ._math import psd_sqrt, single_threaded_blas
 from .utils._checks import check_errors, check_magnitude, check_sample_weight
 
 __all__ = ["NumpyChunks", "DaskChunks", "chunk_sweep", "fit_dask", "fit_in_memory",
-           "is_dask_collection", "run_chunked_chains"]
+           "is_dask_collection", "ChunkedChains"]
 
 #: Rows per chunk of the in-memory chunked sweep (weighted fits).
 CHUNK_ROWS = 100_000
@@ -168,7 +171,7 @@ def _weighted_stats(X, S, S_sqrt, phi, w, log_w, mu, sigma, chol, K, rng):
             x = X[rows]
             counts += N.sum(axis=0)
             sums += N.T @ x
-            m2 += np.einsum("rk,ra,rb->kab", N, x, x)
+            m2 += (N.T @ (x[:, :, None] * x[:, None, :]).reshape(len(x), d * d)).reshape(K, d, d)
         else:
             # Copies of row i in component k: true positions iid
             # N(mean_ik, C_ik); draw their sum and scatter in aggregate.
@@ -409,51 +412,71 @@ def _theta_from_stats(stats, prior, e0, rng):
     return log_w, mu, sigma, chol
 
 
-def run_chunked_chains(data, starts, chain_seeds, rngs, prior, e0, n_iter, n_burn, thin, *,
-                       progress=None):
-    """Gibbs chains over ``data`` (:class:`NumpyChunks` or :class:`DaskChunks`).
+class ChunkedChains:
+    """Gibbs chains over ``data`` (:class:`NumpyChunks` or :class:`DaskChunks`),
+    resumable: :meth:`run` goes on where the previous call stopped.
 
     ``starts`` holds each chain's starting ``(log_w, mu, sigma, chol)``,
     ``rngs`` the generator of its global draws (on the client) and
-    ``chain_seeds`` its integer seed: chunk ``j`` of sweep ``t`` draws from
-    ``default_rng([seed, t, j])``.
+    ``chain_seeds`` its integer seed.
 
-    Returns kept ``log_w`` (C, T, K), ``mu`` (C, T, K, d), ``sigma``
-    (C, T, K, d, d), ``occupied`` (C, T) and the last thetas.
+    **Random streams.** Sweeps are numbered from the start of the chain,
+    across calls of :meth:`run`: chunk ``j`` of sweep ``t`` of the chain
+    with seed ``s`` draws its latents from ``default_rng([s, t, j])``, and
+    the chain's global draws (weights, means, covariances) come from its
+    one client generator, in sweep order. The state between calls is the
+    last parameter draw, that generator and the sweep count, so a run of
+    ``n1`` sweeps resumed for ``n2`` more gives the draws of one run of
+    ``n1 + n2`` sweeps, and a Dask run equals the in-memory run with the
+    same row chunks (up to the order of floating-point sums).
     """
-    C = len(starts)
-    K, d = starts[0][1].shape
-    n_keep = len(range(n_burn, n_iter, thin))
-    log_w = np.empty((C, n_keep, K))
-    mu = np.empty((C, n_keep, K, d))
-    sigma = np.empty((C, n_keep, K, d, d))
-    occupied = np.empty((C, n_keep), dtype=np.intp)
-    thetas = list(starts)
-    j = 0
-    for it in range(n_iter):
-        per_chunk = data.map_sweep(
-            thetas, lambda chunk, it=it: [[int(s), it, chunk] for s in chain_seeds])
-        for c in range(C):
-            # Sum in chunk order (the in-memory and Dask paths agree to
-            # the rounding of these sums).
-            stats = [np.sum([p[c][q] for p in per_chunk], axis=0) for q in range(3)]
-            thetas[c] = _theta_from_stats(stats, prior, e0, rngs[c])
-            if it >= n_burn and (it - n_burn) % thin == 0:
-                log_w[c, j], mu[c, j], sigma[c, j] = thetas[c][:3]
-                occupied[c, j] = np.count_nonzero(stats[0])
-        if it >= n_burn and (it - n_burn) % thin == 0:
-            j += 1
-        if progress is not None and (it + 1) % max(1, n_iter // 10) == 0:
-            progress(f"sweep {it + 1}/{n_iter}")
-    return log_w, mu, sigma, occupied, thetas
+
+    def __init__(self, data, starts, chain_seeds, rngs, prior, e0):
+        self.data, self.prior, self.e0 = data, prior, e0
+        self.thetas = list(starts)
+        self.seeds = [int(s) for s in chain_seeds]
+        self.rngs = list(rngs)
+        self.done = 0  # sweeps run so far
+
+    def run(self, n_sweeps, n_skip, thin, *, progress=None):
+        """``n_sweeps`` more sweeps of every chain; keep every ``thin``-th
+        after the first ``n_skip`` of them.
+
+        Returns kept ``log_w`` (C, T, K), ``mu`` (C, T, K, d), ``sigma``
+        (C, T, K, d, d) and ``occupied`` (C, T).
+        """
+        C = len(self.thetas)
+        K, d = self.thetas[0][1].shape
+        n_keep = len(range(n_skip, n_sweeps, thin))
+        log_w = np.empty((C, n_keep, K))
+        mu = np.empty((C, n_keep, K, d))
+        sigma = np.empty((C, n_keep, K, d, d))
+        occupied = np.empty((C, n_keep), dtype=np.intp)
+        j = 0
+        for it in range(n_sweeps):
+            t = self.done + it
+            per_chunk = self.data.map_sweep(
+                self.thetas, lambda chunk, t=t: [[s, t, chunk] for s in self.seeds])
+            keep = it >= n_skip and (it - n_skip) % thin == 0
+            for c in range(C):
+                # Sum in chunk order (the in-memory and Dask paths agree to
+                # the rounding of these sums).
+                stats = [np.sum([p[c][q] for p in per_chunk], axis=0) for q in range(3)]
+                self.thetas[c] = _theta_from_stats(stats, self.prior, self.e0, self.rngs[c])
+                if keep:
+                    log_w[c, j], mu[c, j], sigma[c, j] = self.thetas[c][:3]
+                    occupied[c, j] = np.count_nonzero(stats[0])
+            j += keep
+            if progress is not None and (it + 1) % max(1, n_sweeps // 10) == 0:
+                progress(f"sweep {t + 1}/{self.done + n_sweeps}")
+        self.done += n_sweeps
+        return log_w, mu, sigma, occupied
 
 
 def sample_labels(X, S, theta, rng):
     """One label draw per row of (X, S) given ``theta``."""
     log_w, mu, sigma, _ = theta
     return _sample_categorical(_component_loglik(X, log_w, mu, sigma, S), rng)
-
-
 
 
 # ---------------------------------------------------------------------------
@@ -498,20 +521,24 @@ def _fit_chunks(est, data, keep_training):
         chain = _GibbsChain(sub, None, None, None, K, prior, est.weight_concentration, rngs[c])
         chain.initialise(labels[c])
         starts.append((chain.log_w, chain.mu, chain.sigma, chain.chol))
-    log_w, mu, sigma, occupied, last = run_chunked_chains(
-        data, starts, seeds[:C], rngs, prior, est.weight_concentration,
-        est._n_iter_first(), est.n_burn, est.thin,
-        progress=(lambda msg: print(f"BayesianGMM: {msg}", file=sys.stderr)) if est.progress
-        else None,
-    )
-    ref = sample_labels(sub, S_sub, last[0], rngs[0])
+    chains = ChunkedChains(data, starts, seeds[:C], rngs, prior, est.weight_concentration)
     training = (None, None, None)
     if keep_training:
         Xs, S = data.training_data()
         training = (Xs, S, None if S is None else psd_sqrt(S))
-    est._store_chains(log_w, mu, sigma, occupied, relabel_data=(sub, S_sub), ref_labels=ref,
-                      relabel_seed=seeds[-1], training=training)
-    return est
+    report = ((lambda msg: print(f"BayesianGMM: {msg}", file=sys.stderr)) if est.progress
+              else None)
+
+    def run(n_sweeps, n_skip, thin, done):
+        return chains.run(n_sweeps, n_skip, thin, progress=report)
+
+    def store(parts, done, last):
+        ref = sample_labels(sub, S_sub, chains.thetas[0], est._reference_rng(seeds, done))
+        est._store_chains(*parts, relabel_data=(sub, S_sub), ref_labels=ref,
+                          relabel_seed=seeds[-1], training=training, n_iter=done,
+                          warn_if_not=last)
+
+    return est._sample_until_converged(run, store)
 
 
 def fit_in_memory(est, X, X_cov=None, sample_weight=None, chunk_rows=CHUNK_ROWS):

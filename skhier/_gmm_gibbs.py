@@ -219,10 +219,11 @@ class _GibbsChain:
             )
         return z
 
-    def draw_labels(self):
-        """One draw of the labels given the current parameters (only the generator moves)."""
+    def draw_labels(self, rng=None):
+        """One draw of the labels given the current parameters, from ``rng``
+        (default: the chain's generator, which then moves on)."""
         ll = _component_loglik(self.X, self.log_w, self.mu, self.sigma, self.S, self.phi)
-        return _sample_categorical(ll, self.rng)
+        return _sample_categorical(ll, self.rng if rng is None else rng)
 
     def sweep(self):
         return self.draw_theta(self.draw_latents())

@@ -54,7 +54,7 @@ from functools import lru_cache
 import numpy as np
 
 from ._distributions import BetaFamily, LogNormalFamily, NormalFamily, PopulationFamily
-from ._math import LOG2PI, categorical, log_normal_pdf, logsumexp
+from ._math import HALF_LOG2PI, LOG2PI, log_normal_pdf, logsumexp
 
 __all__ = [
     "DEFAULT_NODES",
@@ -1048,7 +1048,10 @@ class _BoundedMarginal(_Marginal):
 
     def _gh_pieces(self, params, mask):
         """Log-integrand, Gauss–Newton terms and start for the masked entries."""
-        wi, ni = np.nonzero(mask)
+        return self._gh_pieces_at(params, *np.nonzero(mask))
+
+    def _gh_pieces_at(self, params, wi, ni):
+        """:meth:`_gh_pieces` for the entries (draw ``wi``, object ``ni``)."""
         fam = self.family
         pw = params[wi]
         x, e2 = self.xs[ni], self.es[ni] ** 2
@@ -1071,26 +1074,114 @@ class _BoundedMarginal(_Marginal):
         return wi, ni, log_f, newton_terms, t0
 
     def _window_integral(self, params, mask, weight=None):
-        """log ∫ f over a window around the mode for the masked (narrow) entries.
+        """log ∫ f for the masked (narrow-population) entries.
 
+        First on the population's own grid (:meth:`_population_grid_integral`,
+        shared by all objects of a draw); entries whose integrand is not
+        negligible at that grid's ends (a measurement far out in the
+        population's tail tilts the integrand out of it) then use
         ``N_WINDOW`` Gauss–Legendre nodes on mode ± ``WINDOW`` Laplace widths
-        (in v) of likelihood x population: the population, narrower than the
-        likelihood here, is resolved. ``weight(v)`` (optional) adds a
+        (in v) of likelihood x population. ``weight(v)`` (optional) adds a
         log-factor, e.g. log theta for posterior means.
         Returns (wi, ni, log-integral).
         """
-        wi, ni, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
-        with np.errstate(all="ignore"):
-            mode, prec = _find_mode_damped(newton_terms, t0, self.GH_ITER)
-            z, w = _gauss_legendre(self.N_WINDOW)
-            half = self.WINDOW / np.sqrt(prec)
-            v = mode[:, None] + half[:, None] * z
-            lf = log_f(v)
-            if weight is not None:
-                lf = lf + weight(v)
-            lf = np.where(np.isfinite(lf), lf, -np.inf) + np.log(w) + np.log(half)[:, None]
-            val = _logsumexp_last(lf)
+        wi, ni, val, ok = self._population_grid_integral(params, mask, weight)
+        if not ok.all():
+            # np.nonzero of the sub-mask lists the entries in the same order.
+            sub = np.zeros(mask.shape, dtype=bool)
+            sub[wi[~ok], ni[~ok]] = True
+            val[~ok] = self._mode_window_integral(params, sub, weight)
         return wi, ni, val
+
+    def _mode_window_integral(self, params, mask, weight=None):
+        """log ∫ f on the mode-centred window, for the masked entries (in the
+        order of ``np.nonzero(mask)``), chunked over entries."""
+        wi_all, ni_all = np.nonzero(mask)
+        out = np.empty(wi_all.size)
+        z, w = _gauss_legendre(self.N_WINDOW)
+        step = max(1, _CHUNK_CELLS // z.size)
+        for start in range(0, wi_all.size, step):
+            sl = slice(start, start + step)
+            _, _, log_f, newton_terms, t0 = self._gh_pieces_at(params, wi_all[sl], ni_all[sl])
+            with np.errstate(all="ignore"):
+                mode, prec = _find_mode_damped(newton_terms, t0, self.GH_ITER)
+                half = self.WINDOW / np.sqrt(prec)
+                v = mode[:, None] + half[:, None] * z
+                lf = log_f(v)
+                if weight is not None:
+                    lf = lf + weight(v)
+                lf = np.where(np.isfinite(lf), lf, -np.inf) + np.log(w) + np.log(half)[:, None]
+                out[sl] = _logsumexp_last(lf)
+        return out
+
+    #: The population-centred grid of narrow populations: nodes v = m + s z
+    #: (m, s: mean and sd of the population in v) for z in +-POP_GRID, with
+    #: N_POP_GRID Gauss-Legendre nodes for integrals and SAMPLE_POP_CELLS cells
+    #: on +-SAMPLE_POP_GRID for draws. The grid holds an entry's mass when its
+    #: log-integrand at both ends is POP_GRID_TAIL below the maximum.
+    POP_GRID = 16.0
+    N_POP_GRID = 96
+    SAMPLE_POP_GRID = 12.0
+    SAMPLE_POP_CELLS = 96
+    POP_GRID_TAIL = 25.0
+
+    def _population_grid(self, params, z):
+        """Per draw (k rows): latent nodes ``v = m + s z``, theta there,
+        ``log p(v | alpha) + log s`` (the population part of each node) and
+        ``s dtheta/dv``, the population's width in theta near each node."""
+        fam = self.family
+        mp, sp = fam.latent_moments(params)
+        with np.errstate(all="ignore"):
+            v = mp[:, None] + sp[:, None] * z
+            theta, logjac = fam.from_latent(v)
+            log_pop = fam.latent_logpdf(v, params) + np.log(sp)[:, None]
+            width = sp[:, None] * np.exp(logjac)
+        return v, theta, np.where(np.isfinite(log_pop), log_pop, -np.inf), width
+
+    def _population_grid_holds(self, lf, width, wi, ni):
+        """Whether the population's grid resolves each entry (axis 0 of the
+        (node, entry) table ``lf``): negligible at both ends, and at the peak
+        the population no wider than the likelihood (in v), so that the
+        integrand is at least 1/sqrt(2) population widths wide. (Where an
+        object lies far out in the population's tail, the likelihood can be
+        narrower there than at the population's centre, where _narrow looks.)"""
+        peak = np.argmax(lf, axis=0)
+        top = lf[peak, np.arange(lf.shape[1])]
+        return (np.isfinite(top) & (np.maximum(lf[0], lf[-1]) < top - self.POP_GRID_TAIL)
+                & (width[wi, peak] < self.es[ni]))
+
+    def _population_grid_terms(self, theta, log_pop, wi, ni):
+        """log f at a draw's grid for the entries (wi, ni): (entries, nodes)."""
+        es = self.es[ni][:, None]
+        r = (self.xs[ni][:, None] - theta[wi]) / es
+        return log_pop[wi] - 0.5 * r * r - np.log(es) - HALF_LOG2PI
+
+    def _population_grid_integral(self, params, mask, weight=None):
+        """log ∫ f by Gauss-Legendre nodes on the population's grid, for the
+        masked entries: (wi, ni, log-integral, whether the grid holds the mass).
+
+        A narrow population is narrower (in v) than the likelihood, so the
+        integrand lives on the population's scale, shifted by at most a few
+        population widths unless the measurement is far in its tail. The
+        nodes, theta and the population density depend on the draw only: each
+        (draw, object, node) costs a few arithmetic operations.
+        """
+        wi, ni = np.nonzero(mask)
+        z, w = _gauss_legendre(self.N_POP_GRID)
+        v, theta, log_pop, width = self._population_grid(params, self.POP_GRID * z)
+        log_pop = log_pop + np.log(w * self.POP_GRID)
+        if weight is not None:
+            with np.errstate(all="ignore"):
+                log_pop = log_pop + weight(v)
+        val, ok = np.empty(wi.size), np.empty(wi.size, dtype=bool)
+        step = max(1, _CHUNK_CELLS // z.size)
+        for start in range(0, wi.size, step):
+            sl = slice(start, start + step)
+            with np.errstate(all="ignore"):
+                lf = self._population_grid_terms(theta, log_pop, wi[sl], ni[sl])
+                ok[sl] = self._population_grid_holds(lf.T, width, wi[sl], ni[sl])
+                val[sl] = _logsumexp_last(lf)
+        return wi, ni, val, ok
 
     def _fixed_terms(self, params, rows=slice(None)):
         feats = tuple(f[rows][None] for f in self.features)
@@ -1260,45 +1351,152 @@ class _BoundedMarginal(_Marginal):
             out[wi, ni] = np.where(np.isfinite(num - den), np.exp(num - den), out[wi, ni])
         return out
 
-    SAMPLE_CELLS = 1024
+    #: Cells per object of the latent draws' inverse CDF, uniform in s over
+    #: the likelihood region (about 0.3 measurement errors each).
+    SAMPLE_CELLS = 64
+    #: Cells of the mode-centred window used where the population is too
+    #: narrow for the fixed cells and its own grid does not hold the mass
+    #: (:meth:`_sample_window`), and the window's half-width in Laplace widths.
+    SAMPLE_WINDOW_CELLS = 64
+    SAMPLE_WINDOW = 10.0
+
+    def __getstate__(self):
+        # The sampling cells are a cache, rebuilt on the first draw after unpickling.
+        state = self.__dict__.copy()
+        state.pop("_sample_cells", None)
+        return state
+
+    def _sampling_cells(self):
+        """Cell edges in v, shape (n, SAMPLE_CELLS + 1), uniform in s on each
+        object's likelihood region, and the parameter-free part of the
+        log-density there, ``log N(x | theta(v), e^2)``. Computed on the first
+        draw and kept: the marginal is rebuilt by every fit."""
+        cells = self.__dict__.get("_sample_cells")
+        if cells is None:
+            frac = np.linspace(0.0, 1.0, self.SAMPLE_CELLS + 1)
+            target = self.sa[:, None] + (self.sb - self.sa)[:, None] * frac
+            edges = self._solve_v(target, self.va, self.vb, self.es)
+            theta = self.family.from_latent(edges)[0]
+            log_l = log_normal_pdf(self.xs[:, None], theta, self.es[:, None] ** 2)
+            cells = self._sample_cells = (edges, log_l)
+        return cells
+
+    def _sample_fixed(self, params, u_cell, u_in, skip=None):
+        """Draws of v on the fixed cells, and the log of the mass there: (k, n) each.
+
+        The log-density at the edges, population part + likelihood part, is
+        one (batched) matrix product per chunk of objects when the family's
+        latent log-density is affine in its features (see :meth:`_affine_coefs`).
+        Tables are laid out (edge, draw, object) so that every pass along the
+        edges runs over contiguous (draw, object) planes."""
+        fam = self.family
+        k, n = u_cell.shape
+        v, log_mass = np.full((k, n), np.nan), np.full((k, n), -np.inf)
+        if skip is not None and skip.all():
+            return v, log_mass
+        edges, log_l = self._sampling_cells()
+        m = edges.shape[1]
+        coefs = self._affine_coefs(params)
+        row_step = max(1, _CHUNK_CELLS // (k * m))
+        draw_step = max(1, _CHUNK_CELLS // (row_step * m))
+        for start in range(0, n, row_step):
+            rows = slice(start, start + row_step)
+            e_t, l_t = edges[rows].T, log_l[rows].T  # (m, r)
+            feats = fam.latent_features(e_t)
+            design = None
+            if coefs is not None:  # (m, J + 2, r)
+                design = np.stack([np.ones_like(l_t), *feats, l_t], axis=1)
+            for first in range(0, k, draw_step):
+                d = slice(first, first + draw_step)
+                if skip is not None and skip[d, rows].all():
+                    continue  # every entry drawn elsewhere (narrow populations)
+                with np.errstate(all="ignore"):
+                    if design is None:
+                        lf = fam.latent_logpdf_features(tuple(f[:, None] for f in feats),
+                                                        params[d][None]) + l_t[:, None]
+                    else:
+                        lf = np.matmul(coefs[d][None], design)  # (m, kd, r)
+                v[d, rows], log_mass[d, rows] = _sample_piecewise_exp(
+                    e_t[:, None], lf, u_cell[d, rows], u_in[d, rows])
+        return v, log_mass
+
+    def _sample_window(self, params, mask, u_cell, u_in):
+        """Draws of v for the masked (narrow-population) entries: (wi, ni, v),
+        one value per entry.
+
+        From ``SAMPLE_POP_CELLS`` cells on the population's grid (z in
+        +-``SAMPLE_POP_GRID``, see :meth:`_population_grid_integral`); entries
+        whose density is not negligible at the grid's ends use
+        ``SAMPLE_WINDOW_CELLS`` cells on their mode +- ``SAMPLE_WINDOW`` Laplace
+        widths of likelihood x population instead.
+        """
+        wi, ni = np.nonzero(mask)
+        v = np.empty(wi.size)
+        ok = np.empty(wi.size, dtype=bool)
+        z = np.linspace(-self.SAMPLE_POP_GRID, self.SAMPLE_POP_GRID, self.SAMPLE_POP_CELLS + 1)
+        # (node, draw) layout: the gathered (node, entry) tables are contiguous
+        # along the entries, as _sample_piecewise_exp wants them.
+        grid, theta, log_pop, width = self._population_grid(params, z)
+        grid, theta, log_pop = (np.ascontiguousarray(a.T) for a in (grid, theta, log_pop))
+        step = max(1, _CHUNK_CELLS // z.size)
+        for start in range(0, wi.size, step):
+            sl = slice(start, start + step)
+            a, b = wi[sl], ni[sl]
+            with np.errstate(all="ignore"):
+                r = (self.xs[b] - theta[:, a]) / self.es[b]
+                lf = log_pop[:, a] - 0.5 * r * r - np.log(self.es[b])
+                ok[sl] = self._population_grid_holds(lf, width, a, b)
+            v[sl] = _sample_piecewise_exp(grid[:, a], lf, u_cell[a, b], u_in[a, b])[0]
+        bad = np.flatnonzero(~ok)
+        z = np.linspace(-1.0, 1.0, self.SAMPLE_WINDOW_CELLS + 1)
+        step = max(1, _CHUNK_CELLS // z.size)
+        for start in range(0, bad.size, step):
+            idx = bad[start:start + step]
+            _, _, log_f, newton_terms, t0 = self._gh_pieces_at(params, wi[idx], ni[idx])
+            with np.errstate(all="ignore"):
+                mode, prec = _find_mode_damped(newton_terms, t0, self.GH_ITER)
+                edges = mode[:, None] + (self.SAMPLE_WINDOW / np.sqrt(prec))[:, None] * z
+                lf = log_f(edges)
+            v[idx] = _sample_piecewise_exp(edges.T, np.ascontiguousarray(lf.T),
+                                           u_cell[wi[idx], ni[idx]], u_in[wi[idx], ni[idx]])[0]
+        return wi, ni, v
 
     def _sample(self, params, xs, es, rng):
-        # Inverse CDF over cells uniform in s on each object's likelihood region
-        # (~0.04 measurement errors wide; parameter-free edges); the boundary
-        # layers (probability q) are sampled as points next to the bound.
+        # Inverse CDF of likelihood x population, its log taken linear in v
+        # between cell edges (_sample_piecewise_exp): on fixed cells per object
+        # (SAMPLE_CELLS, uniform in s on the likelihood region: parameter-free,
+        # placed once) or, where the population is too narrow for them, on
+        # the population's own grid (_sample_window). The boundary
+        # layers (mass next to a bound, integrated exactly) are chosen with
+        # their probability and sampled from the population restricted to them.
         self._check(xs)
         k, n = params.shape[0], xs.size
         fam = self.family
-        g = self.SAMPLE_CELLS
-        frac = np.linspace(0.0, 1.0, g + 1)
-        target = self.sa[:, None] + (self.sb - self.sa)[:, None] * frac
-        edges = self._solve_v(target, self.va, self.vb, es)
-        mids = 0.5 * (edges[:, 1:] + edges[:, :-1])
-        theta_mid, _ = fam.from_latent(mids)
-        with np.errstate(divide="ignore"):
-            log_cell = log_normal_pdf(xs[:, None], theta_mid, es[:, None] ** 2) + np.log(np.diff(edges, axis=1))
-        feats = fam.latent_features(mids)
-        obj = np.arange(n)[None, :]
-        v = np.empty((k, n))
-        step = max(1, _CHUNK_CELLS // (n * g))
-        for start in range(0, k, step):
-            rows = slice(start, min(start + step, k))
-            with np.errstate(all="ignore"):
-                lf = fam.latent_logpdf_features(tuple(f[None] for f in feats), params[rows])
-                lf = lf + log_cell[None]
-            lf = np.where(np.isfinite(lf), lf, -np.inf)
-            j = categorical(np.exp(lf - lf.max(axis=-1, keepdims=True)), rng)
-            left, right = edges[obj, j], edges[obj, j + 1]
-            v[rows] = left + (right - left) * rng.uniform(size=left.shape)
+        u_cell, u_in = rng.uniform(size=(k, n)), rng.uniform(size=(k, n))
+        mask = self._narrow(params)
+        v, log_int = self._sample_fixed(params, u_cell, u_in, skip=mask)
+        if mask.any():
+            wi, ni, vw = self._sample_window(params, mask, u_cell, u_in)
+            v[wi, ni] = vw
+            # A failed mode search falls back on the fixed cells (as _loglik does).
+            failed = ~np.isfinite(v)
+            if failed.any():
+                v_fixed, log_fixed = self._sample_fixed(params, u_cell, u_in, skip=~failed)
+                v, log_int = np.where(failed, v_fixed, v), np.where(failed, log_fixed, log_int)
         theta = fam.from_latent(v)[0]
-        # Boundary layers: replace by a point in the layer with their probability.
-        total = self._loglik(params, xs, es)
-        lo_p, hi_p = self._boundary_terms(params)
+        pieces = [p for p in zip(self._boundary_terms(params), ("lower", "upper"),
+                                 (self.eps_lo, self.eps_hi), strict=True) if p[0] is not None]
+        if not pieces:
+            return theta
+        # Narrow entries have no boundary layer (their window is the whole integral).
+        pieces = [(np.where(mask, -np.inf, p), side, eps) for p, side, eps in pieces]
+        total = log_int
+        for piece, _, _ in pieces:
+            total = np.logaddexp(total, piece)
         u = rng.uniform(size=(k, n))
-        for piece, side, eps in ((lo_p, "lower", self.eps_lo), (hi_p, "upper", self.eps_hi)):
-            if piece is None:
-                continue
-            q = np.exp(piece - total)
+        for piece, side, eps in pieces:
+            with np.errstate(invalid="ignore"):
+                q = np.exp(piece - total)
             inside = (u >= 0) & (u < q)
             if inside.any():
                 # Within the layer the likelihood is flat: draw the distance to
@@ -1311,6 +1509,56 @@ class _BoundedMarginal(_Marginal):
                 theta = np.where(inside, self.lo + d if side == "lower" else self.hi - d, theta)
             u = u - q
         return theta
+
+
+def _sample_piecewise_exp(edges, log_f, u_cell, u_in):
+    """One draw per entry from the density whose log is linear between ``edges``.
+
+    ``edges`` (m + 1, ...) increasing along the first axis (broadcast against
+    ``log_f``) and ``log_f`` (m + 1, ...) the log-density there (up to a
+    constant; ``-inf`` allowed; overwritten). The density exp(l0 + d t / h)
+    of a cell of width h has mass ``h (f1 - f0) / d``; the cell is chosen by
+    ``u_cell`` and the point within it by inverting its CDF exactly at
+    ``u_in`` (both of shape ``...``). Against the true density, whose log is
+    curved within a cell, each cell's mass is off by a factor
+    ``1 + O(c h^2 / 12)`` (c: the curvature of the log) that is nearly the
+    same for neighbouring cells, so the normalised draws err far less.
+    Returns (draws, log of the total mass), each of shape ``...``.
+    """
+    top = np.max(log_f, axis=0)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        d = np.diff(log_f, axis=0)
+        np.subtract(log_f, top, out=log_f)
+        f = np.exp(log_f, out=log_f)
+        mass = np.diff(f, axis=0)
+        np.divide(mass, d, out=mass)
+        # d = 0 (0/0) or both ends -inf: the cell's mean density.
+        bad = ~np.isfinite(mass)
+        if bad.any():
+            mass[bad] = np.nan_to_num(0.5 * (f[1:] + f[:-1])[bad], nan=0.0)
+        h = np.diff(edges, axis=0)
+        mass *= h
+    # Cumulative sum plane by plane (np.cumsum along a short first axis is slow).
+    cdf = mass
+    for q in range(1, cdf.shape[0]):
+        np.add(cdf[q], cdf[q - 1], out=cdf[q])
+    total = cdf[-1].copy()
+    j = np.sum(cdf < u_cell * total, axis=0)
+    j = np.minimum(j, cdf.shape[0] - 1)[None]
+    shape = cdf.shape
+    dj = np.take_along_axis(d, j, axis=0)[0]
+    hj = np.take_along_axis(np.broadcast_to(h, shape), j, axis=0)[0]
+    left = np.take_along_axis(np.broadcast_to(edges[:-1], shape), j, axis=0)[0]
+    with np.errstate(all="ignore"):
+        # Inverse of F(t) = (e^{d t/h} - 1) / (e^d - 1), in forms that neither
+        # overflow nor cancel for either sign of d.
+        pos = 1.0 + np.log(u_in + (1.0 - u_in) * np.exp(-dj)) / dj
+        neg = np.log1p(u_in * np.expm1(dj)) / dj
+        frac = np.where(np.abs(dj) > 1e-9, np.where(dj > 0, pos, neg), u_in)
+    frac = np.clip(np.nan_to_num(frac, nan=0.5), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        return left + frac * hj, np.log(total) + top
 
 
 def make_marginal(family: PopulationFamily, x, e) -> _Marginal:

@@ -681,13 +681,63 @@ def test_summary_rhat_flags_chains_that_disagree(gmm_three_chains):
 
 
 @ignore_convergence
-def test_summary_with_one_chain_has_no_rhat():
+def test_summary_with_one_chain_compares_its_halves():
+    # One Gibbs chain is a Markov chain: its R-hat is the split R-hat of its
+    # two halves (as ArviZ computes it), in summary() and rhat_ alike.
     X = np.random.default_rng(6).normal(size=(60, 2))
     gmm = BayesianGMM(n_components=2, n_chains=1, n_iter=60, n_burn=20, random_state=0).fit(X)
     table = gmm.summary()
-    assert table["r_hat"].isna().all()
+    x = gmm.posterior_["means"][:, 0, 1]
+    assert table.loc["means[0, 1]", "r_hat"] == pytest.approx(
+        rank_rhat_by_hand(x.reshape(1, -1)), rel=1e-10)
+    assert table.loc["means[0, 1]", "r_hat"] == pytest.approx(gmm.rhat_["means"][0, 1], rel=1e-12)
     assert np.all(np.isfinite(table.loc[["means[0, 0]", "means[0, 1]"], "ess"]))
     assert "covariances[0, 1, 0]" in table.index
+
+
+def _summary_rows(gmm):
+    """(row label, rhat_ entry, n_effective_ entry) for every summary row."""
+    for name, rhat in gmm.rhat_.items():
+        rhat = np.asarray(rhat)
+        for index in np.ndindex(rhat.shape):
+            label = f"{name}[{', '.join(map(str, index))}]" if index else name
+            yield label, float(rhat[index]), float(np.asarray(gmm.n_effective_[name])[index])
+
+
+@pytest.mark.parametrize("n_chains", [1, 3])
+def test_convergence_decision_uses_the_summary_rhat(n_chains):
+    """The R-hat that decides converged_, the run length and the warning is
+    the summary's, row for row -- covariances included -- so a warning is
+    never contradicted by summary() or the reverse. Chains of one
+    covariance element shifted against the others (a disagreement confined
+    to the covariances, which rhat_ did not cover before) must warn."""
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(-2.0, 0.6, (70, 1)), rng.normal(2.0, 0.8, (50, 1))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gmm = BayesianGMM(n_components=3, n_chains=n_chains, n_iter=160, n_burn=60,
+                          random_state=1).fit(X)
+    n_keep = 100
+    table = gmm.summary()
+    rows = list(_summary_rows(gmm))
+    assert [label for label, _, _ in rows] == list(table.index)
+    for label, rhat, ess in rows:
+        assert table.loc[label, "r_hat"] == pytest.approx(rhat, rel=1e-12), label
+        assert table.loc[label, "ess"] == pytest.approx(ess, rel=1e-12), label
+    assert gmm.converged_ == bool(table["r_hat"].max() < 1.05)
+
+    shifted = copy.deepcopy(gmm)
+    cov = shifted.posterior_["covariances"].copy()
+    step = np.repeat(np.arange(2 * n_chains) % 2, n_keep // 2) if n_chains == 1 else \
+        np.repeat(np.arange(n_chains) == n_chains - 1, n_keep)
+    cov[:, 0, 0, 0] *= np.exp(3.0 * step)
+    shifted.posterior_["covariances"] = cov
+    with pytest.warns(ConvergenceWarning, match="'covariances'") as record:
+        shifted._diagnose(n_chains, n_keep)
+    assert "n_iter=320" in str(record[0].message)
+    assert not shifted.converged_
+    assert shifted.summary().loc["covariances[0, 0, 0]", "r_hat"] == pytest.approx(
+        shifted.rhat_["covariances"][0, 0, 0]) and shifted.rhat_["covariances"][0, 0, 0] > 1.5
 
 
 @ignore_convergence
