@@ -53,7 +53,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseHierarchicalEstimator
-from ._cluster_integral import LEAD_Q_SPAN, LEAD_T_MAX, QUADRATURE_MIN_STARS, _lead_rule
+from ._cluster_integral import QUADRATURE_MIN_STARS, _lead_rule, lead_terms
 from ._distance import (
     HierarchicalDistanceEstimator,
     _DistanceModel,
@@ -308,20 +308,10 @@ def cluster3d_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     ``ok == False`` are outside the rules' validated range (their value is
     meaningless).
     """
-    x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
-        parallax, parallax_error, mean, dispersion)))
+    x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved = lead_terms(
+        parallax, parallax_error, mean, dispersion)
     with np.errstate(all="ignore"):
-        m = 1000.0 / mu
-        eps = sig / mu
-        sx = m * eps
-        var = err**2 + sx**2
-        d = x - m
-        lead = -0.5 * (np.log(2.0 * np.pi * var) + d * d / var) + 2.0 * np.log(mu)
-        t_hat = sx * d / var
-        sd_t = err / np.sqrt(var)
-        q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
-        valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
-        resolved = 2.0 * err**2 <= var
+        lead = lead - 2.0 * np.log(m / 1000.0)  # the factor mean² (m = 1000 / mean)
         # Each entry's rule, the first of its kind whose bound admits its q,
         # by one sorted search: key q (capped at 5) for resolved entries, 10 + q
         # for broad ones, against both kinds' bounds with a sentinel after each.
@@ -644,6 +634,11 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
         and ``"zero_point"``.
     sampler_, pareto_k_, acceptance_fraction_, autocorr_time_, n_effective_, converged_
         Sampler diagnostics, as in :class:`HierarchicalDistanceEstimator`.
+    quadrature_error_ : dict or None
+        After quadrature: per sampled coordinate (``log_center_distance``,
+        ``center_xi``, ``center_eta``, ``log_dispersion``, …), the larger
+        change of its posterior mean and sd between the last two
+        Gauss–Hermite rules, in posterior sd; None otherwise.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when X has string column names.
@@ -743,25 +738,19 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
 
     # -- the sampler ---------------------------------------------------------------
     # The base's dispatch: quadrature first where it pays, else importance
-    # sampling (exact likelihood: the 1-D model's frozen rules assume one
-    # population mean for every star), else emcee.
-    _importance_attempt = BaseHierarchicalEstimator._importance_attempt
-
+    # sampling (with the exact likelihood: the 1-D model's frozen rules, which
+    # assume one population mean for every star, need ``model.simple``), else
+    # emcee.
     def _quadrature_by_default(self, model):
         """Large samples whose likelihood needs no adaptive field integral
         (a fitted field length scale or zero-point with a field)."""
         cheap = not model.field or model.field_const is not None
         return cheap and len(model.parallax) >= QUADRATURE_MIN_STARS
 
-    def _quadrature_attempt(self, model, rng):
+    def _integrate_posterior(self, model, rng):
         """Gauss–Hermite quadrature over the population posterior
         (:func:`cluster3d_quadrature`)."""
-        self._report(f"quadrature over the population posterior ({len(model.parallax)} stars)")
-        result = cluster3d_quadrature(model, rng, self.n_importance)
-        if result is not None:
-            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
-                                              strict=True))
-        return result
+        return cluster3d_quadrature(model, rng, self.n_importance)
 
     # -- fitting ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)

@@ -54,7 +54,7 @@ from functools import lru_cache
 import numpy as np
 
 from ._distributions import BetaFamily, LogNormalFamily, NormalFamily, PopulationFamily
-from ._math import LOG2PI, log_normal_pdf, logsumexp
+from ._math import HALF_LOG2PI, LOG2PI, log_normal_pdf, logsumexp
 
 __all__ = [
     "DEFAULT_NODES",
@@ -1074,26 +1074,114 @@ class _BoundedMarginal(_Marginal):
         return wi, ni, log_f, newton_terms, t0
 
     def _window_integral(self, params, mask, weight=None):
-        """log ∫ f over a window around the mode for the masked (narrow) entries.
+        """log ∫ f for the masked (narrow-population) entries.
 
+        First on the population's own grid (:meth:`_population_grid_integral`,
+        shared by all objects of a draw); entries whose integrand is not
+        negligible at that grid's ends (a measurement far out in the
+        population's tail tilts the integrand out of it) then use
         ``N_WINDOW`` Gauss–Legendre nodes on mode ± ``WINDOW`` Laplace widths
-        (in v) of likelihood x population: the population, narrower than the
-        likelihood here, is resolved. ``weight(v)`` (optional) adds a
+        (in v) of likelihood x population. ``weight(v)`` (optional) adds a
         log-factor, e.g. log theta for posterior means.
         Returns (wi, ni, log-integral).
         """
-        wi, ni, log_f, newton_terms, t0 = self._gh_pieces(params, mask)
-        with np.errstate(all="ignore"):
-            mode, prec = _find_mode_damped(newton_terms, t0, self.GH_ITER)
-            z, w = _gauss_legendre(self.N_WINDOW)
-            half = self.WINDOW / np.sqrt(prec)
-            v = mode[:, None] + half[:, None] * z
-            lf = log_f(v)
-            if weight is not None:
-                lf = lf + weight(v)
-            lf = np.where(np.isfinite(lf), lf, -np.inf) + np.log(w) + np.log(half)[:, None]
-            val = _logsumexp_last(lf)
+        wi, ni, val, ok = self._population_grid_integral(params, mask, weight)
+        if not ok.all():
+            # np.nonzero of the sub-mask lists the entries in the same order.
+            sub = np.zeros(mask.shape, dtype=bool)
+            sub[wi[~ok], ni[~ok]] = True
+            val[~ok] = self._mode_window_integral(params, sub, weight)
         return wi, ni, val
+
+    def _mode_window_integral(self, params, mask, weight=None):
+        """log ∫ f on the mode-centred window, for the masked entries (in the
+        order of ``np.nonzero(mask)``), chunked over entries."""
+        wi_all, ni_all = np.nonzero(mask)
+        out = np.empty(wi_all.size)
+        z, w = _gauss_legendre(self.N_WINDOW)
+        step = max(1, _CHUNK_CELLS // z.size)
+        for start in range(0, wi_all.size, step):
+            sl = slice(start, start + step)
+            _, _, log_f, newton_terms, t0 = self._gh_pieces_at(params, wi_all[sl], ni_all[sl])
+            with np.errstate(all="ignore"):
+                mode, prec = _find_mode_damped(newton_terms, t0, self.GH_ITER)
+                half = self.WINDOW / np.sqrt(prec)
+                v = mode[:, None] + half[:, None] * z
+                lf = log_f(v)
+                if weight is not None:
+                    lf = lf + weight(v)
+                lf = np.where(np.isfinite(lf), lf, -np.inf) + np.log(w) + np.log(half)[:, None]
+                out[sl] = _logsumexp_last(lf)
+        return out
+
+    #: The population-centred grid of narrow populations: nodes v = m + s z
+    #: (m, s: mean and sd of the population in v) for z in +-POP_GRID, with
+    #: N_POP_GRID Gauss-Legendre nodes for integrals and SAMPLE_POP_CELLS cells
+    #: on +-SAMPLE_POP_GRID for draws. The grid holds an entry's mass when its
+    #: log-integrand at both ends is POP_GRID_TAIL below the maximum.
+    POP_GRID = 16.0
+    N_POP_GRID = 96
+    SAMPLE_POP_GRID = 12.0
+    SAMPLE_POP_CELLS = 96
+    POP_GRID_TAIL = 25.0
+
+    def _population_grid(self, params, z):
+        """Per draw (k rows): latent nodes ``v = m + s z``, theta there,
+        ``log p(v | alpha) + log s`` (the population part of each node) and
+        ``s dtheta/dv``, the population's width in theta near each node."""
+        fam = self.family
+        mp, sp = fam.latent_moments(params)
+        with np.errstate(all="ignore"):
+            v = mp[:, None] + sp[:, None] * z
+            theta, logjac = fam.from_latent(v)
+            log_pop = fam.latent_logpdf(v, params) + np.log(sp)[:, None]
+            width = sp[:, None] * np.exp(logjac)
+        return v, theta, np.where(np.isfinite(log_pop), log_pop, -np.inf), width
+
+    def _population_grid_holds(self, lf, width, wi, ni):
+        """Whether the population's grid resolves each entry (axis 0 of the
+        (node, entry) table ``lf``): negligible at both ends, and at the peak
+        the population no wider than the likelihood (in v), so that the
+        integrand is at least 1/sqrt(2) population widths wide. (Where an
+        object lies far out in the population's tail, the likelihood can be
+        narrower there than at the population's centre, where _narrow looks.)"""
+        peak = np.argmax(lf, axis=0)
+        top = lf[peak, np.arange(lf.shape[1])]
+        return (np.isfinite(top) & (np.maximum(lf[0], lf[-1]) < top - self.POP_GRID_TAIL)
+                & (width[wi, peak] < self.es[ni]))
+
+    def _population_grid_terms(self, theta, log_pop, wi, ni):
+        """log f at a draw's grid for the entries (wi, ni): (entries, nodes)."""
+        es = self.es[ni][:, None]
+        r = (self.xs[ni][:, None] - theta[wi]) / es
+        return log_pop[wi] - 0.5 * r * r - np.log(es) - HALF_LOG2PI
+
+    def _population_grid_integral(self, params, mask, weight=None):
+        """log ∫ f by Gauss-Legendre nodes on the population's grid, for the
+        masked entries: (wi, ni, log-integral, whether the grid holds the mass).
+
+        A narrow population is narrower (in v) than the likelihood, so the
+        integrand lives on the population's scale, shifted by at most a few
+        population widths unless the measurement is far in its tail. The
+        nodes, theta and the population density depend on the draw only: each
+        (draw, object, node) costs a few arithmetic operations.
+        """
+        wi, ni = np.nonzero(mask)
+        z, w = _gauss_legendre(self.N_POP_GRID)
+        v, theta, log_pop, width = self._population_grid(params, self.POP_GRID * z)
+        log_pop = log_pop + np.log(w * self.POP_GRID)
+        if weight is not None:
+            with np.errstate(all="ignore"):
+                log_pop = log_pop + weight(v)
+        val, ok = np.empty(wi.size), np.empty(wi.size, dtype=bool)
+        step = max(1, _CHUNK_CELLS // z.size)
+        for start in range(0, wi.size, step):
+            sl = slice(start, start + step)
+            with np.errstate(all="ignore"):
+                lf = self._population_grid_terms(theta, log_pop, wi[sl], ni[sl])
+                ok[sl] = self._population_grid_holds(lf.T, width, wi[sl], ni[sl])
+                val[sl] = _logsumexp_last(lf)
+        return wi, ni, val, ok
 
     def _fixed_terms(self, params, rows=slice(None)):
         feats = tuple(f[rows][None] for f in self.features)
@@ -1267,7 +1355,8 @@ class _BoundedMarginal(_Marginal):
     #: the likelihood region (about 0.3 measurement errors each).
     SAMPLE_CELLS = 64
     #: Cells of the mode-centred window used where the population is too
-    #: narrow for the fixed cells, and its half-width in Laplace widths.
+    #: narrow for the fixed cells and its own grid does not hold the mass
+    #: (:meth:`_sample_window`), and the window's half-width in Laplace widths.
     SAMPLE_WINDOW_CELLS = 64
     SAMPLE_WINDOW = 10.0
 
@@ -1292,7 +1381,7 @@ class _BoundedMarginal(_Marginal):
             cells = self._sample_cells = (edges, log_l)
         return cells
 
-    def _sample_fixed(self, params, u_cell, u_in):
+    def _sample_fixed(self, params, u_cell, u_in, skip=None):
         """Draws of v on the fixed cells, and the log of the mass there: (k, n) each.
 
         The log-density at the edges, population part + likelihood part, is
@@ -1301,11 +1390,13 @@ class _BoundedMarginal(_Marginal):
         Tables are laid out (edge, draw, object) so that every pass along the
         edges runs over contiguous (draw, object) planes."""
         fam = self.family
-        edges, log_l = self._sampling_cells()
         k, n = u_cell.shape
+        v, log_mass = np.full((k, n), np.nan), np.full((k, n), -np.inf)
+        if skip is not None and skip.all():
+            return v, log_mass
+        edges, log_l = self._sampling_cells()
         m = edges.shape[1]
         coefs = self._affine_coefs(params)
-        v, log_mass = np.empty((k, n)), np.empty((k, n))
         row_step = max(1, _CHUNK_CELLS // (k * m))
         draw_step = max(1, _CHUNK_CELLS // (row_step * m))
         for start in range(0, n, row_step):
@@ -1317,6 +1408,8 @@ class _BoundedMarginal(_Marginal):
                 design = np.stack([np.ones_like(l_t), *feats, l_t], axis=1)
             for first in range(0, k, draw_step):
                 d = slice(first, first + draw_step)
+                if skip is not None and skip[d, rows].all():
+                    continue  # every entry drawn elsewhere (narrow populations)
                 with np.errstate(all="ignore"):
                     if design is None:
                         lf = fam.latent_logpdf_features(tuple(f[:, None] for f in feats),
@@ -1328,44 +1421,68 @@ class _BoundedMarginal(_Marginal):
         return v, log_mass
 
     def _sample_window(self, params, mask, u_cell, u_in):
-        """Draws of v for the masked (narrow-population) entries from cells on
-        their mode +- ``SAMPLE_WINDOW`` Laplace widths of likelihood x
-        population: (wi, ni, v, log mass), one value per entry."""
+        """Draws of v for the masked (narrow-population) entries: (wi, ni, v),
+        one value per entry.
+
+        From ``SAMPLE_POP_CELLS`` cells on the population's grid (z in
+        +-``SAMPLE_POP_GRID``, see :meth:`_population_grid_integral`); entries
+        whose density is not negligible at the grid's ends use
+        ``SAMPLE_WINDOW_CELLS`` cells on their mode +- ``SAMPLE_WINDOW`` Laplace
+        widths of likelihood x population instead.
+        """
         wi, ni = np.nonzero(mask)
-        z = np.linspace(-1.0, 1.0, self.SAMPLE_WINDOW_CELLS + 1)
-        v, log_mass = np.empty(wi.size), np.empty(wi.size)
+        v = np.empty(wi.size)
+        ok = np.empty(wi.size, dtype=bool)
+        z = np.linspace(-self.SAMPLE_POP_GRID, self.SAMPLE_POP_GRID, self.SAMPLE_POP_CELLS + 1)
+        # (node, draw) layout: the gathered (node, entry) tables are contiguous
+        # along the entries, as _sample_piecewise_exp wants them.
+        grid, theta, log_pop, width = self._population_grid(params, z)
+        grid, theta, log_pop = (np.ascontiguousarray(a.T) for a in (grid, theta, log_pop))
         step = max(1, _CHUNK_CELLS // z.size)
         for start in range(0, wi.size, step):
             sl = slice(start, start + step)
-            _, _, log_f, newton_terms, t0 = self._gh_pieces_at(params, wi[sl], ni[sl])
+            a, b = wi[sl], ni[sl]
+            with np.errstate(all="ignore"):
+                r = (self.xs[b] - theta[:, a]) / self.es[b]
+                lf = log_pop[:, a] - 0.5 * r * r - np.log(self.es[b])
+                ok[sl] = self._population_grid_holds(lf, width, a, b)
+            v[sl] = _sample_piecewise_exp(grid[:, a], lf, u_cell[a, b], u_in[a, b])[0]
+        bad = np.flatnonzero(~ok)
+        z = np.linspace(-1.0, 1.0, self.SAMPLE_WINDOW_CELLS + 1)
+        step = max(1, _CHUNK_CELLS // z.size)
+        for start in range(0, bad.size, step):
+            idx = bad[start:start + step]
+            _, _, log_f, newton_terms, t0 = self._gh_pieces_at(params, wi[idx], ni[idx])
             with np.errstate(all="ignore"):
                 mode, prec = _find_mode_damped(newton_terms, t0, self.GH_ITER)
                 edges = mode[:, None] + (self.SAMPLE_WINDOW / np.sqrt(prec))[:, None] * z
                 lf = log_f(edges)
-            v[sl], log_mass[sl] = _sample_piecewise_exp(
-                edges.T, np.ascontiguousarray(lf.T), u_cell[wi[sl], ni[sl]],
-                u_in[wi[sl], ni[sl]])
-        return wi, ni, v, log_mass
+            v[idx] = _sample_piecewise_exp(edges.T, np.ascontiguousarray(lf.T),
+                                           u_cell[wi[idx], ni[idx]], u_in[wi[idx], ni[idx]])[0]
+        return wi, ni, v
 
     def _sample(self, params, xs, es, rng):
         # Inverse CDF of likelihood x population, its log taken linear in v
         # between cell edges (_sample_piecewise_exp): on fixed cells per object
         # (SAMPLE_CELLS, uniform in s on the likelihood region: parameter-free,
         # placed once) or, where the population is too narrow for them, on
-        # cells around the mode of each (draw, object) entry. The boundary
+        # the population's own grid (_sample_window). The boundary
         # layers (mass next to a bound, integrated exactly) are chosen with
         # their probability and sampled from the population restricted to them.
         self._check(xs)
         k, n = params.shape[0], xs.size
         fam = self.family
         u_cell, u_in = rng.uniform(size=(k, n)), rng.uniform(size=(k, n))
-        v, log_int = self._sample_fixed(params, u_cell, u_in)
         mask = self._narrow(params)
+        v, log_int = self._sample_fixed(params, u_cell, u_in, skip=mask)
         if mask.any():
-            wi, ni, vw, lw = self._sample_window(params, mask, u_cell, u_in)
-            # A failed mode search keeps the fixed cells' draw (as _loglik does).
-            ok = np.isfinite(lw) & np.isfinite(vw)
-            v[wi[ok], ni[ok]], log_int[wi[ok], ni[ok]] = vw[ok], lw[ok]
+            wi, ni, vw = self._sample_window(params, mask, u_cell, u_in)
+            v[wi, ni] = vw
+            # A failed mode search falls back on the fixed cells (as _loglik does).
+            failed = ~np.isfinite(v)
+            if failed.any():
+                v_fixed, log_fixed = self._sample_fixed(params, u_cell, u_in, skip=~failed)
+                v, log_int = np.where(failed, v_fixed, v), np.where(failed, log_fixed, log_int)
         theta = fam.from_latent(v)[0]
         pieces = [p for p in zip(self._boundary_terms(params), ("lower", "upper"),
                                  (self.eps_lo, self.eps_hi), strict=True) if p[0] is not None]
