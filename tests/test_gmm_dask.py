@@ -410,7 +410,7 @@ def test_weighted_defaults_converge_on_easy_mixtures():
     never a confident wrong answer. Gibbs chains occasionally stay for
     thousands of sweeps in a state with one component split in two (1 of
     20 seeds on this path ran to the 8500-sweep cap and warned, with R-hat
-    1.42 on n_occupied; 0 of 20 in memory), so at least 6 of the 8 fits
+    1.23 on n_occupied; 0 of 20 in memory), so at least 6 of the 8 fits
     must converge: if a fit fails to with probability 5 %, more than 2 of
     8 do so with probability 0.6 %.
 
