@@ -980,6 +980,14 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
                 return None, None, None  # no Laplace approximation: _sample raises
             self._report("quadrature not accepted: importance sampling")
             self.quadrature_error_ = None
+        return self._importance_draws(model, random_state)
+
+    def _importance_draws(self, model: PosteriorModel, random_state):
+        """The importance-sampling part of :meth:`_importance_attempt` (after
+        any quadrature), with the same return value: MAP, Laplace covariance
+        and importance draws with the exact log-posterior. Estimators with a
+        cheaper likelihood for the draws try it here first.
+        """
         # One MAP search serves both the importance attempt and emcee.
         self._report("searching the posterior maximum")
         x_map = find_map(model.log_prob, model.initial_point())
@@ -997,27 +1005,36 @@ class BaseHierarchicalEstimator(PosteriorMixin, BaseEstimator):
         return False
 
     def _quadrature_attempt(self, model: PosteriorModel, random_state):
-        """Adaptive Gauss–Hermite quadrature of ``model``'s posterior.
-
-        MAP by Newton steps (:func:`~skhier._sampling.newton_map`), Laplace
-        covariance, then :func:`skhier._quadrature.run_quadrature`: posterior
-        moments with no Monte Carlo error, ``quadrature_error_`` the change
-        between the last two rules (in posterior sd), ``n_importance`` draws
-        from the quadrature posterior. Returns the
-        :class:`~skhier._quadrature.QuadratureResult`, or None when there is
-        no Laplace approximation or no rule for this many parameters.
+        """Deterministic quadrature of ``model``'s posterior
+        (:meth:`_integrate_posterior`), its error estimate stored in
+        ``quadrature_error_`` (per sampled coordinate, in posterior sd).
+        Returns the :class:`~skhier._quadrature.DeterministicResult`, or None
+        when there is no Laplace approximation or no rule for this many
+        parameters.
         """
         self._report(f"quadrature over the {len(model.param_names)}-parameter posterior")
-        x_map = newton_map(model.log_prob, model.initial_point())
-        cov = laplace_covariance(model.log_prob, x_map)
-        if cov is None:
-            return None
-        result = run_quadrature(model.log_prob, x_map, cov, random_state=random_state,
-                                n_draws=self.n_importance)
+        result = self._integrate_posterior(model, random_state)
         if result is not None:
             self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
                                               strict=True))
         return result
+
+    def _integrate_posterior(self, model: PosteriorModel, random_state):
+        """Adaptive Gauss–Hermite quadrature of ``model``'s posterior.
+
+        MAP by Newton steps (:func:`~skhier._sampling.newton_map`), Laplace
+        covariance, then :func:`skhier._quadrature.run_quadrature`: posterior
+        moments with no Monte Carlo error, ``error`` the change between the
+        last two rules (in posterior sd), ``n_importance`` draws from the
+        quadrature posterior. Estimators with their own integrator (a better
+        start, other rules, a lattice) override this hook.
+        """
+        x_map = newton_map(model.log_prob, model.initial_point())
+        cov = laplace_covariance(model.log_prob, x_map)
+        if cov is None:
+            return None
+        return run_quadrature(model.log_prob, x_map, cov, random_state=random_state,
+                              n_draws=self.n_importance)
 
     @staticmethod
     def _importance_summary_ess(model: PosteriorModel, result) -> dict[str, np.ndarray]:

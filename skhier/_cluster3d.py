@@ -53,7 +53,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseHierarchicalEstimator
-from ._cluster_integral import LEAD_Q_SPAN, LEAD_T_MAX, QUADRATURE_MIN_STARS, _lead_rule
+from ._cluster_integral import QUADRATURE_MIN_STARS, _lead_rule, lead_terms
 from ._distance import (
     HierarchicalDistanceEstimator,
     _DistanceModel,
@@ -308,20 +308,10 @@ def cluster3d_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     ``ok == False`` are outside the rules' validated range (their value is
     meaningless).
     """
-    x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
-        parallax, parallax_error, mean, dispersion)))
+    x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved = lead_terms(
+        parallax, parallax_error, mean, dispersion)
     with np.errstate(all="ignore"):
-        m = 1000.0 / mu
-        eps = sig / mu
-        sx = m * eps
-        var = err**2 + sx**2
-        d = x - m
-        lead = -0.5 * (np.log(2.0 * np.pi * var) + d * d / var) + 2.0 * np.log(mu)
-        t_hat = sx * d / var
-        sd_t = err / np.sqrt(var)
-        q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
-        valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
-        resolved = 2.0 * err**2 <= var
+        lead = lead - 2.0 * np.log(m / 1000.0)  # the factor mean² (m = 1000 / mean)
         # Each entry's rule, the first of its kind whose bound admits its q,
         # by one sorted search: key q (capped at 5) for resolved entries, 10 + q
         # for broad ones, against both kinds' bounds with a sentinel after each.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from scipy.special import log_ndtr
+from scipy.special import log_ndtr, logit
 
 from ._grid import run_grid
 from ._importance import run_importance
@@ -29,13 +29,17 @@ from ._population import (
     quadrature_rules,
 )
 from ._quadrature import run_quadrature
-from ._sampling import laplace_covariance, newton_map
+from ._sampling import _fd_derivatives, laplace_covariance, newton_map
 
 #: Nodes per coordinate of the successive Gauss–Hermite rules over the
 #: population posterior, by number of parameters (others: the defaults of
 #: :mod:`skhier._quadrature`). Large samples have near-Gaussian posteriors
-#: on which rules of 4 and 6 nodes already agree.
-QUADRATURE_LEVELS = {2: (4, 6, 8, 12, 16)}
+#: on which rules of 4 and 6 nodes already agree. With a field (3
+#: parameters), a far cluster's barely resolved depth has a skewed
+#: posterior that needs 12 nodes; the nodes' cluster integrals are shared
+#: along the fraction's axis (:meth:`_DistanceModel._distinct_cluster_draws`),
+#: so a rule costs K² of them, not K³.
+QUADRATURE_LEVELS = {2: (4, 6, 8, 12, 16), 3: (5, 7, 9, 12)}
 #: Largest number of population parameters integrated on a lattice
 #: (:func:`skhier._grid.run_grid`) when Gauss–Hermite rules do not converge.
 GRID_MAX_PARAMS = 3
@@ -148,6 +152,31 @@ def _lead_correction(kind, n_nodes, eps, sd_t, t_hat, m, sx, d, err):
     return out
 
 
+def lead_terms(parallax, parallax_error, mean, dispersion):
+    """The pieces of the leading term and its correction (see
+    :func:`cluster_log_marginal_leading`), broadcast: ``(parallax, err,
+    lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved)``, with ``lead``
+    the log of ``N(parallax | m, err² + sx²)``, ``q`` the reach of the
+    correction's variable, ``valid`` the entries with ``|t̂| <= LEAD_T_MAX``
+    and a positive mean and dispersion, ``resolved`` those with ``sd_t² <=
+    1/2``. Shared by the 3-D model's integral (:mod:`skhier._cluster3d`)."""
+    x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
+        parallax, parallax_error, mean, dispersion)))
+    with np.errstate(all="ignore"):
+        m = 1000.0 / mu
+        eps = sig / mu
+        sx = m * eps
+        var = err**2 + sx**2
+        d = x - m
+        lead = -0.5 * (np.log(2.0 * np.pi * var) + d * d / var)
+        t_hat = sx * d / var
+        sd_t = err / np.sqrt(var)
+        resolved = 2.0 * err**2 <= var
+        q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
+        valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
+    return x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved
+
+
 def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     """Cluster log-integral as an analytic leading term times a smooth correction.
 
@@ -180,20 +209,9 @@ def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     ``ok == False`` are outside the rules' validated range (their value is
     meaningless) and need the adaptive quadrature.
     """
-    x, err, mu, sig = np.broadcast_arrays(*(np.asarray(a, dtype=np.float64) for a in (
-        parallax, parallax_error, mean, dispersion)))
+    x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved = lead_terms(
+        parallax, parallax_error, mean, dispersion)
     with np.errstate(all="ignore"):
-        m = 1000.0 / mu
-        eps = sig / mu
-        sx = m * eps
-        var = err**2 + sx**2
-        d = x - m
-        lead = -0.5 * (np.log(2.0 * np.pi * var) + d * d / var)
-        t_hat = sx * d / var
-        sd_t = err / np.sqrt(var)
-        resolved = 2.0 * err**2 <= var
-        q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
-        valid = (np.abs(t_hat) <= LEAD_T_MAX) & (mu > 0) & (sig > 0) & np.isfinite(q)
         corr = np.zeros(x.shape)
         ok = np.zeros(x.shape, dtype=bool)
         for kind, rules in LEAD_RULES.items():
@@ -910,14 +928,38 @@ def frozen_importance(model, rng, n_draws):
     return result, frozen_check
 
 
+#: Starting lattice of a field model's MAP search (see :func:`_depth_start`):
+#: depths as fractions of the starting distance, and cluster fractions.
+FIELD_START_DEPTHS = (1e-3, 3e-3, 0.01, 0.03, 0.1, 0.3)
+FIELD_START_FRACTIONS = (0.2, 0.5, 0.8, 0.95)
+
+
 def _depth_start(model):
     """The model's starting point, with the depth from the parallaxes' excess
     variance when there is no field: ``sx² = var(parallax) - mean(err²)`` is
     the cluster's depth in parallax (delta method), ``sigma_r = sx mu² /
     1000``; a start within a few posterior sd of the maximum saves most
     Newton steps for large samples. Left as it is when the excess is not
-    positive (a depth the data do not resolve)."""
+    positive (a depth the data do not resolve). With a field, whose stars
+    make the excess meaningless: the best of a small lattice of depths
+    (``FIELD_START_DEPTHS`` times the distance) and cluster fractions
+    (``FIELD_START_FRACTIONS``), evaluated in one call (the fractions share
+    each depth's cluster integrals). A mixture's posterior can have a mode
+    where the "cluster" absorbs the field (a depth of kpc): the lattice
+    starts the search in the higher one."""
     x = model.initial_point()
+    if model.field and model.simple:
+        mean = float(model._unpack(x)["mean_distance"][0])
+        j = model.param_names.index("log_dispersion")
+        jf = model.param_names.index("logit_cluster_fraction")
+        depths = np.log(mean * np.asarray(FIELD_START_DEPTHS))
+        fractions = logit(np.asarray(FIELD_START_FRACTIONS))
+        cand = np.repeat(x[None, :], depths.size * fractions.size, axis=0)
+        cand[:, j] = np.repeat(depths, fractions.size)
+        cand[:, jf] = np.tile(fractions, depths.size)
+        with np.errstate(all="ignore"):
+            lp = model.log_prob(cand)
+        return cand[np.argmax(lp)] if np.any(np.isfinite(lp)) else x
     if model.field or not model.simple:
         return x
     excess = float(np.var(model.parallax) - np.mean(model.parallax_error**2))
@@ -925,6 +967,43 @@ def _depth_start(model):
         mean = float(model._unpack(x)["mean_distance"][0])
         depth = np.clip(np.sqrt(excess) * mean**2 / 1000.0, 1e-3 * mean, 0.5 * mean)
         x[model.param_names.index("log_dispersion")] = np.log(depth)
+    return x
+
+
+def _concave_start(log_prob, x, max_iter=20):
+    """Climb from ``x`` into the log-density's concave region around its maximum.
+
+    Newton's method needs a concave start; a mixture's log-posterior is not
+    concave everywhere (with a field, a far cluster's depth start sits on
+    the shoulder of a posterior that is flat towards zero depth), and where
+    it is not, :func:`~skhier._sampling.newton_map` hands over to a slow
+    scalar search. Here each step is the saddle-free Newton step
+    ``V |Λ|^-1 V' g`` (Dauphin et al. 2014, "Identifying and attacking the
+    saddle point problem", NeurIPS): curvature magnitudes in place of the
+    negative Hessian (the Newton step where the log-density is concave),
+    so that it climbs along directions of positive curvature too, halved
+    until the log-density increases. It stops where the Hessian is negative
+    definite and the predicted gain of a Newton step is below 1 (within
+    about one Laplace width of the maximum), for Newton to polish.
+    """
+    for _ in range(max_iter):
+        out = _fd_derivatives(log_prob, x)
+        if out is None:
+            break
+        f0, grad, hess = out
+        lam, vec = np.linalg.eigh(hess)
+        mag = np.maximum(np.abs(lam), 1e-3 * np.abs(lam).max())
+        step = vec @ ((vec.T @ grad) / mag)
+        if lam.max() < 0 and 0.5 * float(grad @ step) < 1.0:
+            break
+        for t in 0.5 ** np.arange(10):
+            with np.errstate(all="ignore"):
+                f1 = log_prob((x + t * step)[None, :])[0]
+            if np.isfinite(f1) and f1 > f0:
+                x = x + t * step
+                break
+        else:
+            break
     return x
 
 
@@ -942,7 +1021,8 @@ def population_quadrature(model, rng, n_draws):
     Carlo error; the result's ``error`` estimates the rule's error, in
     posterior sd. None when there is no Laplace approximation.
     """
-    x, cov = newton_map(model.log_prob, _depth_start(model), return_cov=True)
+    start = _concave_start(model.log_prob, _depth_start(model))
+    x, cov = newton_map(model.log_prob, start, return_cov=True)
     if cov is None:
         cov = laplace_covariance(model.log_prob, x)
     if cov is None:

@@ -83,6 +83,8 @@ _CELLS_MEDIAN = 200_000  # (draws x stars) per chunk of per-star median distance
 # stratified uniforms), the grid error far below that.
 _MEDIAN_DRAWS = 200
 _MEDIAN_GRID = 129
+# Sampler coordinates on which the cluster's per-star integrals do not depend.
+_FIELD_COORDS = ("logit_cluster_fraction", "log_field_length_scale")
 # Log-uniform prior range of a fitted field length scale (pc).
 _L_RANGE = (10.0, 1.0e5)
 
@@ -366,9 +368,15 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         err = self.parallax_error[rows] if parallax_error is None else parallax_error[rows]
         y = plx[None, :] - self._offsets(p, rows, basis)
         lc = self._cluster(y, err[None, :], p, rows, basis)
+        return self._mixed(lc, y, err, p, rows, training=parallax is None)
+
+    def _mixed(self, lc, y, err, p, rows, training):
+        """:meth:`star_logliks` from the cluster log-likelihoods ``lc`` of the
+        offset parallaxes ``y`` (k, n_rows): the field's added, both weighted
+        by the fractions."""
         if not self.field:
             return lc, None
-        if self.field_const is not None and parallax is None:
+        if self.field_const is not None and training:
             lf = np.broadcast_to(self.field_const[rows], lc.shape)
         elif self.length_scale is not None and self.zero_point is not None and not self.n_modes:
             # L and the offset are the same for every draw: each star's field
@@ -381,6 +389,18 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
         f = p["cluster_fraction"][:, None]
         return lc + np.log(f), lf + np.log1p(-f)
 
+    def _training_logliks(self, p, rows, shared):
+        """:meth:`star_logliks` of the training stars ``rows``, with each
+        distinct cluster integral computed once (``shared``: see
+        :meth:`_distinct_cluster_draws`; None: no sharing)."""
+        if shared is None:
+            return self.star_logliks(p, rows)
+        pu, index = shared
+        plx, err = self.parallax[rows], self.parallax_error[rows]
+        lc = self._cluster(plx[None, :] - self._offsets(pu, rows), err[None, :], pu, rows)
+        return self._mixed(lc[index], plx[None, :] - self._offsets(p, rows), err, p, rows,
+                           training=True)
+
     def log_prob(self, theta):
         theta = np.atleast_2d(theta)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -389,13 +409,31 @@ class _DistanceModel(FrozenRulesMixin, GridMediansMixin, PosteriorModel):
             total = np.full(len(theta), -np.inf)
             if np.any(ok):
                 p = self._unpack(theta[ok])
+                shared = self._distinct_cluster_draws(theta[ok])
                 ll = np.zeros(int(ok.sum()))
                 for rows in row_chunks(len(self.parallax), len(ll), _CELLS_LOGLIK):
-                    lc, lf = self.star_logliks(p, rows)
+                    lc, lf = self._training_logliks(p, rows, shared)
                     per = lc if lf is None else np.logaddexp(lc, lf)
                     ll += self.sum_objects(per, rows)
                 total[ok] = lp[ok] + ll
         return np.where(np.isfinite(total), total, -np.inf)
+
+    def _distinct_cluster_draws(self, theta):
+        """Draws that differ only in the field's coordinates share their
+        cluster integrals (the costly part of the likelihood): the distinct
+        cluster parameters among ``theta`` (unpacked) and each draw's index
+        among them, or None when there is nothing to share. Tensor
+        quadrature rules and lattices vary their last coordinates fastest,
+        so a batch of their nodes holds each cluster draw many times.
+        """
+        keep = [j for j, name in enumerate(self.param_names) if name not in _FIELD_COORDS]
+        if len(keep) == len(self.param_names) or len(theta) < 2:
+            return None
+        _, first, index = np.unique(theta[:, keep], axis=0, return_index=True,
+                                    return_inverse=True)
+        if len(first) == len(theta):
+            return None
+        return self._unpack(theta[first]), index.ravel()
 
     def _initial_location(self):
         """Starting location coordinates and log dispersion (list), and the
@@ -920,22 +958,18 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         self._report("done")
         return self
 
-    def _importance_attempt(self, model, random_state):
-        """Quadrature over the population posterior for large samples whose
-        likelihood needs no adaptive field integral (see
-        :meth:`_quadrature_attempt`), else importance sampling: with frozen
-        per-star quadrature rules for large samples (see
-        :meth:`_importance_frozen`), else with the exact likelihood."""
+    def _quadrature_by_default(self, model):
+        """Quadrature first for large samples (``QUADRATURE_MIN_STARS``) whose
+        likelihood needs no adaptive field integral per draw (no fitted field
+        length scale or zero-point with a field), normal profile and no
+        systematic modes."""
         cheap = not model.field or model.field_const is not None
-        if self.sampler == "quadrature" or (
-            self.sampler == "auto" and cheap and model.simple
-            and len(model.parallax) >= QUADRATURE_MIN_STARS
-        ):
-            result = self._quadrature_attempt(model, random_state)
-            if result is not None and (result.ok or self.sampler == "quadrature"):
-                return result, None, None
-            self._report("quadrature not converged: importance sampling")
-            self.quadrature_error_ = None
+        return cheap and model.simple and len(model.parallax) >= QUADRATURE_MIN_STARS
+
+    def _importance_draws(self, model, random_state):
+        """Importance sampling with frozen per-star quadrature rules for large
+        samples (see :meth:`_importance_frozen`), else with the exact
+        likelihood (the base's)."""
         if len(model.parallax) >= FROZEN_MIN_STARS and model.simple:
             self._report(f"importance sampling with frozen rules ({len(model.parallax)} stars)")
             result = self._importance_frozen(model, random_state)
@@ -943,7 +977,7 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
                 # The MAP of the frozen likelihood: emcee searches the exact one.
                 return result, None, None
         self._report(f"importance sampling, exact likelihood ({len(model.parallax)} stars)")
-        return super()._importance_attempt(model, random_state)
+        return super()._importance_draws(model, random_state)
 
     def _importance_frozen(self, model, rng):
         """Importance sampling with frozen per-star quadrature rules
@@ -952,15 +986,11 @@ class HierarchicalDistanceEstimator(DensityMixin, BaseHierarchicalEstimator):
         result, self.frozen_check_ = frozen_importance(model, rng, self.n_importance)
         return result
 
-    def _quadrature_attempt(self, model, rng):
-        """Adaptive Gauss–Hermite quadrature of the exact collapsed posterior
+    def _integrate_posterior(self, model, rng):
+        """Adaptive Gauss–Hermite quadrature of the exact collapsed posterior,
+        or a lattice where those rules do not converge
         (:func:`skhier._cluster_integral.population_quadrature`)."""
-        self._report(f"quadrature over the population posterior ({len(model.parallax)} stars)")
-        result = population_quadrature(model, rng, self.n_importance)
-        if result is not None:
-            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
-                                              strict=True))
-        return result
+        return population_quadrature(model, rng, self.n_importance)
 
     def _set_summaries(self, plx, err):
         model = self.model_
