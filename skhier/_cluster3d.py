@@ -634,6 +634,11 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
         and ``"zero_point"``.
     sampler_, pareto_k_, acceptance_fraction_, autocorr_time_, n_effective_, converged_
         Sampler diagnostics, as in :class:`HierarchicalDistanceEstimator`.
+    quadrature_error_ : dict or None
+        After quadrature: per sampled coordinate (``log_center_distance``,
+        ``center_xi``, ``center_eta``, ``log_dispersion``, …), the larger
+        change of its posterior mean and sd between the last two
+        Gauss–Hermite rules, in posterior sd; None otherwise.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when X has string column names.
@@ -733,25 +738,19 @@ class HierarchicalDistanceEstimator3D(HierarchicalDistanceEstimator):
 
     # -- the sampler ---------------------------------------------------------------
     # The base's dispatch: quadrature first where it pays, else importance
-    # sampling (exact likelihood: the 1-D model's frozen rules assume one
-    # population mean for every star), else emcee.
-    _importance_attempt = BaseHierarchicalEstimator._importance_attempt
-
+    # sampling (with the exact likelihood: the 1-D model's frozen rules, which
+    # assume one population mean for every star, need ``model.simple``), else
+    # emcee.
     def _quadrature_by_default(self, model):
         """Large samples whose likelihood needs no adaptive field integral
         (a fitted field length scale or zero-point with a field)."""
         cheap = not model.field or model.field_const is not None
         return cheap and len(model.parallax) >= QUADRATURE_MIN_STARS
 
-    def _quadrature_attempt(self, model, rng):
+    def _integrate_posterior(self, model, rng):
         """Gauss–Hermite quadrature over the population posterior
         (:func:`cluster3d_quadrature`)."""
-        self._report(f"quadrature over the population posterior ({len(model.parallax)} stars)")
-        result = cluster3d_quadrature(model, rng, self.n_importance)
-        if result is not None:
-            self.quadrature_error_ = dict(zip(model.param_names, result.error.tolist(),
-                                              strict=True))
-        return result
+        return cluster3d_quadrature(model, rng, self.n_importance)
 
     # -- fitting ---------------------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)

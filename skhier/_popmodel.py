@@ -22,9 +22,10 @@ posterior draw. The integral is
   where each object's likelihood is not negligible; the population mass
   next to a support bound — where a Beta density may diverge — is
   integrated exactly (incomplete Beta / normal CDF), and where the
-  population is too narrow for the fixed nodes, Gauss–Legendre nodes on a
-  window of +-20 Laplace widths around the mode of likelihood x population
-  are used instead (``_BoundedMarginal`` in :mod:`skhier._population`,
+  population is too narrow for the fixed nodes, Gauss–Legendre nodes on the
+  population's own scale (or, for measurements far in its tail, on a window
+  of +-20 Laplace widths around the mode of likelihood x population) are
+  used instead (``_BoundedMarginal`` in :mod:`skhier._population`,
   next to the other collapsed-likelihood integrators). Accuracy is tested
   against ``scipy.integrate.quad``.
 """
@@ -60,7 +61,7 @@ from ._distributions import (
     population_density,
 )
 from ._docstrings import fill_doc
-from ._math import log_normal_pdf
+from ._math import log_normal_pdf, logsumexp
 from ._population import make_marginal
 from .selection import SelectionTerm
 from .utils._checks import check_sample_weight
@@ -679,12 +680,29 @@ class PopulationModel(DensityMixin, BaseHierarchicalEstimator):
         x, e = self._validate_x(X, X_err, reset=False, method="predict_membership_proba")
         return self._membership_proba((x, e))
 
+    def _log_predictive_density(self, objects):
+        """``log Σ_k w_k p(object | alpha_k)`` over the last quadrature rule's
+        nodes and weights after quadrature (deterministic, as for
+        ``theta_mean_``, over tens of nodes instead of a thousand draws); the
+        base class's mean over stored draws otherwise."""
+        rule = getattr(self, "_quadrature_rule", None)
+        if rule is None or not self._n_objects(objects):
+            return super()._log_predictive_density(objects)
+        nodes, weights = rule
+        keep = weights > 0
+        log_w = np.log(weights[keep] / weights[keep].sum())[:, None]
+        table = self._object_table(
+            objects, lambda *t: logsumexp(self._mixture_loglik(*t) + log_w, axis=0),
+            draws=self.model_.constrain(nodes[keep]))
+        return table - self._object_log_jacobian(objects)
+
     def score_samples(self, X, X_err=None):
         """Log posterior predictive density of each measurement.
 
-        ``log (1/S) Σ_s p(x_i | alpha_s)`` over posterior draws, with the
-        measurement error ``X_err`` (None: exact values) and the background
-        component included.
+        ``log (1/S) Σ_s p(x_i | alpha_s)`` over posterior draws (after
+        quadrature, ``log Σ_k w_k p(x_i | alpha_k)`` over the rule's nodes
+        and weights), with the measurement error ``X_err`` (None: exact
+        values) and the background component included.
 
         Parameters
         ----------

@@ -309,3 +309,65 @@ def plot_ppc(idata, **kwargs):
         return az.plot_ppc(idata, **kwargs)
     kwargs.pop("num_pp_samples", None)
     return az.plot_ppc_dist(idata, **kwargs)
+
+
+def check_leading_rules(rules, correction, terms, ref, lead=None, tol=2e-8):
+    """Every Gauss–Hermite rule of a leading-term integral on its own range.
+
+    ``rules``: ``{kind: ((nodes, q_max), ...)}``; ``correction(kind, nodes,
+    eps, sd_t, t_hat, m, sx, d, err)``: the rule's expectation of the
+    correction; ``terms``: :func:`skhier._cluster_integral.lead_terms` of
+    the cases; ``ref``: the reference log-integrals (NaN where not
+    computed); ``lead``: the leading term (default ``terms``'). Each rule,
+    not only the one an entry gets, must be within ``tol`` of ``ref``
+    wherever its bound admits the entry, and every rule's own band (between
+    the previous bound and its own) must hold at least 5 cases.
+    """
+    _, err, lead0, m, eps, sx, d, t_hat, sd_t, q, valid, resolved = terms
+    lead = lead0 if lead is None else lead
+    for kind, kind_rules in rules.items():
+        of_kind = valid & (resolved if kind == "resolved" else ~resolved)
+        lower = -np.inf
+        for n_nodes, q_max in kind_rules:
+            sel = of_kind & (q <= q_max)
+            assert np.sum(sel & (q > lower)) >= 5, (kind, n_nodes)
+            lower = q_max
+            with np.errstate(all="ignore"):
+                val = lead[sel] + np.log(correction(
+                    kind, n_nodes, *(a[sel] for a in (eps, sd_t, t_hat, m, sx, d, err))))
+            np.testing.assert_array_less(np.abs(val - ref[sel]), tol, err_msg=f"{kind} {n_nodes}")
+
+
+def quad_standardised(plx, err, mu, sig, power=0):
+    """log ∫_{r>0} N(plx | 1000/r, err²) N(r | mu, sig²) r^power dr by scipy quad.
+
+    The cluster integral of the distance models (``power=0``: the 1-D
+    model's, without its truncation factor; ``power=2``: a 3-D member's),
+    integrated in the parallax x = 1000 / r, standardised by the
+    conditional mean and sd of x under the delta-method Gaussian of the
+    cluster (v = (x - x_c) / w_d), so that the integrand has unit width for
+    every regime; the log-integrand is taken relative to its value at v = 0.
+    """
+    import math
+
+    from scipy import integrate
+
+    m = 1000.0 / mu
+    sx = m * sig / mu
+    var = err**2 + sx**2
+    xc = m + sx * sx * (plx - m) / var
+    wd = sx * err / math.sqrt(var)
+
+    def log_f(v):
+        x = xc + wd * v
+        r = 1000.0 / x
+        return (-0.5 * ((plx - x) / err) ** 2 - 0.5 * ((r - mu) / sig) ** 2
+                + math.log(1000.0 / x**2) + power * math.log(r)
+                - math.log(2 * math.pi * err * sig))
+
+    f0 = log_f(0.0)
+    lo = max(-60.0, (1e-12 - xc) / wd)
+    val, _ = integrate.quad(lambda v: math.exp(log_f(v) - f0) * wd, lo, 60.0,
+                            points=[0.0] if lo < 0 else None, limit=2000, epsabs=0,
+                            epsrel=1e-13)
+    return math.log(val) + f0

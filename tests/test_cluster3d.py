@@ -10,7 +10,6 @@ members (shared data).
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -31,10 +30,11 @@ from skhier._cluster3d import (
     sky_directions,
     to_icrs,
 )
-from skhier._cluster_integral import LEAD_Q_SPAN, LEAD_T_MAX
+from skhier._cluster_integral import lead_terms
 from skhier.datasets import make_cluster_3d
 
 from .conftest import SHARED_DATA
+from .helpers import check_leading_rules, quad_standardised
 from .test_distance_speed import _random_cases  # the 1-D rules' regimes (other seeds here)
 
 needs_shared_data = pytest.mark.skipif(
@@ -88,30 +88,6 @@ def test_log_marginal_matches_quad():
                                rtol=1e-12)
 
 
-def _quad_standardised(plx, err, mu, sig):
-    """log ∫_{r>0} N(plx | 1000/r, err²) N(r | mu, sig²) r² dr by scipy quad,
-    in the parallax x = 1000 / r standardised by its conditional mean and sd
-    under the delta-method Gaussian of the cluster (unit width in every
-    regime), relative to the log-integrand at the centre."""
-    m = 1000.0 / mu
-    sx = m * sig / mu
-    var = err**2 + sx**2
-    xc = m + sx * sx * (plx - m) / var
-    wd = sx * err / math.sqrt(var)
-
-    def log_f(v):
-        x = xc + wd * v
-        r = 1000.0 / x
-        return (-0.5 * ((plx - x) / err) ** 2 - 0.5 * ((r - mu) / sig) ** 2
-                + math.log(1000.0 / x**2) + 2.0 * math.log(r) - math.log(2 * math.pi * err * sig))
-
-    f0 = log_f(0.0)
-    lo = max(-60.0, (1e-12 - xc) / wd)
-    val, _ = quad(lambda v: math.exp(log_f(v) - f0) * wd, lo, 60.0,
-                  points=[0.0] if lo < 0 else None, limit=2000, epsabs=0, epsrel=1e-13)
-    return math.log(val) + f0
-
-
 def test_leading_rule_matches_quad():
     """The leading term with its Gauss–Hermite correction, wherever its rules
     admit an entry, within 2e-8 (the documented 1e-8 with a margin of 2) of
@@ -122,8 +98,8 @@ def test_leading_rule_matches_quad():
     plx, err, mu, sig = _random_cases(800, 5)
     val, ok = cluster3d_log_marginal_leading(plx, err, mu, sig)
     assert ok.sum() > 500
-    ref = np.array([_quad_standardised(*a) for a in zip(plx[ok], err[ok], mu[ok], sig[ok],
-                                                         strict=True)])
+    ref = np.array([quad_standardised(*a, power=2) for a in zip(plx[ok], err[ok], mu[ok],
+                                                                 sig[ok], strict=True)])
     np.testing.assert_array_less(np.abs(val[ok] - ref), 2e-8)
     assert np.any(plx[ok] < 0), "negative parallaxes are covered"
     resolved = 2 * err**2 <= err**2 + (1000 * sig / mu**2) ** 2
@@ -135,28 +111,14 @@ def test_every_leading_rule_matches_quad_on_its_range():
     within 2e-8 of quad wherever its bound admits the entry, and every
     rule's own band holds cases."""
     plx, err, mu, sig = _random_cases(1500, 6, max_depth=0.4)
-    m, sx = 1000 / mu, 1000 * sig / mu**2
-    var = err**2 + sx**2
-    eps, d = sig / mu, plx - m
-    t_hat, sd_t = sx * d / var, err / np.sqrt(var)
-    lead = -0.5 * (np.log(2 * np.pi * var) + d * d / var) + 2 * np.log(mu)
-    q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
-    use = np.abs(t_hat) <= LEAD_T_MAX
-    resolved = 2 * err**2 <= var
+    terms = lead_terms(plx, err, mu, sig)
+    q, valid = terms[9], terms[10]
     ref = np.full(plx.size, np.nan)
-    for i in np.flatnonzero(use & (q <= 0.45)):
-        ref[i] = _quad_standardised(plx[i], err[i], mu[i], sig[i])
-    for kind, rules in LEAD3D_RULES.items():
-        of_kind = use & (resolved if kind == "resolved" else ~resolved)
-        lower = -np.inf
-        for n_nodes, q_max in rules:
-            sel = of_kind & (q <= q_max)
-            assert np.sum(sel & (q > lower)) >= 5, (kind, n_nodes)
-            lower = q_max
-            with np.errstate(all="ignore"):
-                val = lead[sel] + np.log(_lead3d_correction(
-                    kind, n_nodes, *(a[sel] for a in (eps, sd_t, t_hat, m, sx, d, err))))
-            np.testing.assert_array_less(np.abs(val - ref[sel]), 2e-8, err_msg=f"{kind} {n_nodes}")
+    for i in np.flatnonzero(valid & (q <= 0.45)):
+        ref[i] = quad_standardised(plx[i], err[i], mu[i], sig[i], power=2)
+    # The 3-D leading term: the 1-D one times mean².
+    check_leading_rules(LEAD3D_RULES, _lead3d_correction, terms, ref,
+                        lead=terms[2] + 2 * np.log(mu))
 
 
 @pytest.mark.parametrize("regime", ["near", "far", "deep"])
@@ -272,9 +234,10 @@ def test_recovers_simulated_centre_and_size(stat_seed):
 def test_field_membership_and_fraction(monkeypatch):
     """30 % field stars uniform over the footprint: the fitted cluster
     fraction within 3 posterior sd of the realised one (false-failure rate
-    0.3 %), every star classified right, and the centre recovered. The
-    log-posterior at 20 posterior draws and the memberships agree with those
-    from the adaptive per-star integrals (the exact path) to 1e-6 (the
+    0.3 %), every star classified right, and the centre recovered. At 20
+    posterior draws, the log-posterior and every star's cluster and field
+    log-likelihoods (which make its membership) agree with those from the
+    adaptive per-star integrals (the exact path) to 1e-6 and 1e-7 (the
     field stars' cluster integrals are outside the leading rule's range)."""
     d = make_cluster_3d(200, center_icrs=(56.0, 24.0, 135.0), dispersion=4.0,
                         cluster_fraction=0.7, parallax_error=0.3, random_state=3)
@@ -291,11 +254,12 @@ def test_field_membership_and_fraction(monkeypatch):
                                          dec=d.dec[:5])
     np.testing.assert_allclose(proba, est.membership_proba_[:5], rtol=1e-12)
     theta = est.chain_[:20, 0]
-    fast = est.model_.log_prob(theta)
+    p = est.model_._unpack(theta)
+    fast, fast_tables = est.model_.log_prob(theta), est.model_.star_logliks(p)
     monkeypatch.setattr(cluster3d, "cluster3d_log_marginal", _adaptive_log_marginal)
     np.testing.assert_allclose(est.model_.log_prob(theta), fast, rtol=0, atol=1e-6)
-    exact = est._membership_proba(est._training_objects())
-    np.testing.assert_allclose(exact, est.membership_proba_, rtol=0, atol=1e-6)
+    for got, ref in zip(fast_tables, est.model_.star_logliks(p), strict=True):
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-7)
 
 
 def test_footprint_that_cuts_the_cluster_is_accounted_for():

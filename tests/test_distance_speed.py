@@ -3,21 +3,18 @@ Newton MAP search and adaptive Gauss–Hermite quadrature over the population
 posterior, each checked against an independent reference (scipy quad in
 the standardised variable; analytic posteriors; a brute-force grid)."""
 
-import math
 
 import numpy as np
 import pytest
-from scipy import integrate
 from scipy.special import digamma, polygamma
 
 from skhier import HierarchicalDistanceEstimator
 from skhier._cluster_integral import (
-    LEAD_Q_SPAN,
     LEAD_RULES,
-    LEAD_T_MAX,
     _lead_correction,
     cluster_log_marginal,
     cluster_log_marginal_leading,
+    lead_terms,
     population_quadrature,
 )
 from skhier._distance import _DistanceModel
@@ -26,33 +23,7 @@ from skhier._population import gaussian_latent_log_marginal
 from skhier._quadrature import run_quadrature, tensor_gauss_hermite
 from skhier._sampling import laplace_covariance, newton_map
 
-
-def _quad_standardised(plx, err, mu, sig):
-    """log ∫_{r>0} N(plx | 1000/r, err²) N(r | mu, sig²) dr by scipy quad.
-
-    Integrated in the parallax x = 1000 / r, standardised by the
-    conditional mean and sd of x under the delta-method Gaussian of the
-    cluster (v = (x - x_c) / w_d), so that the integrand has unit width for
-    every regime; the log-integrand is taken relative to its value at v = 0.
-    """
-    m = 1000.0 / mu
-    sx = m * sig / mu
-    var = err**2 + sx**2
-    xc = m + sx * sx * (plx - m) / var
-    wd = sx * err / math.sqrt(var)
-
-    def log_f(v):
-        x = xc + wd * v
-        r = 1000.0 / x
-        return (-0.5 * ((plx - x) / err) ** 2 - 0.5 * ((r - mu) / sig) ** 2
-                + math.log(1000.0 / x**2) - math.log(2 * math.pi * err * sig))
-
-    f0 = log_f(0.0)
-    lo = max(-60.0, (1e-12 - xc) / wd)
-    val, _ = integrate.quad(lambda v: math.exp(log_f(v) - f0) * wd, lo, 60.0,
-                            points=[0.0] if lo < 0 else None, limit=2000, epsabs=0,
-                            epsrel=1e-13)
-    return math.log(val) + f0
+from .helpers import check_leading_rules, quad_standardised
 
 
 def _random_cases(n, seed, max_depth=0.3):
@@ -72,7 +43,7 @@ def test_leading_rule_matches_quad():
     plx, err, mu, sig = _random_cases(600, 0)
     val, ok = cluster_log_marginal_leading(plx, err, mu, sig)
     assert ok.sum() > 300
-    ref = np.array([_quad_standardised(*a) for a in zip(plx[ok], err[ok], mu[ok], sig[ok],
+    ref = np.array([quad_standardised(*a) for a in zip(plx[ok], err[ok], mu[ok], sig[ok],
                                                          strict=True)])
     # The documented bound (1e-8) with a margin of 2.
     np.testing.assert_array_less(np.abs(val[ok] - ref), 2e-8)
@@ -85,28 +56,12 @@ def test_every_leading_rule_matches_quad_on_its_range():
     admits the entry; deep clusters (depth up to 40 %) reach the largest
     rules, and every rule's own band holds cases."""
     plx, err, mu, sig = _random_cases(500, 1, max_depth=0.4)
-    m, sx = 1000 / mu, 1000 * sig / mu**2
-    var = err**2 + sx**2
-    eps, d = sig / mu, plx - m
-    t_hat, sd_t = sx * d / var, err / np.sqrt(var)
-    lead = -0.5 * (np.log(2 * np.pi * var) + d * d / var)
-    q = eps * (np.abs(t_hat) + LEAD_Q_SPAN * sd_t)
-    use = np.abs(t_hat) <= LEAD_T_MAX
-    resolved = 2 * err**2 <= var
+    terms = lead_terms(plx, err, mu, sig)
+    q, valid = terms[9], terms[10]
     ref = np.full(plx.size, np.nan)
-    for i in np.flatnonzero(use & (q <= 0.55)):
-        ref[i] = _quad_standardised(plx[i], err[i], mu[i], sig[i])
-    for kind, rules in LEAD_RULES.items():
-        of_kind = use & (resolved if kind == "resolved" else ~resolved)
-        lower = -np.inf
-        for n_nodes, q_max in rules:
-            sel = of_kind & (q <= q_max)
-            assert np.sum(sel & (q > lower)) >= 5, (kind, n_nodes)
-            lower = q_max
-            with np.errstate(all="ignore"):
-                val = lead[sel] + np.log(_lead_correction(
-                    kind, n_nodes, *(a[sel] for a in (eps, sd_t, t_hat, m, sx, d, err))))
-            np.testing.assert_array_less(np.abs(val - ref[sel]), 2e-8, err_msg=f"{kind} {n_nodes}")
+    for i in np.flatnonzero(valid & (q <= 0.55)):
+        ref[i] = quad_standardised(plx[i], err[i], mu[i], sig[i])
+    check_leading_rules(LEAD_RULES, _lead_correction, terms, ref)
 
 
 @pytest.mark.parametrize("regime", [(135.0, 5.0, 0.1), (2000.0, 30.0, 0.2)])

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skhier import PopulationModel, _popmodel, _population
 from skhier.datasets import make_population
 
-from .helpers import assert_grid_converged, assert_mc_close, mcse_mean, mcse_sd
+from .helpers import assert_grid_converged, assert_mc_close, mcse_mean, mcse_sd, z_threshold
 
 # The benchmark's populations (benchmarks/population.py), at 1 000 objects.
 CASES = {
@@ -194,6 +194,27 @@ def test_per_object_summaries_are_lazy_and_match_predict(population):
     est.fit(d.X[:30], X_err=d.X_err[:30])
     assert "theta_mean_" not in vars(est)
     assert est.theta_mean_.shape == (30,)
+
+
+@pytest.mark.parametrize("population", ["normal", "lognormal", "beta"])
+def test_score_samples_after_quadrature_match_the_mean_over_draws(population):
+    """After quadrature score_samples averages p(x_i | alpha) with the rule's
+    weights; the mean over all 2 000 stored draws (the pointwise
+    log-likelihood table, the base class's path) agrees within its Monte
+    Carlo error, sd / (mean sqrt(S)) by the delta method, per object
+    (Bonferroni over the objects: valid however correlated they are)."""
+    cfg = CASES.get(population, dict(params=(0.0, 1.0), err=(0.5, 1.5), priors=None))
+    d = make_population(1000, distribution=population, params=cfg["params"], err=cfg["err"],
+                        random_state=2)
+    est = PopulationModel(population, priors=cfg["priors"], random_state=0)
+    est.fit(d.X, X_err=d.X_err)
+    assert est.sampler_ == "quadrature"
+    got = est.score_samples(d.X, X_err=d.X_err)
+    table = est._pointwise_log_likelihood()
+    ratio = np.exp(table - table.max(axis=0))
+    se = ratio.std(axis=0) / ratio.mean(axis=0) / np.sqrt(len(table))
+    ref = special.logsumexp(table, axis=0) - np.log(len(table))
+    assert np.all(np.abs(got - ref) < z_threshold(n_assertions=got.size) * se)
 
 
 def test_lazy_summaries_need_a_fitted_model():
