@@ -164,20 +164,22 @@ def test_posterior_matches_across_chunkings(stat_seed):
                     what="Dask (chunks of 110) vs in-memory posterior means")
 
 
-@ignore_convergence
-@pytest.mark.parametrize("errors, n_iter", [(False, 300), (True, 300), (False, "auto")])
-def test_integer_weights_equal_repeated_rows(errors, n_iter, stat_seed):
-    # With n_iter="auto" both fits choose their own run length (the weighted
-    # one on the chunked sampler, the repeated rows in memory).
+@pytest.mark.parametrize("errors", [False, True])
+def test_integer_weights_equal_repeated_rows(errors, stat_seed):
+    # With the default n_iter="auto" both fits choose their own run length
+    # (the weighted one on the chunked sampler, the repeated rows in
+    # memory); the posteriors are compared only once both have converged (a
+    # fixed 300 sweeps left one chain of the weighted fit in another mode on
+    # 1 of 10 seeds, R-hat 1.8, and the comparison then failed).
     X, rng = _mixture(150, 4)
     w = rng.integers(0, 4, len(X))
     err = rng.uniform(0.2, 0.6, X.shape) if errors else None
-    kw = {"n_components": 2, "n_chains": 2, "n_iter": n_iter,
-          "n_burn": 60 if n_iter == 300 else 500, "weight_concentration": 1.0}
+    kw = {"n_components": 2, "n_chains": 2, "weight_concentration": 1.0}
     weighted = BayesianGMM(random_state=30 + stat_seed, **kw).fit(X, X_err=err, sample_weight=w)
     rows = np.repeat(np.arange(len(X)), w)
     repeated = BayesianGMM(random_state=40 + stat_seed, **kw).fit(
         X[rows], X_err=None if err is None else err[rows])
+    assert weighted.converged_ and repeated.converged_
     a, ea = _posterior_means_and_errors(weighted, QUANTITIES)
     b, eb = _posterior_means_and_errors(repeated, QUANTITIES)
     assert_mc_close(a, b, ea, eb, n_assertions=len(QUANTITIES),
