@@ -53,7 +53,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import BaseHierarchicalEstimator
-from ._cluster_integral import QUADRATURE_MIN_STARS, _lead_rule, lead_terms
+from ._cluster_integral import (
+    QUADRATURE_MIN_STARS,
+    fill_unvalidated,
+    leading_log_marginal,
+)
 from ._distance import (
     HierarchicalDistanceEstimator,
     _DistanceModel,
@@ -227,68 +231,6 @@ LEAD3D_RULES = {
     "resolved": ((6, 0.025), (8, 0.045), (12, 0.14), (16, 0.2), (24, 0.35), (32, 0.4)),
     "broad": ((6, 0.045), (8, 0.12), (12, 0.25), (16, 0.32), (24, 0.4), (32, 0.45)),
 }
-#: Entries per block of the correction's (entries x nodes) tables.
-_LEAD3D_BLOCK = 4096
-# The rules of both kinds in one sorted list of keys (see
-# cluster3d_log_marginal_leading): the resolved bounds, a sentinel 9, the
-# broad bounds shifted by 10, a sentinel 19; _LEAD3D_GROUPS[j] is the
-# (kind, nodes) of key j (None for the sentinels).
-_LEAD3D_KEYS = np.array([q for _, q in LEAD3D_RULES["resolved"]] + [9.0]
-                        + [10.0 + q for _, q in LEAD3D_RULES["broad"]] + [19.0])
-_LEAD3D_GROUPS = ([("resolved", k) for k, _ in LEAD3D_RULES["resolved"]] + [None]
-                  + [("broad", k) for k, _ in LEAD3D_RULES["broad"]] + [None])
-
-
-def _lead3d_correction(kind, n_nodes, eps, sd_t, t_hat, m=None, sx=None, d=None, err=None):
-    """Gauss–Hermite expectation of the 3-D correction (1-D arrays of entries).
-
-    ``resolved``: ``c(t) = exp(t²/2 (1 - b)) b²`` with ``b = 1 / (1 + eps t)²``
-    (``(r / mean)² = b``); ``broad``: ``c(z) = exp((D δ - δ²/2) / err²)
-    (1 + eps z)²`` (see :func:`cluster3d_log_marginal_leading`; ``m``,
-    ``sx``, ``d`` and ``err`` are needed by this kind only). Nodes at
-    ``r <= 0`` get weight 0: there ``1 + eps t`` is floored at 1e-30, which
-    makes the exponent -inf-like and the node's value 0. Worked in place, in
-    blocks of ``_LEAD3D_BLOCK`` entries that stay in the processor's cache.
-    """
-    u, w = _lead_rule(n_nodes)
-    out = np.empty(eps.shape)
-    for start in range(0, eps.size, _LEAD3D_BLOCK):
-        sl = slice(start, start + _LEAD3D_BLOCK)
-        if kind == "resolved":
-            t = sd_t[sl, None] * u
-            t += t_hat[sl, None]
-            b = eps[sl, None] * t
-            b += 1.0
-            np.maximum(b, 1e-30, out=b)
-            b *= b
-            np.reciprocal(b, out=b)  # (r / mean)²
-            c = 1.0 - b
-            t *= t
-            t *= 0.5
-            c *= t
-            np.exp(c, out=c)
-            b *= b
-            c *= b
-        else:
-            z = sd_t[sl, None] * u
-            z -= t_hat[sl, None]
-            a = eps[sl, None] * z
-            a += 1.0
-            np.maximum(a, 1e-30, out=a)  # r / mean
-            delta = a - 1.0
-            delta *= delta
-            delta *= m[sl, None]
-            delta /= a
-            c = sx[sl, None] * z
-            c += d[sl, None]
-            c -= 0.5 * delta
-            c *= delta
-            c /= err[sl, None] ** 2
-            np.exp(c, out=c)
-            a *= a
-            c *= a
-        np.dot(c, w, out=out[sl])
-    return out
 
 
 def cluster3d_log_marginal_leading(parallax, parallax_error, mean, dispersion):
@@ -308,27 +250,8 @@ def cluster3d_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     ``ok == False`` are outside the rules' validated range (their value is
     meaningless).
     """
-    x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved = lead_terms(
-        parallax, parallax_error, mean, dispersion)
-    with np.errstate(all="ignore"):
-        lead = lead - 2.0 * np.log(m / 1000.0)  # the factor mean² (m = 1000 / mean)
-        # Each entry's rule, the first of its kind whose bound admits its q,
-        # by one sorted search: key q (capped at 5) for resolved entries, 10 + q
-        # for broad ones, against both kinds' bounds with a sentinel after each.
-        key = np.where(valid, np.minimum(q, 5.0) + np.where(resolved, 0.0, 10.0), np.inf)
-        which = np.searchsorted(_LEAD3D_KEYS, key, side="left")
-        corr = np.ones(x.shape)
-        ok = np.zeros(x.shape, dtype=bool)
-        for j in np.flatnonzero(np.bincount(which.ravel(), minlength=len(_LEAD3D_KEYS) + 1)):
-            if j >= len(_LEAD3D_GROUPS) or _LEAD3D_GROUPS[j] is None:
-                continue  # beyond the last rule of its kind, or not valid
-            kind, n_nodes = _LEAD3D_GROUPS[j]
-            sel = which == j
-            args = (eps, sd_t, t_hat) if kind == "resolved" else (eps, sd_t, t_hat, m, sx, d, err)
-            corr[sel] = _lead3d_correction(kind, n_nodes, *(a[sel] for a in args))
-            ok |= sel
-        val = lead + np.log(corr)
-    return val, ok & np.isfinite(val)
+    return leading_log_marginal(parallax, parallax_error, mean, dispersion, LEAD3D_RULES,
+                                power=2)
 
 
 def cluster3d_log_marginal(parallax, parallax_error, mean, dispersion):
@@ -341,13 +264,8 @@ def cluster3d_log_marginal(parallax, parallax_error, mean, dispersion):
     the adaptive quadrature elsewhere.
     """
     val, ok = cluster3d_log_marginal_leading(parallax, parallax_error, mean, dispersion)
-    if not np.all(ok):
-        bad = ~ok
-        args = [np.broadcast_to(np.asarray(a, dtype=np.float64), val.shape)[bad]
-                for a in (parallax, parallax_error, mean, dispersion)]
-        val = np.array(val, copy=True)
-        val[bad] = _adaptive_log_marginal(*args)
-    return val
+    return fill_unvalidated(val, ok, _adaptive_log_marginal, parallax, parallax_error, mean,
+                            dispersion)
 
 
 def _cluster3d_sample(parallax, parallax_error, mean, dispersion, u, n_grid=513):

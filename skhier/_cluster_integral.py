@@ -108,11 +108,16 @@ def _lead_rule(n_nodes):
     return u, w
 
 
-def _lead_correction(kind, n_nodes, eps, sd_t, t_hat, m, sx, d, err):
+def _lead_correction(kind, n_nodes, eps, sd_t, t_hat, m=None, sx=None, d=None, err=None,
+                     power=0):
     """Expectation of the leading term's correction with ``n_nodes`` nodes.
 
     The arguments are 1-D arrays of equal length (one entry per star and
-    draw); worked in blocks of ``_LEAD_BLOCK`` entries.
+    draw; ``m``, ``sx``, ``d`` and ``err`` are needed by the broad kind
+    only); worked in blocks of ``_LEAD_BLOCK`` entries. ``power`` (0 or 2):
+    the integrand's extra factor ``r**power`` (the 3-D model's ``r²``), of
+    which ``(r / mean)**power`` joins the correction (the factor
+    ``mean**power`` is the caller's). Nodes at ``r <= 0`` get weight 0.
     """
     u, w = _lead_rule(n_nodes)
     out = np.empty(eps.shape)
@@ -125,31 +130,99 @@ def _lead_correction(kind, n_nodes, eps, sd_t, t_hat, m, sx, d, err):
             b += 1.0
             # Nodes at r <= 0 (1 + eps t <= 0) are outside the truncated
             # cluster: weight 0 (their Gaussian weight is below 1e-20 where
-            # used).
-            np.maximum(b, 0.0, out=b)
+            # used). Flooring r / mean at 1e-30 makes their exponent about
+            # -1e60 t², so their value is exactly 0 (no inf * 0).
+            np.maximum(b, 1e-30, out=b)
             b *= b
-            np.reciprocal(b, out=b)
+            np.reciprocal(b, out=b)  # (r / mean)²
             t *= t
             t *= 0.5
             t *= 1.0 - b
             np.exp(t, out=t)
             t *= b
+            if power:
+                t *= b
         else:
             z = st - t_hat[sl, None]
             ez = e * z
             delta = ez * ez
             delta *= m[sl, None]
-            ez += 1.0
-            delta /= np.maximum(ez, 0.0)
+            ez += 1.0  # r / mean
+            np.maximum(ez, 1e-30, out=ez)  # r <= 0: exponent -inf-like, value 0
+            delta /= ez
             t = sx[sl, None] * z
             t += d[sl, None]
             t -= 0.5 * delta
             t *= delta
             t /= err[sl, None] ** 2
             np.exp(t, out=t)
-        np.nan_to_num(t, copy=False, nan=0.0, posinf=np.inf)
+            if power:
+                ez *= ez
+                t *= ez
         np.dot(t, w, out=out[sl])
     return out
+
+
+def _rule_keys(rules):
+    """``rules`` (``{"resolved": ((nodes, q_max), ...), "broad": ...}``) as
+    one sorted array of keys and the ``(kind, nodes)`` of each, for
+    :func:`leading_log_marginal`'s single sorted search: the resolved
+    bounds, a sentinel 9, the broad bounds shifted by 10, a sentinel 19
+    (None for the sentinels). Every bound must be below 5."""
+    keys = [q for _, q in rules["resolved"]] + [9.0] + [10.0 + q for _, q in rules["broad"]]
+    groups = ([("resolved", k) for k, _ in rules["resolved"]] + [None]
+              + [("broad", k) for k, _ in rules["broad"]] + [None])
+    return np.array(keys + [19.0]), groups
+
+
+def leading_log_marginal(parallax, parallax_error, mean, dispersion, rules, power=0):
+    """log ∫_0^∞ N(parallax | 1000/r, err²) N(r | mean, dispersion²) r**power dr
+    by the leading term and the rules ``rules`` (see
+    :func:`cluster_log_marginal_leading`; without the truncation factor).
+
+    ``power`` 0 (the 1-D cluster, :data:`LEAD_RULES`) or 2 (the 3-D
+    cluster's ``r²``, ``skhier._cluster3d.LEAD3D_RULES``): ``r² = mean²
+    (r / mean)²``, ``mean²`` joins the leading term and ``(r / mean)²`` the
+    correction. Each entry gets the first rule of its kind whose bound
+    admits its ``q``. Broadcasts its arguments; returns ``(log_integral,
+    ok)``, entries with ``ok == False`` outside the rules' validated range
+    (their value is meaningless).
+    """
+    x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved = lead_terms(
+        parallax, parallax_error, mean, dispersion)
+    keys, groups = _rule_keys(rules)
+    with np.errstate(all="ignore"):
+        if power:
+            lead = lead - power * np.log(m / 1000.0)  # the factor mean**power
+        # One sorted search: key q (capped at 5) for resolved entries, 10 + q
+        # for broad ones, against both kinds' bounds with a sentinel after each.
+        key = np.where(valid, np.minimum(q, 5.0) + np.where(resolved, 0.0, 10.0), np.inf)
+        which = np.searchsorted(keys, key, side="left")
+        corr = np.ones(x.shape)
+        ok = np.zeros(x.shape, dtype=bool)
+        for j in np.flatnonzero(np.bincount(which.ravel(), minlength=len(keys) + 1)):
+            if j >= len(groups) or groups[j] is None:
+                continue  # beyond the last rule of its kind, or not valid
+            kind, n_nodes = groups[j]
+            sel = which == j
+            args = (eps, sd_t, t_hat) if kind == "resolved" else (eps, sd_t, t_hat, m, sx, d, err)
+            corr[sel] = _lead_correction(kind, n_nodes, *(a[sel] for a in args), power=power)
+            ok |= sel
+        val = lead + np.log(corr)
+    return val, ok & np.isfinite(val)
+
+
+def fill_unvalidated(val, ok, fallback, *arrays):
+    """``val`` with its entries where ``ok`` is False replaced by
+    ``fallback(*arrays_at_those_entries)`` (the adaptive integral behind a
+    leading-term rule); ``arrays`` broadcast to ``val``'s shape."""
+    if np.all(ok):
+        return val
+    bad = ~ok
+    args = [np.broadcast_to(np.asarray(a, dtype=np.float64), val.shape)[bad] for a in arrays]
+    val = np.array(val, copy=True)
+    val[bad] = fallback(*args)
+    return val
 
 
 def lead_terms(parallax, parallax_error, mean, dispersion):
@@ -209,24 +282,7 @@ def cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion):
     ``ok == False`` are outside the rules' validated range (their value is
     meaningless) and need the adaptive quadrature.
     """
-    x, err, lead, m, eps, sx, d, t_hat, sd_t, q, valid, resolved = lead_terms(
-        parallax, parallax_error, mean, dispersion)
-    with np.errstate(all="ignore"):
-        corr = np.zeros(x.shape)
-        ok = np.zeros(x.shape, dtype=bool)
-        for kind, rules in LEAD_RULES.items():
-            of_kind = valid & (resolved if kind == "resolved" else ~resolved)
-            lower = -np.inf
-            for n_nodes, q_max in rules:
-                sel = of_kind & (q > lower) & (q <= q_max)
-                lower = q_max
-                if not np.any(sel):
-                    continue
-                ok |= sel
-                corr[sel] = _lead_correction(kind, n_nodes, *(
-                    a[sel] for a in (eps, sd_t, t_hat, m, sx, d, err)))
-        val = lead + np.log(corr)
-    return val, ok & np.isfinite(val)
+    return leading_log_marginal(parallax, parallax_error, mean, dispersion, LEAD_RULES)
 
 
 def cluster_log_marginal(parallax, parallax_error, mean, dispersion):
@@ -241,15 +297,16 @@ def cluster_log_marginal(parallax, parallax_error, mean, dispersion):
     mean = np.asarray(mean, dtype=np.float64)
     dispersion = np.asarray(dispersion, dtype=np.float64)
     val, ok = cluster_log_marginal_leading(parallax, parallax_error, mean, dispersion)
-    if not np.all(ok):
-        bad = ~ok
-        args = [np.broadcast_to(np.asarray(a, dtype=np.float64), val.shape)[bad]
-                for a in (parallax, parallax_error, mean, dispersion)]
-        val = np.array(val, copy=True)
-        val[bad] = gaussian_latent_log_marginal(
-            args[0], args[1], args[2], args[3], _g, _dg, g_inv=_g_inv, lower=0.0
-        )
+    val = fill_unvalidated(val, ok, _adaptive_log_marginal, parallax, parallax_error, mean,
+                           dispersion)
     return val - log_ndtr(mean / dispersion)
+
+
+def _adaptive_log_marginal(parallax, parallax_error, mean, dispersion):
+    """The untruncated cluster log-integral by the adaptive quadrature of
+    :func:`skhier._population.gaussian_latent_log_marginal` (1-D arrays)."""
+    return gaussian_latent_log_marginal(parallax, parallax_error, mean, dispersion, _g, _dg,
+                                        g_inv=_g_inv, lower=0.0)
 
 
 def _edsd_pieces(parallax, parallax_error, length_scale):

@@ -10,6 +10,7 @@ members (shared data).
 
 from __future__ import annotations
 
+import functools
 import os
 
 import numpy as np
@@ -23,14 +24,13 @@ from skhier._cluster3d import (
     LEAD3D_RULES,
     _adaptive_log_marginal,
     _cluster3d_sample,
-    _lead3d_correction,
     cluster3d_log_marginal,
     cluster3d_log_marginal_leading,
     footprint_log_mass,
     sky_directions,
     to_icrs,
 )
-from skhier._cluster_integral import lead_terms
+from skhier._cluster_integral import _lead_correction, lead_terms
 from skhier.datasets import make_cluster_3d
 
 from .conftest import SHARED_DATA
@@ -117,7 +117,7 @@ def test_every_leading_rule_matches_quad_on_its_range():
     for i in np.flatnonzero(valid & (q <= 0.45)):
         ref[i] = quad_standardised(plx[i], err[i], mu[i], sig[i], power=2)
     # The 3-D leading term: the 1-D one times mean².
-    check_leading_rules(LEAD3D_RULES, _lead3d_correction, terms, ref,
+    check_leading_rules(LEAD3D_RULES, functools.partial(_lead_correction, power=2), terms, ref,
                         lead=terms[2] + 2 * np.log(mu))
 
 
